@@ -1,0 +1,159 @@
+/* layout.cl: kernels that move elements without arithmetic: block copies
+ * (Concat, Split), strided gathers (Slice, Transpose), a tiled transpose of
+ * the last two dimensions, and padding (Pad).
+ *
+ * Every kernel is generic over the element size: ELEM (-DELEM=uchar,
+ * ushort, uint or ulong) only carries bits, so one program per element size
+ * serves every data type.
+ *
+ * Shapes and strides travel as int8 vectors ordered innermost dimension
+ * first (component s0 is the last tensor dimension); the unused components
+ * beyond @rank are ignored. Unrolling over s0..s7 keeps them in registers
+ * on GPUs, where a private array indexed at run time would spill. */
+
+#ifndef ELEM
+#define ELEM uint
+#endif
+
+#define LENS_PAD_CONSTANT 0
+#define LENS_PAD_EDGE 1
+#define LENS_PAD_REFLECT 2
+#define LENS_PAD_WRAP 3
+
+/* Transpose tile edge; the work-group is TILE x TILE. */
+#define TILE 16
+
+/* dst[r * dst_pitch + dst_offset + c] = src[r * src_pitch + src_offset + c]
+ * for r < rows, c < cols: one input of a Concat or one output of a Split,
+ * seen as [outer, axis * inner] blocks. */
+__kernel void
+lens_copy_block (__global const ELEM * src, int src_pitch, int src_offset,
+    __global ELEM * dst, int dst_pitch, int dst_offset, int rows, int cols)
+{
+  int i = get_global_id (0);
+  int r, c;
+
+  if (i >= rows * cols)
+    return;
+  r = i / cols;
+  c = i - r * cols;
+  dst[r * dst_pitch + dst_offset + c] = src[r * src_pitch + src_offset + c];
+}
+
+#define UNRAVEL_STRIDED(K) \
+  if (K < rank) { \
+    int q = rem / shape.s##K; \
+    off += (rem - q * shape.s##K) * src_strides.s##K; \
+    rem = q; \
+  }
+
+/* dst[i] = src[src_base + sum_d coord_d (i) * src_strides_d]: the output is
+ * contiguous with @shape; strides may be negative (Slice with negative
+ * steps) or permuted (Transpose). */
+__kernel void
+lens_copy_strided (__global const ELEM * src, int src_base,
+    __global ELEM * dst, int n, int rank, int8 shape, int8 src_strides)
+{
+  int i = get_global_id (0);
+  int rem = i, off = src_base;
+
+  if (i >= n)
+    return;
+  UNRAVEL_STRIDED (0) UNRAVEL_STRIDED (1) UNRAVEL_STRIDED (2)
+  UNRAVEL_STRIDED (3) UNRAVEL_STRIDED (4) UNRAVEL_STRIDED (5)
+  UNRAVEL_STRIDED (6) UNRAVEL_STRIDED (7)
+  dst[i] = src[off];
+}
+
+/* dst[b, c, r] = src[b, r, c] for a contiguous src of [batch, rows, cols].
+ * Launched 1-D with work-groups of TILE * TILE items, one group per tile,
+ * groups ordered (batch, tile row, tile column): a 1-D grid has no
+ * per-dimension group-count limit on any device. Reads and writes are both
+ * along rows of the tile, through local memory; the extra column avoids
+ * bank conflicts on the transposed read. */
+__kernel __attribute__ ((reqd_work_group_size (TILE * TILE, 1, 1)))
+void
+lens_transpose_tiled (__global const ELEM * src, __global ELEM * dst,
+    int rows, int cols, int tiles_r, int tiles_c, int batch)
+{
+  __local ELEM tile[TILE][TILE + 1];
+  int group = get_group_id (0);
+  int lid = get_local_id (0);
+  int tx = lid % TILE, ty = lid / TILE;
+  int tc = group % tiles_c;
+  int tr = (group / tiles_c) % tiles_r;
+  int b = group / (tiles_c * tiles_r);
+  int base = b * rows * cols;
+  int r = tr * TILE + ty, c = tc * TILE + tx;
+
+  if (b < batch && r < rows && c < cols)
+    tile[ty][tx] = src[base + r * cols + c];
+  barrier (CLK_LOCAL_MEM_FENCE);
+  /* the output tile: row = source column, column = source row */
+  r = tc * TILE + ty;
+  c = tr * TILE + tx;
+  if (b < batch && r < cols && c < rows)
+    dst[base + r * rows + c] = tile[tx][ty];
+}
+
+/* Maps an output coordinate @c (already shifted by the begin pad) into
+ * [0, size) for the border modes; constant mode leaves it out of range. */
+inline int
+lens_pad_coord (int c, int size, int mode)
+{
+  if (c >= 0 && c < size)
+    return c;
+  if (mode == LENS_PAD_EDGE)
+    return clamp (c, 0, size - 1);
+  if (mode == LENS_PAD_REFLECT) {
+    /* reflection without repeating the edge has period 2 * (size - 1) */
+    int period = 2 * (size - 1);
+    if (period == 0)
+      return 0;
+    c %= period;
+    if (c < 0)
+      c += period;
+    return c < size ? c : period - c;
+  }
+  if (mode == LENS_PAD_WRAP) {
+    c %= size;
+    return c < 0 ? c + size : c;
+  }
+  return c;
+}
+
+#define UNRAVEL_PAD(K) \
+  if (K < rank) { \
+    int q = rem / out_shape.s##K; \
+    int c = rem - q * out_shape.s##K - pads_begin.s##K; \
+    c = lens_pad_coord (c, in_shape.s##K, mode); \
+    inside = inside && c >= 0 && c < in_shape.s##K; \
+    off += c * in_strides.s##K; \
+    rem = q; \
+  }
+
+/* Pad: each output element reads its (mapped) source element, or the pad
+ * value in constant mode. The value is @value, or value_src[0] when
+ * @value_from_buffer (the constant_value input, read on the device so that
+ * the graph needs no host synchronisation). Negative pads crop first: the
+ * source is then the kept part, starting at @src_base with @in_shape, and
+ * @pads_begin holds only the positive pads. */
+__kernel void
+lens_pad (__global const ELEM * src, int src_base, __global ELEM * dst,
+    int n, int rank, int8 out_shape, int8 in_shape, int8 in_strides,
+    int8 pads_begin, int mode, __global const ELEM * value_src,
+    int value_from_buffer, ELEM value)
+{
+  int i = get_global_id (0);
+  int rem = i, off = src_base;
+  bool inside = true;
+
+  if (i >= n)
+    return;
+  UNRAVEL_PAD (0) UNRAVEL_PAD (1) UNRAVEL_PAD (2) UNRAVEL_PAD (3)
+  UNRAVEL_PAD (4) UNRAVEL_PAD (5) UNRAVEL_PAD (6) UNRAVEL_PAD (7)
+  if (inside)
+    dst[i] = src[off];
+  else
+    dst[i] = value_from_buffer ? value_src[0] : value;
+}

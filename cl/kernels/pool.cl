@@ -1,0 +1,209 @@
+/* pool.cl: MaxPool (with or without Indices), AveragePool and
+ * GlobalAveragePool. Built with -DT=<element type> -DT_LOWEST=<its
+ * smallest value>, plus -DT_IS_FLOAT for float. Windows are 2-D: 1-D
+ * pooling runs with a height of 1, and tap loops are clamped to the input
+ * up front instead of testing every tap.
+ *
+ * MaxPool and AveragePool split each output row among `chunks` work
+ * items that stride through it: neighbouring items write neighbouring
+ * elements (coalesced on GPUs, vectorized by CPU drivers) over a 1-D range
+ * that keeps work groups full whatever the shape. GlobalAveragePool uses
+ * one work group per (n, c) plane. */
+
+#ifndef T
+#define T float
+#endif
+#ifndef T_LOWEST
+#define T_LOWEST (-INFINITY)
+#endif
+
+/* NaN never wins a maximum (fmax returns the other operand); integers
+ * have none */
+#ifdef T_IS_FLOAT
+#define IS_NUMBER(v) (!isnan (v))
+#define MAX_OF(a, b) fmax (a, b)
+#else
+#define IS_NUMBER(v) 1
+#define MAX_OF(a, b) max (a, b)
+#endif
+
+/* Largest work group lens_global_average_pool is launched with. */
+#define POOL_MAX_GROUP 256
+
+/* The taps k in [*first, *last) of a window starting at @start with
+ * dilation @d that fall inside [0, @in). */
+inline void
+tap_range (int start, int d, int k, int in, int *first, int *last)
+{
+  /* ceil ((0 - start) / d) and floor ((in - 1 - start) / d) + 1 */
+  *first = start >= 0 ? 0 : (-start + d - 1) / d;
+  *last = start > in - 1 ? 0 : min (k, (in - 1 - start) / d + 1);
+}
+
+/* The maximum of one window (T_LOWEST when no tap falls inside). */
+inline T
+max_value (__global const T * plane, int oy, int ox, int in_h, int in_w,
+    int k_h, int k_w, int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
+{
+  T best = T_LOWEST;
+  int y0 = oy * s_h - p_h, x0 = ox * s_w - p_w;
+  int ky0, ky1, kx0, kx1;
+
+  tap_range (y0, d_h, k_h, in_h, &ky0, &ky1);
+  tap_range (x0, d_w, k_w, in_w, &kx0, &kx1);
+  for (int ky = ky0; ky < ky1; ky++) {
+    int line = (y0 + ky * d_h) * in_w + x0;
+    for (int kx = kx0; kx < kx1; kx++)
+      best = MAX_OF (best, plane[line + kx * d_w]);
+  }
+  return best;
+}
+
+/* The same with its position in the plane (row major), or -1 when no tap
+ * falls inside: the first maximum in scan order wins. */
+inline T
+max_window (__global const T * plane, int oy, int ox, int in_h, int in_w,
+    int k_h, int k_w, int s_h, int s_w, int p_h, int p_w, int d_h, int d_w,
+    int *best_pos)
+{
+  T best = T_LOWEST;
+  int pos = -1;
+  int y0 = oy * s_h - p_h, x0 = ox * s_w - p_w;
+  int ky0, ky1, kx0, kx1;
+
+  tap_range (y0, d_h, k_h, in_h, &ky0, &ky1);
+  tap_range (x0, d_w, k_w, in_w, &kx0, &kx1);
+  for (int ky = ky0; ky < ky1; ky++) {
+    int iy = y0 + ky * d_h;
+    for (int kx = kx0; kx < kx1; kx++) {
+      int p = iy * in_w + x0 + kx * d_w;
+      T v = plane[p];
+      if (IS_NUMBER (v) && (pos < 0 || v > best)) {
+        best = v;
+        pos = p;
+      }
+    }
+  }
+  *best_pos = pos;
+  return best;
+}
+
+__kernel void
+lens_max_pool (__global const T * x, __global T * y, int rows, int chunks,
+    int in_h, int in_w, int out_h, int out_w, int k_h, int k_w, int s_h,
+    int s_w, int p_h, int p_w, int d_h, int d_w)
+{
+  int i = get_global_id (0);
+  int row, oy;
+  __global const T *plane;
+
+  if (i >= rows * chunks)
+    return;
+  row = i / chunks;
+  oy = row % out_h;
+  plane = x + (long) (row / out_h) * in_h * in_w;
+  for (int ox = i % chunks; ox < out_w; ox += chunks)
+    y[(long) row * out_w + ox] = max_value (plane, oy, ox, in_h, in_w, k_h,
+        k_w, s_h, s_w, p_h, p_w, d_h, d_w);
+}
+
+/* Indices as ONNX numbers them: flattened over (N, C, H, W), the plane
+ * row major (storage_order 0) or column major (storage_order 1). */
+__kernel void
+lens_max_pool_with_indices (__global const T * x, __global T * y,
+    __global long *indices, int rows, int chunks, int in_h, int in_w,
+    int out_h, int out_w, int k_h, int k_w, int s_h, int s_w, int p_h,
+    int p_w, int d_h, int d_w, int storage_order)
+{
+  int i = get_global_id (0);
+  int row, oy, pos;
+  long in_plane = (long) in_h * in_w, first;
+  __global const T *plane;
+
+  if (i >= rows * chunks)
+    return;
+  row = i / chunks;
+  oy = row % out_h;
+  first = (row / out_h) * in_plane;
+  plane = x + first;
+  for (int ox = i % chunks; ox < out_w; ox += chunks) {
+    long o = (long) row * out_w + ox;
+    y[o] = max_window (plane, oy, ox, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+        p_w, d_h, d_w, &pos);
+    if (pos < 0)
+      indices[o] = -1;
+    else if (storage_order == 1)
+      indices[o] = first + (long) (pos % in_w) * in_h + pos / in_w;
+    else
+      indices[o] = first + pos;
+  }
+}
+
+/* Taps inside the input are summed; the divisor counts the taps inside
+ * [lo, hi) per axis: the input alone (lo 0, hi in) or, with
+ * count_include_pad, the input and its padding (explicit or auto_pad). */
+__kernel void
+lens_average_pool (__global const T * x, __global T * y, int rows,
+    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
+    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w, int lo_h, int lo_w,
+    int hi_h, int hi_w)
+{
+  int i = get_global_id (0);
+  int row, oy, y0, ky0, ky1, counted_rows = 0;
+  __global const T *plane;
+
+  if (i >= rows * chunks)
+    return;
+  row = i / chunks;
+  oy = row % out_h;
+  plane = x + (long) (row / out_h) * in_h * in_w;
+  y0 = oy * s_h - p_h;
+  for (int ky = 0; ky < k_h; ky++) {
+    int iy = y0 + ky * d_h;
+    counted_rows += iy >= lo_h && iy < hi_h;
+  }
+  tap_range (y0, d_h, k_h, in_h, &ky0, &ky1);
+  for (int ox = i % chunks; ox < out_w; ox += chunks) {
+    int x0 = ox * s_w - p_w, kx0, kx1, counted_cols = 0;
+    float sum = 0.0f;
+    for (int kx = 0; kx < k_w; kx++) {
+      int ix = x0 + kx * d_w;
+      counted_cols += ix >= lo_w && ix < hi_w;
+    }
+    tap_range (x0, d_w, k_w, in_w, &kx0, &kx1);
+    for (int ky = ky0; ky < ky1; ky++) {
+      int line = (y0 + ky * d_h) * in_w + x0;
+      for (int kx = kx0; kx < kx1; kx++)
+        sum += (float) plane[line + kx * d_w];
+    }
+    y[(long) row * out_w + ox] =
+        (T) (sum / (float) (counted_rows * counted_cols));
+  }
+}
+
+/* One work group (a power of two, at most POOL_MAX_GROUP) per plane:
+ * strided partial sums, then a tree in local memory. */
+__kernel void
+lens_global_average_pool (__global const T * x, __global T * y, int planes,
+    int plane_size)
+{
+  __local float partial[POOL_MAX_GROUP];
+  int plane = get_group_id (0);
+  int lid = get_local_id (0), group = get_local_size (0);
+  float sum = 0.0f;
+
+  if (plane < planes) {
+    __global const T *p = x + (long) plane * plane_size;
+    for (int k = lid; k < plane_size; k += group)
+      sum += (float) p[k];
+  }
+  partial[lid] = sum;
+  barrier (CLK_LOCAL_MEM_FENCE);
+  for (int half_group = group / 2; half_group > 0; half_group /= 2) {
+    if (lid < half_group)
+      partial[lid] += partial[lid + half_group];
+    barrier (CLK_LOCAL_MEM_FENCE);
+  }
+  if (lid == 0 && plane < planes)
+    y[plane] = (T) (partial[0] / (float) plane_size);
+}

@@ -1,0 +1,769 @@
+/* conv.c: Conv (float32) and ConvInteger (uint8/int8 -> int32), 1-D and
+ * 2-D, with groups (depthwise included), strides, dilations, explicit or
+ * automatic padding, and for Conv an optional bias and a fused activation
+ * (lens-specific "activation" attributes set by graph rewrites).
+ *
+ * init parses the attributes into LensConvParams (cl/ref/conv.h); reshape
+ * resolves the geometry against the input shapes; run enqueues one kernel
+ * of kernels/conv.cl; the references are in cl/ref/conv.c. 3-D
+ * convolutions are refused. */
+#include "lens-private.h"
+#include "ref/conv.h"
+
+#include <string.h>
+
+/* Register tile of lens_conv2d / lens_conv2d_integer: output channels x
+ * output pixels per work-item (passed to the kernels as -DCONV_TM/TP). */
+#define CONV_TILE_OC 4
+#define CONV_TILE_PX 4
+
+/* Work-items per work-group of the convolution kernels (at most). */
+#define CONV_GROUP_SIZE 64
+
+enum
+{
+  SLOT_TILED,
+  SLOT_DEPTHWISE,
+};
+
+/* ---- attributes --------------------------------------------------------- */
+
+/* Reads an ints attribute of at most @max_n values into @out; *n is -1
+ * when absent. More than two spatial values means a 3-D convolution. */
+static LensStatus
+parse_ints (LensNode * node, const char *name, int per_dim, int64_t min,
+    int64_t *out, int *n, LensError *err)
+{
+  const int64_t *v;
+  int count = lens_node_attr_ints (node, name, &v);
+
+  *n = count;
+  if (count < 0)
+    return LENS_OK;
+  if (count == 3 * per_dim)
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "%s: attribute '%s' has %d values: 3-D convolution is not supported",
+        node->op_type, name, count);
+  if (count != per_dim && count != 2 * per_dim)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: attribute '%s' has %d values, expected %d or %d (1-D or 2-D)",
+        node->op_type, name, count, per_dim, 2 * per_dim);
+  for (int i = 0; i < count; i++) {
+    if (v[i] < min)
+      return lens_error_set (err, min == 0 ? LENS_ERROR_UNSUPPORTED :
+          LENS_ERROR_INVALID, "%s: attribute '%s' = %" G_GINT64_FORMAT
+          " is not supported (must be >= %" G_GINT64_FORMAT ")",
+          node->op_type, name, v[i], min);
+    if (v[i] > G_MAXINT / 4)
+      return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+          "%s: attribute '%s' = %" G_GINT64_FORMAT " is too large",
+          node->op_type, name, v[i]);
+    out[i] = v[i];
+  }
+  return LENS_OK;
+}
+
+static LensStatus
+parse_attributes (LensNode * node, LensConvParams * p, LensError *err)
+{
+  const char *auto_pad = lens_node_attr_string (node, "auto_pad", "NOTSET");
+  LensStatus st;
+
+  p->group = lens_node_attr_int (node, "group", 1);
+  if (p->group < 1 || p->group > G_MAXINT)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: attribute 'group' = %" G_GINT64_FORMAT " is invalid",
+        node->op_type, p->group);
+
+  if (strcmp (auto_pad, "NOTSET") == 0)
+    p->auto_pad = LENS_CONV_AUTO_PAD_NOTSET;
+  else if (strcmp (auto_pad, "SAME_UPPER") == 0)
+    p->auto_pad = LENS_CONV_AUTO_PAD_SAME_UPPER;
+  else if (strcmp (auto_pad, "SAME_LOWER") == 0)
+    p->auto_pad = LENS_CONV_AUTO_PAD_SAME_LOWER;
+  else if (strcmp (auto_pad, "VALID") == 0)
+    p->auto_pad = LENS_CONV_AUTO_PAD_VALID;
+  else
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "%s: attribute 'auto_pad' = %s is not supported", node->op_type,
+        auto_pad);
+
+  st = parse_ints (node, "kernel_shape", 1, 1, p->kernel_shape,
+      &p->n_kernel_shape, err);
+  if (st == LENS_OK)
+    st = parse_ints (node, "strides", 1, 1, p->strides, &p->n_strides, err);
+  if (st == LENS_OK)
+    st = parse_ints (node, "dilations", 1, 1, p->dilations, &p->n_dilations,
+        err);
+  if (st == LENS_OK)
+    st = parse_ints (node, "pads", 2, 0, p->pads, &p->n_pads, err);
+  if (st != LENS_OK)
+    return st;
+
+  if (p->auto_pad != LENS_CONV_AUTO_PAD_NOTSET)
+    for (int i = 0; i < p->n_pads; i++)
+      if (p->pads[i] != 0)
+        return lens_error_set (err, LENS_ERROR_INVALID,
+            "%s: attribute 'pads' cannot be used with 'auto_pad' = %s",
+            node->op_type, auto_pad);
+  return LENS_OK;
+}
+
+static LensStatus
+conv_init (LensNode * node, LensError *err)
+{
+  LensConvParams *p = g_new0 (LensConvParams, 1);
+  LensStatus st;
+
+  node->priv = p;
+  st = parse_attributes (node, p, err);
+  if (st != LENS_OK)
+    return st;
+  return lens_activation_from_node (node, &p->act, err);
+}
+
+static LensStatus
+conv_integer_init (LensNode * node, LensError *err)
+{
+  LensConvParams *p = g_new0 (LensConvParams, 1);
+
+  node->priv = p;
+  if (lens_node_attr (node, "activation") != NULL)
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "ConvInteger: attribute 'activation' (fused activation) is not "
+        "supported on int32 outputs");
+  return parse_attributes (node, p, err);
+}
+
+static void
+conv_exit (LensNode * node)
+{
+  g_clear_pointer (&node->priv, g_free);
+}
+
+/* ---- geometry ------------------------------------------------------------ */
+
+static gboolean
+fits_int (const LensTensor * t)
+{
+  return lens_tensor_numel (t) <= G_MAXINT;
+}
+
+/* Output size and begin pad of one spatial dimension. */
+static LensStatus
+resolve_dim (const LensNode * node, const LensConvParams * p, int d,
+    int spatial, int64_t in, int64_t k, int64_t *out, int64_t *pad_begin,
+    LensError *err)
+{
+  int64_t stride = p->n_strides > 0 ? p->strides[d] : 1;
+  int64_t dil = p->n_dilations > 0 ? p->dilations[d] : 1;
+  int64_t extent = (k - 1) * dil + 1;   /* the dilated kernel */
+  int64_t begin = 0, end = 0, total;
+
+  switch (p->auto_pad) {
+    case LENS_CONV_AUTO_PAD_NOTSET:
+      if (p->n_pads > 0) {
+        begin = p->pads[d];
+        end = p->pads[d + spatial];
+      }
+      break;
+    case LENS_CONV_AUTO_PAD_VALID:
+      break;
+    case LENS_CONV_AUTO_PAD_SAME_UPPER:
+    case LENS_CONV_AUTO_PAD_SAME_LOWER:
+      /* output = ceil (in / stride); the odd pad goes at the end (UPPER)
+       * or at the beginning (LOWER) */
+      total = ((in + stride - 1) / stride - 1) * stride + extent - in;
+      total = MAX (total, 0);
+      begin = p->auto_pad == LENS_CONV_AUTO_PAD_SAME_UPPER ? total / 2 :
+          total - total / 2;
+      end = total - begin;
+      break;
+  }
+  if (in + begin + end < extent)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: spatial dimension %d: input %" G_GINT64_FORMAT " with pads %"
+        G_GINT64_FORMAT "+%" G_GINT64_FORMAT " is smaller than the dilated "
+        "kernel %" G_GINT64_FORMAT, node->op_type, d, in, begin, end, extent);
+  *out = (in + begin + end - extent) / stride + 1;
+  *pad_begin = begin;
+  return LENS_OK;
+}
+
+/* Checks x and w and fills the geometry of @p; sets the output shape. */
+static LensStatus
+resolve_geometry (LensNode * node, LensConvParams * p, const LensTensor * x,
+    const LensTensor * w, LensTensor * y, LensError *err)
+{
+  int spatial = x->ndim - 2;
+  int64_t in[2], k[2], out[2], pad[2], shape[4];
+  LensStatus st;
+
+  if (x->ndim == 5)
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "%s: input X of rank 5 (3-D convolution) is not supported",
+        node->op_type);
+  if (x->ndim != 3 && x->ndim != 4)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: input X has rank %d, expected 3 (1-D) or 4 (2-D)",
+        node->op_type, x->ndim);
+  if (w->ndim != x->ndim)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: input W has rank %d, expected %d like X", node->op_type,
+        w->ndim, x->ndim);
+  if ((p->n_kernel_shape >= 0 && p->n_kernel_shape != spatial)
+      || (p->n_strides >= 0 && p->n_strides != spatial)
+      || (p->n_dilations >= 0 && p->n_dilations != spatial)
+      || (p->n_pads >= 0 && p->n_pads != 2 * spatial))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: attributes kernel_shape/strides/dilations/pads do not match "
+        "the %d spatial dimension(s) of X", node->op_type, spatial);
+  if (x->shape[1] % p->group != 0 || w->shape[0] % p->group != 0
+      || w->shape[1] * p->group != x->shape[1])
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: group %" G_GINT64_FORMAT " does not fit X channels %"
+        G_GINT64_FORMAT ", W [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+        ", ...]", node->op_type, p->group, x->shape[1], w->shape[0],
+        w->shape[1]);
+  for (int d = 0; d < spatial; d++) {
+    in[d] = x->shape[2 + d];
+    k[d] = w->shape[2 + d];
+    if (p->n_kernel_shape > 0 && p->kernel_shape[d] != k[d])
+      return lens_error_set (err, LENS_ERROR_INVALID,
+          "%s: attribute 'kernel_shape'[%d] = %" G_GINT64_FORMAT " but W "
+          "has %" G_GINT64_FORMAT, node->op_type, d, p->kernel_shape[d],
+          k[d]);
+    if (k[d] < 1)
+      return lens_error_set (err, LENS_ERROR_INVALID,
+          "%s: W has an empty kernel", node->op_type);
+    st = resolve_dim (node, p, d, spatial, in[d], k[d], &out[d], &pad[d],
+        err);
+    if (st != LENS_OK)
+      return st;
+  }
+
+  shape[0] = x->shape[0];
+  shape[1] = w->shape[0];
+  for (int d = 0; d < spatial; d++)
+    shape[2 + d] = out[d];
+  lens_tensor_set_shape (y, x->ndim, shape);
+  if (!fits_int (x) || !fits_int (w) || !fits_int (y))
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "%s: tensors of more than 2^31 elements are not supported",
+        node->op_type);
+
+  p->spatial = spatial;
+  p->batch = (int) x->shape[0];
+  p->in_c = (int) x->shape[1];
+  p->out_c = (int) w->shape[0];
+  p->in_per_group = (int) w->shape[1];
+  p->out_per_group = (int) (w->shape[0] / p->group);
+  /* a 1-D convolution is the 2-D one of height 1 */
+  p->in_h = spatial == 2 ? (int) in[0] : 1;
+  p->in_w = (int) in[spatial - 1];
+  p->out_h = spatial == 2 ? (int) out[0] : 1;
+  p->out_w = (int) out[spatial - 1];
+  p->k_h = spatial == 2 ? (int) k[0] : 1;
+  p->k_w = (int) k[spatial - 1];
+  p->stride_h = spatial == 2 && p->n_strides > 0 ? (int) p->strides[0] : 1;
+  p->stride_w = p->n_strides > 0 ? (int) p->strides[spatial - 1] : 1;
+  p->dil_h = spatial == 2 && p->n_dilations > 0 ? (int) p->dilations[0] : 1;
+  p->dil_w = p->n_dilations > 0 ? (int) p->dilations[spatial - 1] : 1;
+  p->pad_top = spatial == 2 ? (int) pad[0] : 0;
+  p->pad_left = (int) pad[spatial - 1];
+  return LENS_OK;
+}
+
+static LensStatus
+conv_reshape (LensNode * node, LensError *err)
+{
+  static const LensDType floats[] = { LENS_DTYPE_FLOAT, LENS_DTYPE_UNDEFINED };
+  LensConvParams *p = node->priv;
+  LensTensor *x = lens_node_input (node, 0), *w = lens_node_input (node, 1);
+  LensTensor *b = lens_node_input (node, 2), *y = lens_node_output (node, 0);
+  LensStatus st;
+
+  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 3)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "Conv needs inputs X, W and an optional B, and one output");
+  st = lens_node_check_dtype (node, "input X", x->dtype, floats, err);
+  if (st == LENS_OK)
+    st = lens_node_check_dtype (node, "input W", w->dtype, floats, err);
+  if (st == LENS_OK && b != NULL)
+    st = lens_node_check_dtype (node, "input B", b->dtype, floats, err);
+  if (st != LENS_OK)
+    return st;
+  y->dtype = LENS_DTYPE_FLOAT;
+  st = resolve_geometry (node, p, x, w, y, err);
+  if (st != LENS_OK)
+    return st;
+  if (b != NULL && (b->ndim != 1 || b->shape[0] != p->out_c))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "Conv: input B must be 1-D of %d values (output channels)", p->out_c);
+  return LENS_OK;
+}
+
+static LensStatus
+conv_integer_reshape (LensNode * node, LensError *err)
+{
+  static const LensDType bytes[] = { LENS_DTYPE_UINT8, LENS_DTYPE_INT8,
+    LENS_DTYPE_UNDEFINED
+  };
+  LensConvParams *p = node->priv;
+  LensTensor *x = lens_node_input (node, 0), *w = lens_node_input (node, 1);
+  LensTensor *x_zp = lens_node_input (node, 2);
+  LensTensor *w_zp = lens_node_input (node, 3);
+  LensTensor *y = lens_node_output (node, 0);
+  LensStatus st;
+
+  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 4)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "ConvInteger needs inputs x, w, optional x_zero_point and "
+        "w_zero_point, and one output");
+  st = lens_node_check_dtype (node, "input x", x->dtype, bytes, err);
+  if (st == LENS_OK)
+    st = lens_node_check_dtype (node, "input w", w->dtype, bytes, err);
+  if (st != LENS_OK)
+    return st;
+  if (x_zp != NULL && (x_zp->dtype != x->dtype || lens_tensor_numel (x_zp)
+          != 1))
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "ConvInteger: input x_zero_point must be a single %s value "
+        "(per-tensor)", lens_dtype_name (x->dtype));
+  y->dtype = LENS_DTYPE_INT32;
+  st = resolve_geometry (node, p, x, w, y, err);
+  if (st != LENS_OK)
+    return st;
+  if (w_zp != NULL && (w_zp->dtype != w->dtype || w_zp->ndim > 1
+          || (lens_tensor_numel (w_zp) != 1
+              && lens_tensor_numel (w_zp) != p->out_c)))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "ConvInteger: input w_zero_point must be a %s scalar or 1-D of %d "
+        "values (output channels)", lens_dtype_name (w->dtype), p->out_c);
+  return LENS_OK;
+}
+
+/* ---- run ----------------------------------------------------------------- */
+
+static LensStatus
+require_plain (const LensNode * node, const LensTensor * t, const char *what,
+    LensError *err)
+{
+  if (t == NULL)
+    return LENS_OK;
+  if (t->offset != 0)
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "%s: %s is a view with an offset", node->op_type, what);
+  return lens_tensor_require_device (t, what, err);
+}
+
+/* Sets the CONV_GEOMETRY_ARGS of kernels/conv.cl from argument @first on;
+ * returns the index after them. */
+static LensStatus
+set_geometry_args (cl_kernel k, cl_uint first, const LensConvParams * p,
+    cl_uint *next, LensError *err)
+{
+  const cl_int geometry[] = {
+    p->in_c, p->in_h, p->in_w, p->out_c, p->out_h, p->out_w,
+    p->k_h, p->k_w, p->stride_h, p->stride_w, p->dil_h, p->dil_w,
+    p->pad_top, p->pad_left, p->in_per_group, p->out_per_group,
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (geometry); i++) {
+    LensStatus st = lens_kernel_set_arg (k, first + i, sizeof (cl_int),
+        &geometry[i], err);
+    if (st != LENS_OK)
+      return st;
+  }
+  *next = first + G_N_ELEMENTS (geometry);
+  return LENS_OK;
+}
+
+/* A work-group of up to CONV_GROUP_SIZE items, filling dimension 0 (the
+ * output pixels, which neighbouring items read contiguously) first and
+ * dimension 1 (output channels) when dimension 0 is short. */
+static void
+pick_local_size (LensContext * ctx, cl_kernel k, const size_t *global,
+    size_t *local)
+{
+  size_t budget = MIN ((size_t) CONV_GROUP_SIZE,
+      lens_kernel_max_work_group (ctx, k));
+
+  local[0] = local[1] = local[2] = 1;
+  while (local[0] * 2 <= budget && local[0] < global[0])
+    local[0] *= 2;
+  while (local[0] * local[1] * 2 <= budget && local[1] < global[1])
+    local[1] *= 2;
+}
+
+static char *
+conv_options (LensActivationKind act)
+{
+  return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d", (int) act,
+      CONV_TILE_OC, CONV_TILE_PX);
+}
+
+static LensStatus
+conv_run (LensContext * ctx, LensNode * node, LensError *err)
+{
+  const LensConvParams *p = node->priv;
+  LensTensor *x = node->inputs[0], *w = node->inputs[1];
+  LensTensor *b = lens_node_input (node, 2), *y = node->outputs[0];
+  gboolean depthwise = p->in_per_group == 1
+      && p->out_per_group < CONV_TILE_OC;
+  cl_int has_bias = b != NULL;
+  cl_int ow_tiles = (p->out_w + CONV_TILE_PX - 1) / CONV_TILE_PX;
+  cl_int oc_tiles = (p->out_per_group + CONV_TILE_OC - 1) / CONV_TILE_OC;
+  cl_float alpha = p->act.alpha, beta = p->act.beta;
+  cl_mem bias;
+  size_t global[3], local[3];
+  cl_uint next;
+  cl_kernel k;
+  char *options;
+  LensStatus st;
+
+  st = require_plain (node, x, "input X", err);
+  if (st == LENS_OK)
+    st = require_plain (node, w, "input W", err);
+  if (st == LENS_OK)
+    st = require_plain (node, b, "input B", err);
+  if (st == LENS_OK)
+    st = require_plain (node, y, "output Y", err);
+  if (st != LENS_OK)
+    return st;
+
+  options = conv_options (p->act.kind);
+  st = lens_node_kernel (ctx, node, depthwise ? SLOT_DEPTHWISE : SLOT_TILED,
+      "conv", options, depthwise ? "lens_conv2d_depthwise" : "lens_conv2d",
+      &k, err);
+  g_free (options);
+  if (st != LENS_OK)
+    return st;
+
+  /* without a bias the kernel never reads it: any valid buffer will do */
+  bias = b ? b->buffer : w->buffer;
+  st = lens_kernel_set_args (k, err, 5, LENS_ARG (x->buffer),
+      LENS_ARG (w->buffer), LENS_ARG (bias), LENS_ARG (y->buffer),
+      LENS_ARG (has_bias));
+  if (st == LENS_OK)
+    st = set_geometry_args (k, 5, p, &next, err);
+  if (st == LENS_OK && !depthwise)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &oc_tiles, err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &ow_tiles, err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &alpha, err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &beta, err);
+  if (st != LENS_OK)
+    return st;
+
+  global[0] = (size_t) p->out_h * ow_tiles;
+  global[1] = depthwise ? (size_t) p->out_c : (size_t) p->group * oc_tiles;
+  global[2] = p->batch;
+  pick_local_size (ctx, k, global, local);
+  return lens_context_enqueue (ctx, k, 3, global, local, err);
+}
+
+static LensStatus
+conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
+{
+  const LensConvParams *p = node->priv;
+  LensTensor *x = node->inputs[0], *w = node->inputs[1];
+  LensTensor *x_zp = lens_node_input (node, 2);
+  LensTensor *w_zp = lens_node_input (node, 3);
+  LensTensor *y = node->outputs[0];
+  cl_int x_sign = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
+  cl_int w_sign = w->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
+  cl_int has_x_zp = x_zp != NULL;
+  cl_int w_zp_count = w_zp ? (cl_int) lens_tensor_numel (w_zp) : 0;
+  cl_int ow_tiles = (p->out_w + CONV_TILE_PX - 1) / CONV_TILE_PX;
+  cl_int oc_tiles = (p->out_per_group + CONV_TILE_OC - 1) / CONV_TILE_OC;
+  cl_mem x_zp_buffer, w_zp_buffer;
+  size_t global[3], local[3];
+  cl_uint next;
+  cl_kernel k;
+  char *options;
+  LensStatus st;
+
+  st = require_plain (node, x, "input x", err);
+  if (st == LENS_OK)
+    st = require_plain (node, w, "input w", err);
+  if (st == LENS_OK)
+    st = require_plain (node, x_zp, "input x_zero_point", err);
+  if (st == LENS_OK)
+    st = require_plain (node, w_zp, "input w_zero_point", err);
+  if (st == LENS_OK)
+    st = require_plain (node, y, "output y", err);
+  if (st != LENS_OK)
+    return st;
+
+  /* the same options as a Conv without activation: one shared program */
+  options = conv_options (LENS_ACT_NONE);
+  st = lens_node_kernel (ctx, node, SLOT_TILED, "conv", options,
+      "lens_conv2d_integer", &k, err);
+  g_free (options);
+  if (st != LENS_OK)
+    return st;
+
+  /* absent zero points are never read: x stands in for their buffers */
+  x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
+  w_zp_buffer = w_zp ? w_zp->buffer : x->buffer;
+  st = lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
+      LENS_ARG (w->buffer), LENS_ARG (x_zp_buffer), LENS_ARG (w_zp_buffer),
+      LENS_ARG (y->buffer),
+      LENS_ARG (x_sign), LENS_ARG (w_sign), LENS_ARG (has_x_zp),
+      LENS_ARG (w_zp_count));
+  if (st == LENS_OK)
+    st = set_geometry_args (k, 9, p, &next, err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &oc_tiles, err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &ow_tiles, err);
+  if (st != LENS_OK)
+    return st;
+
+  global[0] = (size_t) p->out_h * ow_tiles;
+  global[1] = (size_t) p->group * oc_tiles;
+  global[2] = p->batch;
+  pick_local_size (ctx, k, global, local);
+  return lens_context_enqueue (ctx, k, 3, global, local, err);
+}
+
+/* ---- self-test cases ------------------------------------------------------ */
+
+/* One case: sizes, then attributes. in_h is ignored in 1-D; pads are
+ * top, left, bottom, right (1-D: begin = [1], end = [3]); 0 sizes are
+ * drawn with lens_awkward_size. */
+typedef struct
+{
+  int spatial, batch, c, m, group, k_h, k_w, in_h, in_w, stride, dil;
+  int pads[4];
+  const char *auto_pad;         /* NULL: attribute absent */
+  const char *act;              /* NULL: no fused activation */
+  gboolean bias, kernel_shape;
+} ConvCase;
+
+static const ConvCase conv_cases[] = {
+  /* spatial, batch, C, M, group, kh, kw, H, W, stride, dilation, pads,
+   * auto_pad, activation, bias, kernel_shape attribute */
+  { 2, 1, 3, 7, 1, 3, 3, 13, 13, 1, 1, {1, 1, 1, 1}, NULL, NULL, TRUE, TRUE },
+  /* depthwise, stride 2, asymmetric pads */
+  { 2, 1, 13, 13, 13, 3, 3, 13, 97, 2, 1, {0, 1, 1, 0}, NULL, "Relu", TRUE },
+  /* 1x1 on a large plane */
+  { 2, 1, 7, 13, 1, 1, 1, 97, 97, 1, 1, {0}, NULL, "SiLU", TRUE },
+  /* 5x5, dilation 2, batch 2 */
+  { 2, 2, 3, 7, 1, 5, 5, 13, 7, 1, 2, {2, 2, 2, 2}, NULL, "LeakyRelu",
+      FALSE, TRUE },
+  /* 6x6 stride 2 (YOLOv5 stem) */
+  { 2, 1, 3, 13, 1, 6, 6, 97, 97, 2, 1, {2, 2, 2, 2}, NULL, "HardSwish",
+      TRUE, TRUE },
+  /* 1-D */
+  { 1, 1, 7, 3, 1, 1, 3, 1, 97, 2, 1, {0}, "SAME_UPPER", "Clip", TRUE },
+  { 1, 3, 13, 7, 1, 1, 5, 1, 13, 1, 2, {0, 3, 0, 1}, NULL, NULL, FALSE,
+      TRUE },
+  /* two groups, partial channel tiles */
+  { 2, 1, 6, 14, 2, 3, 3, 13, 13, 2, 1, {0}, "SAME_LOWER", "Sigmoid", TRUE },
+  /* depthwise, channel multiplier 2 */
+  { 2, 1, 7, 14, 7, 3, 3, 7, 13, 1, 1, {1, 1, 1, 1}, NULL, "HardSigmoid",
+      TRUE },
+  { 2, 1, 3, 7, 1, 3, 3, 13, 7, 1, 2, {0}, "VALID", NULL, TRUE },
+  /* a 1x1 input that only padding makes convolvable */
+  { 2, 1, 3, 7, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, "Relu", TRUE },
+  { 2, 1, 13, 7, 1, 3, 3, 3, 97, 2, 2, {2, 0, 1, 3}, NULL, "Clip", FALSE },
+  /* depthwise 5x5 */
+  { 2, 1, 13, 13, 13, 5, 5, 13, 13, 1, 1, {2, 2, 2, 2}, NULL, "SiLU", TRUE },
+  /* grouped 1x1, 3 output channels per group (one partial tile) */
+  { 2, 1, 12, 9, 3, 1, 1, 7, 13, 1, 1, {0}, NULL, NULL, TRUE },
+  { 2, 2, 7, 13, 1, 3, 3, 7, 7, 1, 1, {0}, "SAME_UPPER", "LeakyRelu", TRUE },
+  /* one input channel, many outputs: tiled, not depthwise */
+  { 2, 1, 1, 13, 1, 3, 3, 13, 13, 1, 1, {1, 1, 1, 1}, NULL, "Relu", TRUE },
+  /* non-square kernel, stride 3 */
+  { 2, 1, 5, 7, 1, 2, 3, 6, 9, 3, 1, {0}, NULL, NULL, TRUE },
+  /* random sizes */
+  { 2, 1, 0, 0, 1, 3, 3, 0, 0, 1, 1, {1, 1, 1, 1}, NULL, "HardSwish", TRUE },
+  { 2, 1, 0, 0, 1, 1, 1, 0, 0, 2, 1, {0}, NULL, NULL, FALSE },
+  { 1, 1, 0, 0, 1, 1, 3, 1, 0, 1, 1, {0, 1, 0, 1}, NULL, "SiLU", TRUE },
+};
+
+/* Makes the X, W (and optional B) tensors of @c with random values and sets
+ * its attributes on a new node of @op_type. */
+static LensNode *
+build_case (const char *op_type, int opset, const ConvCase * c, int n_extra,
+    LensDType x_dtype, LensDType w_dtype, GRand * rand)
+{
+  int channels = c->c ? c->c : (int) lens_awkward_size (rand, FALSE);
+  int out_channels = c->m ? c->m : (int) lens_awkward_size (rand, FALSE);
+  int64_t x_shape[4], w_shape[4];
+  int64_t strides[2] = { c->stride, c->stride };
+  int64_t dilations[2] = { c->dil, c->dil };
+  int64_t kernel[2] = { c->k_h, c->k_w };
+  int64_t pads[4];
+  int ndim = c->spatial + 2;
+  gboolean is_float = x_dtype == LENS_DTYPE_FLOAT;
+  LensTensor *inputs[4] = { NULL };
+  int n_inputs = 2;
+  LensNode *node;
+
+  x_shape[0] = c->batch;
+  x_shape[1] = channels;
+  w_shape[0] = out_channels;
+  w_shape[1] = channels / c->group;
+  if (c->spatial == 2) {
+    x_shape[2] = c->in_h ? c->in_h : lens_awkward_size (rand, TRUE);
+    x_shape[3] = c->in_w ? c->in_w : lens_awkward_size (rand, TRUE);
+    w_shape[2] = c->k_h;
+    w_shape[3] = c->k_w;
+    for (int i = 0; i < 4; i++)
+      pads[i] = c->pads[i];
+  } else {
+    x_shape[2] = c->in_w ? c->in_w : lens_awkward_size (rand, TRUE);
+    w_shape[2] = c->k_w;
+    kernel[0] = c->k_w;
+    pads[0] = c->pads[1];
+    pads[1] = c->pads[3];
+  }
+  /* awkward sizes may be smaller than the kernel: pad enough to fit */
+  if (c->auto_pad == NULL)
+    for (int d = 0; d < c->spatial; d++) {
+      int64_t extent = (kernel[d] - 1) * c->dil + 1;
+      int64_t have = x_shape[2 + d] + pads[d] + pads[d + c->spatial];
+      if (have < extent)
+        pads[d + c->spatial] += extent - have;
+    }
+
+  if (is_float) {
+    inputs[0] = lens_tensor_new_random (x_dtype, ndim, x_shape, rand, -1, 1);
+    inputs[1] = lens_tensor_new_random (w_dtype, ndim, w_shape, rand, -1, 1);
+    if (c->bias) {
+      inputs[2] = lens_tensor_new_random (LENS_DTYPE_FLOAT, 1,
+          &w_shape[0], rand, -1, 1);
+      n_inputs = 3;
+    }
+  } else {
+    double x_lo = x_dtype == LENS_DTYPE_INT8 ? -128 : 0;
+    double w_lo = w_dtype == LENS_DTYPE_INT8 ? -128 : 0;
+    inputs[0] = lens_tensor_new_random (x_dtype, ndim, x_shape, rand, x_lo,
+        x_lo + 255);
+    inputs[1] = lens_tensor_new_random (w_dtype, ndim, w_shape, rand, w_lo,
+        w_lo + 255);
+    n_inputs = 2 + n_extra;
+  }
+  node = lens_case_node_new (op_type, opset, n_inputs, inputs, 1);
+  if (c->group != 1)
+    lens_node_set_attr_int (node, "group", c->group);
+  if (c->kernel_shape)
+    lens_node_set_attr_ints (node, "kernel_shape", c->spatial, kernel);
+  if (c->stride != 1 || g_rand_boolean (rand))
+    lens_node_set_attr_ints (node, "strides", c->spatial, strides);
+  if (c->dil != 1)
+    lens_node_set_attr_ints (node, "dilations", c->spatial, dilations);
+  if (c->auto_pad != NULL)
+    lens_node_set_attr_string (node, "auto_pad", c->auto_pad);
+  else
+    lens_node_set_attr_ints (node, "pads", 2 * c->spatial, pads);
+  return node;
+}
+
+static LensNode *
+conv_case (int index, GRand * rand)
+{
+  const ConvCase *c;
+  LensNode *node;
+
+  if (index >= (int) G_N_ELEMENTS (conv_cases))
+    return NULL;
+  c = &conv_cases[index];
+  node = build_case ("Conv", 11, c, 0, LENS_DTYPE_FLOAT, LENS_DTYPE_FLOAT,
+      rand);
+  if (c->act != NULL) {
+    lens_node_set_attr_string (node, "activation", c->act);
+    if (strcmp (c->act, "LeakyRelu") == 0)
+      lens_node_set_attr_float (node, "activation_alpha", 0.1f);
+    if (strcmp (c->act, "Clip") == 0) {
+      lens_node_set_attr_float (node, "activation_alpha", 0.0f);
+      lens_node_set_attr_float (node, "activation_beta", 0.5f);
+    }
+  }
+  return node;
+}
+
+/* ConvInteger cases: the geometry of a ConvCase (activation and bias
+ * unused) with element types and zero points. */
+typedef struct
+{
+  int geometry;                 /* index into conv_cases */
+  LensDType x_dtype, w_dtype;
+  gboolean x_zp;
+  int w_zp;                     /* 0 absent, 1 scalar, 2 per output channel */
+} ConvIntegerCase;
+
+static const ConvIntegerCase conv_integer_cases[] = {
+  { 0, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, TRUE, 1 },
+  { 1, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2 },
+  { 2, LENS_DTYPE_INT8, LENS_DTYPE_INT8, TRUE, 0 },
+  { 3, LENS_DTYPE_INT8, LENS_DTYPE_UINT8, FALSE, 1 },
+  { 5, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, TRUE, 2 },
+  { 6, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, FALSE, 0 },
+  { 7, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2 },
+  { 8, LENS_DTYPE_INT8, LENS_DTYPE_UINT8, TRUE, 1 },
+  { 10, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, TRUE, 0 },
+  { 11, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1 },
+  { 13, LENS_DTYPE_INT8, LENS_DTYPE_INT8, FALSE, 2 },
+  { 16, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, TRUE, 2 },
+  { 17, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1 },
+};
+
+static LensNode *
+conv_integer_case (int index, GRand * rand)
+{
+  const ConvIntegerCase *ic;
+  const ConvCase *c;
+  LensNode *node;
+  LensTensor *w;
+  int n_extra;
+
+  if (index >= (int) G_N_ELEMENTS (conv_integer_cases))
+    return NULL;
+  ic = &conv_integer_cases[index];
+  c = &conv_cases[ic->geometry];
+  n_extra = ic->w_zp ? 2 : ic->x_zp ? 1 : 0;
+  node = build_case ("ConvInteger", 10, c, n_extra, ic->x_dtype, ic->w_dtype,
+      rand);
+  w = node->inputs[1];
+  if (ic->x_zp) {
+    double lo = ic->x_dtype == LENS_DTYPE_INT8 ? -128 : 0;
+    node->inputs[2] = lens_tensor_new_random (ic->x_dtype, 0, NULL, rand, lo,
+        lo + 255);
+  }
+  if (ic->w_zp) {
+    double lo = ic->w_dtype == LENS_DTYPE_INT8 ? -128 : 0;
+    node->inputs[3] = lens_tensor_new_random (ic->w_dtype,
+        ic->w_zp == 2 ? 1 : 0, &w->shape[0], rand, lo, lo + 255);
+  }
+  return node;
+}
+
+const LensOp lens_op_conv = {
+  .op_type = "Conv",
+  .init = conv_init,
+  .reshape = conv_reshape,
+  .run = conv_run,
+  .reference = lens_ref_conv,
+  .exit = conv_exit,
+  .make_case = conv_case,
+  .atol = 1e-4,
+  .rtol = 1e-4,
+};
+
+const LensOp lens_op_conv_integer = {
+  .op_type = "ConvInteger",
+  .init = conv_integer_init,
+  .reshape = conv_integer_reshape,
+  .run = conv_integer_run,
+  .reference = lens_ref_conv_integer,
+  .exit = conv_exit,
+  .make_case = conv_integer_case,
+  .atol = 0,
+  .rtol = 0,
+};

@@ -1,0 +1,257 @@
+/* quant.c: DynamicQuantizeLinear (opset 11): float32 x to uint8 y with a
+ * per-tensor scale and zero point computed from x's range, all on the
+ * device (kernels/quant.cl: two-stage min/max reduction, parameters,
+ * quantization) so that a following ConvInteger or MatMulInteger reads
+ * the zero point without a host round trip. The reference is in
+ * cl/ref/quant.c. */
+#include "lens-private.h"
+#include "ref/quant.h"
+
+#include <math.h>
+
+/* Work-group size of the reductions (-DDQL_GROUP). */
+#define DQL_GROUP_SIZE 256
+/* Work-groups of the first reduction stage, at most, and the elements a
+ * work-item should at least get before another group is added. */
+#define DQL_MAX_PARTIALS 256
+#define DQL_ITEMS_PER_WORK_ITEM 16
+
+enum
+{
+  SLOT_MINMAX,
+  SLOT_PARAMS,
+  SLOT_QUANTIZE,
+};
+
+/* node->priv: the scratch buffer of the (min, max) pairs of stage one */
+typedef struct
+{
+  cl_context context;
+  cl_mem partial;
+} DqlState;
+
+static LensStatus
+dql_init (LensNode * node, LensError *err)
+{
+  node->priv = g_new0 (DqlState, 1);
+  return LENS_OK;
+}
+
+static void
+dql_exit (LensNode * node)
+{
+  DqlState *s = node->priv;
+
+  if (s == NULL)
+    return;
+  /* the release waits for kernels still queued on the buffer */
+  if (s->partial != NULL)
+    clReleaseMemObject (s->partial);
+  g_free (s);
+  node->priv = NULL;
+}
+
+static LensStatus
+dql_reshape (LensNode * node, LensError *err)
+{
+  static const LensDType floats[] = { LENS_DTYPE_FLOAT, LENS_DTYPE_UNDEFINED };
+  LensTensor *x = lens_node_input (node, 0);
+  LensStatus st;
+
+  if (x == NULL || node->n_outputs != 3)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "DynamicQuantizeLinear needs input x and outputs y, y_scale, "
+        "y_zero_point");
+  st = lens_node_check_dtype (node, "input x", x->dtype, floats, err);
+  if (st != LENS_OK)
+    return st;
+  node->outputs[0]->dtype = LENS_DTYPE_UINT8;
+  lens_tensor_set_shape (node->outputs[0], x->ndim, x->shape);
+  node->outputs[1]->dtype = LENS_DTYPE_FLOAT;
+  lens_tensor_set_shape (node->outputs[1], 0, NULL);
+  node->outputs[2]->dtype = LENS_DTYPE_UINT8;
+  lens_tensor_set_shape (node->outputs[2], 0, NULL);
+  return LENS_OK;
+}
+
+static LensStatus
+ensure_scratch (LensContext * ctx, DqlState * s, LensError *err)
+{
+  cl_context context = lens_context_get_cl_context (ctx);
+  cl_int rc;
+
+  if (s->partial != NULL && s->context == context)
+    return LENS_OK;
+  if (s->partial != NULL)
+    clReleaseMemObject (s->partial);
+  s->partial = clCreateBuffer (context, CL_MEM_READ_WRITE,
+      2 * DQL_MAX_PARTIALS * sizeof (cl_float), NULL, &rc);
+  if (rc != CL_SUCCESS) {
+    s->partial = NULL;
+    return lens_error_set (err, LENS_ERROR_CL,
+        "DynamicQuantizeLinear: clCreateBuffer (scratch): %s",
+        lens_cl_error_name (rc));
+  }
+  s->context = context;
+  return LENS_OK;
+}
+
+static LensStatus
+dql_run (LensContext * ctx, LensNode * node, LensError *err)
+{
+  static const char *const names[] = { "lens_dql_minmax_partial",
+    "lens_dql_params", "lens_dql_quantize"
+  };
+  DqlState *s = node->priv;
+  LensTensor *x = node->inputs[0], *y = node->outputs[0];
+  LensTensor *y_scale = node->outputs[1], *y_zero_point = node->outputs[2];
+  cl_long n = lens_tensor_numel (x);
+  cl_int groups;
+  cl_kernel k[3];
+  char *options;
+  size_t global, local = DQL_GROUP_SIZE;
+  LensStatus st = LENS_OK;
+
+  for (int i = 0; i < node->n_outputs + 1 && st == LENS_OK; i++) {
+    LensTensor *t = i == 0 ? x : node->outputs[i - 1];
+    if (t->offset != 0)
+      return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+          "DynamicQuantizeLinear: %s is a view with an offset",
+          i == 0 ? "input x" : "an output");
+    st = lens_tensor_require_device (t, i == 0 ? "input x" : "output", err);
+  }
+  if (st == LENS_OK)
+    st = ensure_scratch (ctx, s, err);
+  if (st != LENS_OK)
+    return st;
+
+  options = g_strdup_printf ("-DDQL_GROUP=%d", DQL_GROUP_SIZE);
+  for (int i = 0; i < 3 && st == LENS_OK; i++)
+    st = lens_node_kernel (ctx, node, SLOT_MINMAX + i, "quant", options,
+        names[i], &k[i], err);
+  g_free (options);
+  if (st != LENS_OK)
+    return st;
+  if (lens_kernel_max_work_group (ctx, k[SLOT_MINMAX]) < DQL_GROUP_SIZE)
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "DynamicQuantizeLinear: the device allows fewer than %d work-items "
+        "per work-group", DQL_GROUP_SIZE);
+
+  /* stage one: enough work-groups to keep the device busy, few enough for
+   * one work-group to finish the job */
+  groups = (cl_int) CLAMP ((n + DQL_GROUP_SIZE * DQL_ITEMS_PER_WORK_ITEM - 1)
+      / (DQL_GROUP_SIZE * DQL_ITEMS_PER_WORK_ITEM), 1, DQL_MAX_PARTIALS);
+  global = (size_t) groups * DQL_GROUP_SIZE;
+  st = lens_kernel_set_args (k[SLOT_MINMAX], err, 3, LENS_ARG (x->buffer),
+      LENS_ARG (n), LENS_ARG (s->partial));
+  if (st == LENS_OK)
+    st = lens_context_enqueue (ctx, k[SLOT_MINMAX], 1, &global, &local, err);
+
+  global = DQL_GROUP_SIZE;
+  if (st == LENS_OK)
+    st = lens_kernel_set_args (k[SLOT_PARAMS], err, 4,
+        LENS_ARG (s->partial), LENS_ARG (groups),
+        LENS_ARG (y_scale->buffer), LENS_ARG (y_zero_point->buffer));
+  if (st == LENS_OK)
+    st = lens_context_enqueue (ctx, k[SLOT_PARAMS], 1, &global, &local, err);
+
+  global = (size_t) n;
+  if (st == LENS_OK)
+    st = lens_kernel_set_args (k[SLOT_QUANTIZE], err, 5, LENS_ARG (x->buffer),
+        LENS_ARG (n), LENS_ARG (y_scale->buffer),
+        LENS_ARG (y_zero_point->buffer), LENS_ARG (y->buffer));
+  if (st == LENS_OK)
+    st = lens_context_enqueue (ctx, k[SLOT_QUANTIZE], 1, &global, NULL, err);
+  return st;
+}
+
+/* ---- self-test cases ------------------------------------------------------ */
+
+typedef enum
+{
+  VALUES_UNIFORM,               /* uniform in [lo, hi) */
+  VALUES_ZERO,
+  /* multiples of 1/32 plus one half step: x / y_scale lands exactly on
+   * .5 when the range [lo, hi] spans 255 steps (hi - lo = 255 / 32) */
+  VALUES_HALF_STEPS,
+} DqlValues;
+
+typedef struct
+{
+  int64_t n;                    /* 0: lens_awkward_size */
+  DqlValues values;
+  double lo, hi;
+  int64_t rows;                 /* > 0: x is [rows, n] */
+} DqlCase;
+
+static const DqlCase dql_cases[] = {
+  { 1, VALUES_UNIFORM, -1, 1 },
+  { 0, VALUES_UNIFORM, -2, 3, 3 },
+  { 3, VALUES_UNIFORM, 0.5, 4 },        /* all positive */
+  { 7, VALUES_UNIFORM, -9, -0.25 },     /* all negative */
+  { 13, VALUES_ZERO },
+  { 1, VALUES_ZERO },
+  { 97, VALUES_HALF_STEPS, -100 / 32.0, 155 / 32.0 },
+  { 1000, VALUES_HALF_STEPS, 0, 255 / 32.0 },
+  { 4099, VALUES_HALF_STEPS, -255 / 32.0, 0 },
+  /* the zero point itself lands on .5 (2.5 rounds to 2) */
+  { 255, VALUES_HALF_STEPS, -2.5 / 32.0, 252.5 / 32.0 },
+  { 4097, VALUES_UNIFORM, -3, 5 },
+  { 65537, VALUES_UNIFORM, -1000, 1000 },
+  { 99991, VALUES_UNIFORM, -10, 2 },
+  { 1, VALUES_UNIFORM, -7, -7 },
+  { 0, VALUES_UNIFORM, 1e-3, 2e-3 },
+};
+
+static LensNode *
+dql_case (int index, GRand * rand)
+{
+  const DqlCase *c;
+  int64_t n, shape[2];
+  float *data;
+  LensTensor *x;
+
+  if (index >= (int) G_N_ELEMENTS (dql_cases))
+    return NULL;
+  c = &dql_cases[index];
+  shape[0] = c->rows;
+  shape[1] = c->n ? c->n : lens_awkward_size (rand, TRUE);
+  n = shape[1] * MAX (c->rows, 1);
+  data = g_new0 (float, n);
+  for (int64_t i = 0; i < n; i++) {
+    switch (c->values) {
+      case VALUES_UNIFORM:
+        data[i] = (float) g_rand_double_range (rand, c->lo,
+            MAX (c->hi, nextafter (c->lo, INFINITY)));
+        break;
+      case VALUES_ZERO:
+        data[i] = 0.0f;
+        break;
+      case VALUES_HALF_STEPS:{
+        /* steps of 1/32 from lo, plus the half step, staying below hi;
+         * the first two elements pin the range to exactly [lo, hi] */
+        int steps = (int) ((c->hi - c->lo) * 32);
+        int k = g_rand_int_range (rand, 0, MAX (steps, 1));
+        data[i] = i == 0 ? (float) c->lo : i == 1 ? (float) c->hi :
+            (float) (c->lo + (k + 0.5) / 32.0);
+        break;
+      }
+    }
+  }
+  x = c->rows > 0 ? lens_tensor_new_host (LENS_DTYPE_FLOAT, 2, shape, data) :
+      lens_tensor_new_host (LENS_DTYPE_FLOAT, 1, &shape[1], data);
+  g_free (data);
+  return lens_case_node_new ("DynamicQuantizeLinear", 11, 1, &x, 3);
+}
+
+const LensOp lens_op_dynamic_quantize_linear = {
+  .op_type = "DynamicQuantizeLinear",
+  .init = dql_init,
+  .reshape = dql_reshape,
+  .run = dql_run,
+  .reference = lens_ref_dynamic_quantize_linear,
+  .exit = dql_exit,
+  .make_case = dql_case,
+  .atol = 0,
+  .rtol = 0,
+};

@@ -1,0 +1,531 @@
+/* runtime.c: OpenCL device selection, contexts, the per-process program
+ * cache keyed by (device, source hash, build options), and checked kernel
+ * launches.
+ *
+ * Contexts opened on the same device share one LensDevice: one cl_context
+ * and one program cache, so a program is compiled once per process whatever
+ * the number of streams. Each LensContext has its own command queue.
+ */
+#include "lens-private.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct
+{
+  cl_device_id device;
+  cl_platform_id platform;
+  cl_context context;
+  char *device_name;
+  char *platform_name;
+  gboolean is_gpu;
+  int refcount;
+  GMutex lock;                  /* guards programs */
+  GHashTable *programs;         /* "sha256|options" -> cl_program */
+} LensDevice;
+
+struct _LensContext
+{
+  LensDevice *dev;
+  cl_command_queue queue;
+};
+
+static GMutex devices_lock;
+static GHashTable *devices;     /* cl_device_id -> LensDevice */
+
+static char *
+get_device_string (cl_device_id device, cl_device_info param)
+{
+  size_t size = 0;
+  char *s;
+
+  if (clGetDeviceInfo (device, param, 0, NULL, &size) != CL_SUCCESS)
+    return g_strdup ("");
+  s = g_malloc0 (size + 1);
+  clGetDeviceInfo (device, param, size, s, NULL);
+  return g_strstrip (s);
+}
+
+static char *
+get_platform_string (cl_platform_id platform, cl_platform_info param)
+{
+  size_t size = 0;
+  char *s;
+
+  if (clGetPlatformInfo (platform, param, 0, NULL, &size) != CL_SUCCESS)
+    return g_strdup ("");
+  s = g_malloc0 (size + 1);
+  clGetPlatformInfo (platform, param, size, s, NULL);
+  return g_strstrip (s);
+}
+
+typedef struct
+{
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_device_type type;
+  int platform_index, device_index;
+} Candidate;
+
+static LensStatus
+list_devices (GArray *out, LensError *err)
+{
+  cl_uint n_platforms = 0;
+  cl_platform_id *platforms;
+  cl_int rc;
+
+  rc = clGetPlatformIDs (0, NULL, &n_platforms);
+  if (rc == -1001 || n_platforms == 0)
+    return lens_error_set (err, LENS_ERROR_NO_DEVICE,
+        "no OpenCL platform found (is an ICD such as pocl-opencl-icd "
+        "installed?)");
+  if (rc != CL_SUCCESS)
+    return lens_error_set (err, LENS_ERROR_CL, "clGetPlatformIDs: %s",
+        lens_cl_error_name (rc));
+  platforms = g_new0 (cl_platform_id, n_platforms);
+  clGetPlatformIDs (n_platforms, platforms, NULL);
+  for (cl_uint p = 0; p < n_platforms; p++) {
+    cl_uint n_devices = 0;
+    cl_device_id *ids;
+
+    if (clGetDeviceIDs (platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL,
+            &n_devices) != CL_SUCCESS || n_devices == 0)
+      continue;
+    ids = g_new0 (cl_device_id, n_devices);
+    clGetDeviceIDs (platforms[p], CL_DEVICE_TYPE_ALL, n_devices, ids, NULL);
+    for (cl_uint d = 0; d < n_devices; d++) {
+      Candidate c = { platforms[p], ids[d], 0, (int) p, (int) d };
+      clGetDeviceInfo (ids[d], CL_DEVICE_TYPE, sizeof (c.type), &c.type,
+          NULL);
+      g_array_append_val (out, c);
+    }
+    g_free (ids);
+  }
+  g_free (platforms);
+  if (out->len == 0)
+    return lens_error_set (err, LENS_ERROR_NO_DEVICE,
+        "no OpenCL device found on %u platform(s)", n_platforms);
+  return LENS_OK;
+}
+
+static gboolean
+candidate_matches_name (const Candidate * c, const char *spec)
+{
+  char *dn = get_device_string (c->device, CL_DEVICE_NAME);
+  char *pn = get_platform_string (c->platform, CL_PLATFORM_NAME);
+  char *hay = g_ascii_strdown (dn, -1);
+  char *hay2 = g_ascii_strdown (pn, -1);
+  char *needle = g_ascii_strdown (spec, -1);
+  gboolean found = strstr (hay, needle) != NULL || strstr (hay2, needle)
+      != NULL;
+
+  g_free (dn);
+  g_free (pn);
+  g_free (hay);
+  g_free (hay2);
+  g_free (needle);
+  return found;
+}
+
+static LensStatus
+select_device (const char *spec, Candidate * chosen, LensError *err)
+{
+  GArray *all = g_array_new (FALSE, TRUE, sizeof (Candidate));
+  LensStatus st;
+  int found = -1;
+  int pi, di;
+  char tail;
+
+  st = list_devices (all, err);
+  if (st != LENS_OK)
+    goto done;
+
+  if (spec == NULL || *spec == '\0' || g_ascii_strcasecmp (spec, "auto") == 0) {
+    for (guint i = 0; i < all->len && found < 0; i++)
+      if (g_array_index (all, Candidate, i).type & CL_DEVICE_TYPE_GPU)
+        found = (int) i;
+    for (guint i = 0; i < all->len && found < 0; i++)
+      if (g_array_index (all, Candidate, i).type & CL_DEVICE_TYPE_CPU)
+        found = (int) i;
+    if (found < 0)
+      found = 0;
+  } else if (g_ascii_strcasecmp (spec, "gpu") == 0
+      || g_ascii_strcasecmp (spec, "cpu") == 0) {
+    cl_device_type want = g_ascii_strcasecmp (spec, "gpu") == 0 ?
+        CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU;
+    for (guint i = 0; i < all->len && found < 0; i++)
+      if (g_array_index (all, Candidate, i).type & want)
+        found = (int) i;
+  } else if (sscanf (spec, "%d:%d%c", &pi, &di, &tail) == 2) {
+    for (guint i = 0; i < all->len && found < 0; i++) {
+      Candidate *c = &g_array_index (all, Candidate, i);
+      if (c->platform_index == pi && c->device_index == di)
+        found = (int) i;
+    }
+  } else {
+    for (guint i = 0; i < all->len && found < 0; i++)
+      if (candidate_matches_name (&g_array_index (all, Candidate, i), spec))
+        found = (int) i;
+  }
+
+  if (found < 0) {
+    GString *names = g_string_new (NULL);
+    for (guint i = 0; i < all->len; i++) {
+      Candidate *c = &g_array_index (all, Candidate, i);
+      char *dn = get_device_string (c->device, CL_DEVICE_NAME);
+      g_string_append_printf (names, "%s%d:%d %s", i ? ", " : "",
+          c->platform_index, c->device_index, dn);
+      g_free (dn);
+    }
+    st = lens_error_set (err, LENS_ERROR_NO_DEVICE,
+        "no OpenCL device matches '%s' (available: %s)", spec, names->str);
+    g_string_free (names, TRUE);
+    goto done;
+  }
+  *chosen = g_array_index (all, Candidate, found);
+
+done:
+  g_array_unref (all);
+  return st;
+}
+
+static void
+release_program (gpointer p)
+{
+  clReleaseProgram ((cl_program) p);
+}
+
+static LensStatus
+device_acquire (const Candidate * c, LensDevice ** out, LensError *err)
+{
+  LensDevice *dev;
+  cl_context_properties props[] = {
+    CL_CONTEXT_PLATFORM, (cl_context_properties) c->platform, 0
+  };
+  cl_int rc;
+
+  g_mutex_lock (&devices_lock);
+  if (devices == NULL)
+    devices = g_hash_table_new (g_direct_hash, g_direct_equal);
+  dev = g_hash_table_lookup (devices, c->device);
+  if (dev != NULL) {
+    dev->refcount++;
+    g_mutex_unlock (&devices_lock);
+    *out = dev;
+    return LENS_OK;
+  }
+
+  dev = g_new0 (LensDevice, 1);
+  dev->device = c->device;
+  dev->platform = c->platform;
+  dev->context = clCreateContext (props, 1, &c->device, NULL, NULL, &rc);
+  if (rc != CL_SUCCESS) {
+    g_mutex_unlock (&devices_lock);
+    g_free (dev);
+    return lens_error_set (err, LENS_ERROR_CL, "clCreateContext: %s",
+        lens_cl_error_name (rc));
+  }
+  dev->device_name = get_device_string (c->device, CL_DEVICE_NAME);
+  dev->platform_name = get_platform_string (c->platform, CL_PLATFORM_NAME);
+  dev->is_gpu = (c->type & CL_DEVICE_TYPE_GPU) != 0;
+  dev->refcount = 1;
+  g_mutex_init (&dev->lock);
+  dev->programs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      release_program);
+  g_hash_table_insert (devices, c->device, dev);
+  g_mutex_unlock (&devices_lock);
+  *out = dev;
+  return LENS_OK;
+}
+
+static void
+device_release (LensDevice * dev)
+{
+  g_mutex_lock (&devices_lock);
+  if (--dev->refcount > 0) {
+    g_mutex_unlock (&devices_lock);
+    return;
+  }
+  g_hash_table_remove (devices, dev->device);
+  g_mutex_unlock (&devices_lock);
+
+  g_hash_table_destroy (dev->programs);
+  g_mutex_clear (&dev->lock);
+  clReleaseContext (dev->context);
+  g_free (dev->device_name);
+  g_free (dev->platform_name);
+  g_free (dev);
+}
+
+LensStatus
+lens_context_new (const char *device_spec, LensContext ** out, LensError *err)
+{
+  Candidate chosen;
+  LensContext *ctx;
+  LensStatus st;
+  cl_int rc;
+
+  if (device_spec == NULL)
+    device_spec = g_getenv ("LENS_DEVICE");
+  st = select_device (device_spec, &chosen, err);
+  if (st != LENS_OK)
+    return st;
+
+  ctx = g_new0 (LensContext, 1);
+  st = device_acquire (&chosen, &ctx->dev, err);
+  if (st != LENS_OK) {
+    g_free (ctx);
+    return st;
+  }
+  ctx->queue = clCreateCommandQueue (ctx->dev->context, chosen.device,
+      CL_QUEUE_PROFILING_ENABLE, &rc);
+  if (rc != CL_SUCCESS) {
+    device_release (ctx->dev);
+    g_free (ctx);
+    return lens_error_set (err, LENS_ERROR_CL, "clCreateCommandQueue: %s",
+        lens_cl_error_name (rc));
+  }
+  *out = ctx;
+  return LENS_OK;
+}
+
+void
+lens_context_free (LensContext * ctx)
+{
+  if (ctx == NULL)
+    return;
+  clFinish (ctx->queue);
+  clReleaseCommandQueue (ctx->queue);
+  device_release (ctx->dev);
+  g_free (ctx);
+}
+
+cl_context
+lens_context_get_cl_context (LensContext * ctx)
+{
+  return ctx->dev->context;
+}
+
+cl_command_queue
+lens_context_get_queue (LensContext * ctx)
+{
+  return ctx->queue;
+}
+
+cl_device_id
+lens_context_get_device (LensContext * ctx)
+{
+  return ctx->dev->device;
+}
+
+const char *
+lens_context_get_device_name (LensContext * ctx)
+{
+  return ctx->dev->device_name;
+}
+
+const char *
+lens_context_get_platform_name (LensContext * ctx)
+{
+  return ctx->dev->platform_name;
+}
+
+gboolean
+lens_context_is_gpu (LensContext * ctx)
+{
+  return ctx->dev->is_gpu;
+}
+
+LensStatus
+lens_context_finish (LensContext * ctx, LensError *err)
+{
+  LENS_CL_CHECK (clFinish (ctx->queue), err);
+  return LENS_OK;
+}
+
+static const LensKernelSource *
+find_source (const char *name)
+{
+  for (const LensKernelSource * s = lens_kernel_sources; s->name; s++)
+    if (strcmp (s->name, name) == 0)
+      return s;
+  return NULL;
+}
+
+static LensStatus
+build_program (LensDevice * dev, const LensKernelSource * common,
+    const LensKernelSource * src, const char *options, cl_program * out,
+    LensError *err)
+{
+  const char *strings[2] = { common->source, src->source };
+  size_t lengths[2] = { common->length, src->length };
+  cl_program program;
+  cl_int rc, build_rc;
+  char *full_options;
+
+  program = clCreateProgramWithSource (dev->context, 2, strings, lengths, &rc);
+  if (rc != CL_SUCCESS)
+    return lens_error_set (err, LENS_ERROR_CL,
+        "clCreateProgramWithSource (%s.cl): %s", src->name,
+        lens_cl_error_name (rc));
+
+  full_options = g_strdup_printf ("-cl-std=CL1.2 %s", options ? options : "");
+  build_rc = clBuildProgram (program, 1, &dev->device, full_options, NULL,
+      NULL);
+  if (build_rc != CL_SUCCESS) {
+    size_t log_size = 0;
+    char *log;
+
+    clGetProgramBuildInfo (program, dev->device, CL_PROGRAM_BUILD_LOG, 0,
+        NULL, &log_size);
+    log = g_malloc0 (log_size + 1);
+    clGetProgramBuildInfo (program, dev->device, CL_PROGRAM_BUILD_LOG,
+        log_size, log, NULL);
+    lens_error_set (err, LENS_ERROR_BUILD,
+        "clBuildProgram (%s.cl, options '%s') on %s: %s\n%s", src->name,
+        full_options, dev->device_name, lens_cl_error_name (build_rc),
+        g_strstrip (log));
+    g_free (log);
+    g_free (full_options);
+    clReleaseProgram (program);
+    return LENS_ERROR_BUILD;
+  }
+  g_free (full_options);
+  *out = program;
+  return LENS_OK;
+}
+
+LensStatus
+lens_context_create_kernel (LensContext * ctx, const char *program_name,
+    const char *options, const char *kernel_name, cl_kernel * out,
+    LensError *err)
+{
+  LensDevice *dev = ctx->dev;
+  const LensKernelSource *src, *common;
+  cl_program program;
+  cl_kernel kernel;
+  char *key;
+  cl_int rc;
+
+  src = find_source (program_name);
+  common = find_source ("common");
+  if (src == NULL || common == NULL)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "no embedded kernel source '%s.cl'", program_name);
+
+  /* The device is implied by dev; the key covers both embedded sources. */
+  key = g_strdup_printf ("%s|%s|%s", common->sha256, src->sha256,
+      options ? options : "");
+  g_mutex_lock (&dev->lock);
+  program = g_hash_table_lookup (dev->programs, key);
+  if (program == NULL) {
+    LensStatus st = build_program (dev, common, src, options, &program, err);
+    if (st != LENS_OK) {
+      g_mutex_unlock (&dev->lock);
+      g_free (key);
+      return st;
+    }
+    g_hash_table_insert (dev->programs, key, program);
+  } else {
+    g_free (key);
+  }
+  kernel = clCreateKernel (program, kernel_name, &rc);
+  g_mutex_unlock (&dev->lock);
+  if (rc != CL_SUCCESS)
+    return lens_error_set (err, LENS_ERROR_CL,
+        "clCreateKernel (%s in %s.cl): %s", kernel_name, program_name,
+        lens_cl_error_name (rc));
+  *out = kernel;
+  return LENS_OK;
+}
+
+guint
+lens_context_programs_built (LensContext * ctx)
+{
+  guint n;
+
+  g_mutex_lock (&ctx->dev->lock);
+  n = g_hash_table_size (ctx->dev->programs);
+  g_mutex_unlock (&ctx->dev->lock);
+  return n;
+}
+
+static char *
+kernel_name (cl_kernel kernel)
+{
+  char name[128] = "";
+
+  clGetKernelInfo (kernel, CL_KERNEL_FUNCTION_NAME, sizeof (name) - 1, name,
+      NULL);
+  return g_strdup (name);
+}
+
+LensStatus
+lens_kernel_set_arg (cl_kernel kernel, cl_uint index, size_t size,
+    const void *value, LensError *err)
+{
+  cl_int rc = clSetKernelArg (kernel, index, size, value);
+
+  if (rc != CL_SUCCESS) {
+    char *name = kernel_name (kernel);
+    lens_error_set (err, LENS_ERROR_CL, "clSetKernelArg (%s, arg %u): %s",
+        name, index, lens_cl_error_name (rc));
+    g_free (name);
+    return LENS_ERROR_CL;
+  }
+  return LENS_OK;
+}
+
+LensStatus
+lens_kernel_set_args (cl_kernel kernel, LensError *err, int n, ...)
+{
+  va_list args;
+  LensStatus st = LENS_OK;
+
+  va_start (args, n);
+  for (int i = 0; i < n && st == LENS_OK; i++) {
+    size_t size = va_arg (args, size_t);
+    const void *value = va_arg (args, const void *);
+    st = lens_kernel_set_arg (kernel, (cl_uint) i, size, value, err);
+  }
+  va_end (args);
+  return st;
+}
+
+LensStatus
+lens_context_enqueue (LensContext * ctx, cl_kernel kernel, cl_uint work_dim,
+    const size_t *global, const size_t *local, LensError *err)
+{
+  size_t rounded[3] = { 1, 1, 1 };
+  cl_int rc;
+
+  for (cl_uint d = 0; d < work_dim; d++) {
+    if (global[d] == 0)
+      return LENS_OK;           /* empty tensor: nothing to do */
+    rounded[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] :
+        global[d];
+  }
+  rc = clEnqueueNDRangeKernel (ctx->queue, kernel, work_dim, NULL, rounded,
+      local, 0, NULL, NULL);
+  if (rc != CL_SUCCESS) {
+    char *name = kernel_name (kernel);
+    lens_error_set (err, LENS_ERROR_CL,
+        "clEnqueueNDRangeKernel (%s, global %zu x %zu x %zu): %s", name,
+        rounded[0], work_dim > 1 ? rounded[1] : 1,
+        work_dim > 2 ? rounded[2] : 1, lens_cl_error_name (rc));
+    g_free (name);
+    return LENS_ERROR_CL;
+  }
+  return LENS_OK;
+}
+
+size_t
+lens_kernel_max_work_group (LensContext * ctx, cl_kernel kernel)
+{
+  size_t size = 1;
+
+  clGetKernelWorkGroupInfo (kernel, ctx->dev->device,
+      CL_KERNEL_WORK_GROUP_SIZE, sizeof (size), &size, NULL);
+  return size;
+}

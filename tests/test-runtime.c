@@ -1,0 +1,429 @@
+/* test-runtime.c: device selection, the program cache, checked CL calls
+ * with named errors, tensors (transfers, reuse, views, comparison) and the
+ * float16/bfloat16 conversions. */
+#include "lens.h"
+
+#include <check.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static LensContext *ctx;
+
+static void
+setup (void)
+{
+  LensError err = LENS_ERROR_INIT;
+
+  if (lens_context_new (NULL, &ctx, &err) != LENS_OK)
+    ck_abort_msg ("no OpenCL device: %s", err.message);
+}
+
+static void
+teardown (void)
+{
+  lens_context_free (ctx);
+  ctx = NULL;
+}
+
+/* ---- device selection ---- */
+
+START_TEST (test_select_auto)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensContext *c;
+
+  ck_assert_msg (lens_context_new ("auto", &c, &err) == LENS_OK,
+      "auto selection failed: %s", err.message);
+  ck_assert_msg (strlen (lens_context_get_device_name (c)) > 0,
+      "device has no name");
+  lens_context_free (c);
+}
+END_TEST
+
+START_TEST (test_select_index_and_name)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensContext *c;
+  char *needle;
+
+  ck_assert_msg (lens_context_new ("0:0", &c, &err) == LENS_OK,
+      "0:0 selection failed: %s", err.message);
+  /* a substring of the device's own name selects it back */
+  needle = g_strndup (lens_context_get_device_name (c), 6);
+  lens_context_free (c);
+  ck_assert_msg (lens_context_new (needle, &c, &err) == LENS_OK,
+      "name selection '%s' failed: %s", needle, err.message);
+  lens_context_free (c);
+  g_free (needle);
+}
+END_TEST
+
+START_TEST (test_select_env)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensContext *c;
+
+  g_setenv ("LENS_DEVICE", "no-such-device-xyz", TRUE);
+  ck_assert_msg (lens_context_new (NULL, &c, &err) == LENS_ERROR_NO_DEVICE,
+      "LENS_DEVICE naming no device should fail");
+  ck_assert_msg (strstr (err.message, "no-such-device-xyz") != NULL,
+      "message should name the spec: %s", err.message);
+  ck_assert_msg (strstr (err.message, "available:") != NULL,
+      "message should list the devices: %s", err.message);
+  lens_error_clear (&err);
+  g_unsetenv ("LENS_DEVICE");
+}
+END_TEST
+
+START_TEST (test_select_bad_index)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensContext *c;
+
+  ck_assert_int_eq (lens_context_new ("9:9", &c, &err), LENS_ERROR_NO_DEVICE);
+  ck_assert_msg (strstr (err.message, "'9:9'") != NULL,
+      "message should name the spec: %s", err.message);
+  lens_error_clear (&err);
+}
+END_TEST
+
+/* ---- program cache and checked calls ---- */
+
+START_TEST (test_program_cache)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensContext *second;
+  cl_kernel k1, k2, k3;
+  guint before;
+
+  ck_assert_msg (lens_context_create_kernel (ctx, "fill",
+          "-DLENS_TEST_KEY=1", "lens_fill_u32", &k1, &err) == LENS_OK,
+      "%s", err.message);
+  before = lens_context_programs_built (ctx);
+  /* same key, even from another context on the same device: no rebuild */
+  ck_assert (lens_context_new (NULL, &second, &err) == LENS_OK);
+  ck_assert_msg (lens_context_create_kernel (second, "fill",
+          "-DLENS_TEST_KEY=1", "lens_fill_u32", &k2, &err) == LENS_OK,
+      "%s", err.message);
+  ck_assert_msg (lens_context_programs_built (ctx) == before,
+      "same (device, source, options) must not build again");
+  /* other options: a new program */
+  ck_assert (lens_context_create_kernel (ctx, "fill",
+          "-DLENS_TEST_KEY=2", "lens_fill_u32", &k3, &err) == LENS_OK);
+  ck_assert_msg (lens_context_programs_built (ctx) == before + 1,
+      "new options must build a new program");
+  clReleaseKernel (k1);
+  clReleaseKernel (k2);
+  clReleaseKernel (k3);
+  lens_context_free (second);
+}
+END_TEST
+
+START_TEST (test_build_failure_has_log)
+{
+  LensError err = LENS_ERROR_INIT;
+  cl_kernel k;
+
+  /* turns a keyword of common.cl into a syntax error */
+  ck_assert_int_eq (lens_context_create_kernel (ctx, "fill",
+          "-Dinline=@@", "lens_fill_u32", &k, &err), LENS_ERROR_BUILD);
+  ck_assert_msg (strstr (err.message, "clBuildProgram") != NULL,
+      "message should name the call: %s", err.message);
+  ck_assert_msg (strstr (err.message, "CL_BUILD_PROGRAM_FAILURE") != NULL,
+      "message should name the CL error: %s", err.message);
+  ck_assert_msg (strstr (err.message, "error") != NULL,
+      "message should carry the build log: %s", err.message);
+  lens_error_clear (&err);
+}
+END_TEST
+
+START_TEST (test_unknown_kernel)
+{
+  LensError err = LENS_ERROR_INIT;
+  cl_kernel k;
+
+  ck_assert_int_eq (lens_context_create_kernel (ctx, "fill", "",
+          "no_such_kernel", &k, &err), LENS_ERROR_CL);
+  ck_assert_msg (strstr (err.message, "CL_INVALID_KERNEL_NAME") != NULL,
+      "expected CL_INVALID_KERNEL_NAME: %s", err.message);
+  lens_error_clear (&err);
+  ck_assert_int_eq (lens_context_create_kernel (ctx, "no_such_program", "",
+          "k", &k, &err), LENS_ERROR_INVALID);
+  lens_error_clear (&err);
+}
+END_TEST
+
+START_TEST (test_bad_work_group_named)
+{
+  LensError err = LENS_ERROR_INIT;
+  size_t global = 1 << 20, local = 1 << 20;
+  cl_kernel k;
+
+  ck_assert (lens_context_create_kernel (ctx, "fill", "",
+          "lens_fill_u32", &k, &err) == LENS_OK);
+  ck_assert_int_eq (lens_context_enqueue (ctx, k, 1, &global, &local, &err),
+      LENS_ERROR_CL);
+  ck_assert_msg (strstr (err.message, "clEnqueueNDRangeKernel") != NULL,
+      "message should name the call: %s", err.message);
+  ck_assert_msg (strstr (err.message, "CL_INVALID_") != NULL,
+      "message should name the CL error: %s", err.message);
+  lens_error_clear (&err);
+  clReleaseKernel (k);
+}
+END_TEST
+
+START_TEST (test_cl_error_names)
+{
+  ck_assert_str_eq (lens_cl_error_name (CL_INVALID_WORK_GROUP_SIZE),
+      "CL_INVALID_WORK_GROUP_SIZE");
+  ck_assert_str_eq (lens_cl_error_name (CL_OUT_OF_RESOURCES),
+      "CL_OUT_OF_RESOURCES");
+  ck_assert_str_eq (lens_cl_error_name (-12345), "CL_UNKNOWN_ERROR");
+}
+END_TEST
+
+/* ---- tensors ---- */
+
+START_TEST (test_tensor_roundtrip_and_reuse)
+{
+  LensError err = LENS_ERROR_INIT;
+  int64_t shape[3] = { 2, 3, 97 };
+  LensTensor *t = lens_tensor_new_host (LENS_DTYPE_FLOAT, 3, shape, NULL);
+  float *data = t->host;
+  cl_mem first;
+
+  for (int i = 0; i < 2 * 3 * 97; i++)
+    data[i] = i * 0.5f - 7;
+  ck_assert (lens_tensor_upload (ctx, t, &err) == LENS_OK);
+  first = t->buffer;
+  memset (t->host, 0, lens_tensor_nbytes (t));
+  ck_assert (lens_tensor_download (ctx, t, &err) == LENS_OK);
+  for (int i = 0; i < 2 * 3 * 97; i++)
+    ck_assert_msg (((float *) t->host)[i] == i * 0.5f - 7,
+        "element %d: got %g after round trip", i, ((float *) t->host)[i]);
+  /* a smaller shape reuses the buffer */
+  lens_tensor_set_shape (t, 2, shape);
+  ck_assert (lens_tensor_alloc_device (ctx, t, &err) == LENS_OK);
+  ck_assert_msg (t->buffer == first, "buffer should be reused");
+  lens_tensor_free (t);
+}
+END_TEST
+
+START_TEST (test_tensor_view_shares_buffer)
+{
+  LensError err = LENS_ERROR_INIT;
+  int64_t shape[2] = { 4, 6 }, flat[1] = { 24 };
+  LensTensor *t = lens_tensor_new_host (LENS_DTYPE_INT32, 2, shape, NULL);
+  LensTensor *v;
+
+  ck_assert (lens_tensor_upload (ctx, t, &err) == LENS_OK);
+  v = lens_tensor_new_view (t, 1, flat);
+  ck_assert_msg (v->buffer == t->buffer, "a view must share the buffer");
+  ck_assert_int_eq (v->strides[0], 1);
+  lens_tensor_free (t);
+  /* the view keeps the buffer alive */
+  ck_assert (lens_tensor_download (ctx, v, &err) == LENS_OK);
+  lens_tensor_free (v);
+}
+END_TEST
+
+START_TEST (test_tensor_compare)
+{
+  LensError err = LENS_ERROR_INIT;
+  int64_t shape[1] = { 3 };
+  float a[3] = { 1.0f, 2.0f, NAN }, b[3] = { 1.0f, 2.00001f, NAN };
+  float c[3] = { 1.0f, 2.1f, NAN };
+  LensTensor *ta = lens_tensor_new_host (LENS_DTYPE_FLOAT, 1, shape, a);
+  LensTensor *tb = lens_tensor_new_host (LENS_DTYPE_FLOAT, 1, shape, b);
+  LensTensor *tc = lens_tensor_new_host (LENS_DTYPE_FLOAT, 1, shape, c);
+
+  ck_assert_msg (lens_tensor_compare (ta, tb, 1e-4, 1e-4, NULL, &err) ==
+      LENS_OK, "within tolerance: %s", err.message);
+  ck_assert_int_eq (lens_tensor_compare (ta, tc, 1e-4, 1e-4, NULL, &err),
+      LENS_ERROR_INVALID);
+  ck_assert_msg (strstr (err.message, "first at 1") != NULL,
+      "message should name the element: %s", err.message);
+  lens_error_clear (&err);
+  lens_tensor_free (ta);
+  lens_tensor_free (tb);
+  lens_tensor_free (tc);
+}
+END_TEST
+
+START_TEST (test_half_conversions)
+{
+  /* every finite half survives half -> float -> half */
+  for (guint32 h = 0; h < 65536; h++) {
+    float f = lens_half_to_float ((uint16_t) h);
+    if (isnan (f))
+      continue;
+    ck_assert_msg (lens_float_to_half (f) == h,
+        "half 0x%04x -> %g -> 0x%04x", h, f, lens_float_to_half (f));
+  }
+  ck_assert_uint_eq (lens_float_to_half (65520.0f), 0x7c00);  /* overflow */
+  ck_assert_uint_eq (lens_float_to_half (1.0f + 1.0f / 2048), 0x3c00); /* tie to even */
+  ck_assert_uint_eq (lens_float_to_bfloat16 (1.0f), 0x3f80);
+  ck_assert (lens_bfloat16_to_float (0x3f80) == 1.0f);
+}
+END_TEST
+
+/* ---- ONNX protobuf layer ---- */
+
+#define NODE_DATA "/usr/share/libonnx-testdata/data/node"
+
+static char *
+write_temp (const void *data, gsize len)
+{
+  char *path = NULL;
+  int fd = g_file_open_tmp ("lens-test-XXXXXX.onnx", &path, NULL);
+
+  ck_assert_msg (fd >= 0, "cannot create a temporary file");
+  close (fd);
+  ck_assert (g_file_set_contents (path, data, (gssize) len, NULL));
+  return path;
+}
+
+START_TEST (test_onnx_missing_file)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensOnnxModel *m;
+
+  ck_assert_int_eq (lens_onnx_model_load ("/nonexistent/model.onnx", &m,
+          &err), LENS_ERROR_IO);
+  ck_assert_msg (strstr (err.message, "/nonexistent/model.onnx") != NULL,
+      "message should name the file: %s", err.message);
+  lens_error_clear (&err);
+}
+END_TEST
+
+START_TEST (test_onnx_not_onnx)
+{
+  static const char garbage[] = "\xff\xff\xff\xff this is not protobuf";
+  LensError err = LENS_ERROR_INIT;
+  LensOnnxModel *m;
+  char *path = write_temp (garbage, sizeof garbage);
+
+  ck_assert_int_eq (lens_onnx_model_load (path, &m, &err), LENS_ERROR_PARSE);
+  ck_assert_msg (strstr (err.message, path) != NULL,
+      "message should name the file: %s", err.message);
+  lens_error_clear (&err);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
+START_TEST (test_onnx_truncated)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensOnnxModel *m;
+  char *data, *path;
+  gsize len;
+
+  if (!g_file_get_contents (NODE_DATA "/test_basic_conv_with_padding/model.onnx",
+          &data, &len, NULL))
+    return;                     /* test data absent: covered by onnx-node */
+  ck_assert_msg (lens_onnx_model_load (NODE_DATA
+          "/test_basic_conv_with_padding/model.onnx", &m, &err) == LENS_OK,
+      "intact model should load: %s", err.message);
+  ck_assert_int_eq (m->n_nodes, 1);
+  ck_assert_str_eq (m->nodes[0]->op_type, "Conv");
+  lens_onnx_model_free (m);
+
+  path = write_temp (data, len * 2 / 3);
+  ck_assert_int_eq (lens_onnx_model_load (path, &m, &err), LENS_ERROR_PARSE);
+  lens_error_clear (&err);
+  g_unlink (path);
+  g_free (path);
+  g_free (data);
+}
+END_TEST
+
+START_TEST (test_onnx_unsupported_op_named)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensOnnxModel *m;
+
+  if (!g_file_test (NODE_DATA "/test_lrn/model.onnx", G_FILE_TEST_EXISTS))
+    return;
+  ck_assert_int_eq (lens_onnx_model_load (NODE_DATA "/test_lrn/model.onnx",
+          &m, &err), LENS_ERROR_UNSUPPORTED_OP);
+  ck_assert_msg (strstr (err.message, "LRN") != NULL
+      && strstr (err.message, "opset") != NULL,
+      "message should name the op and opset: %s", err.message);
+  lens_error_clear (&err);
+}
+END_TEST
+
+START_TEST (test_onnx_tensor_pb)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensTensor *t;
+
+  if (!g_file_test (NODE_DATA "/test_basic_conv_with_padding", G_FILE_TEST_IS_DIR))
+    return;
+  ck_assert_msg (lens_onnx_tensor_load (NODE_DATA
+          "/test_basic_conv_with_padding/test_data_set_0/input_0.pb", &t,
+          &err) == LENS_OK, "%s", err.message);
+  ck_assert_int_eq (t->dtype, LENS_DTYPE_FLOAT);
+  ck_assert_int_eq (t->ndim, 4);
+  ck_assert_int_eq (lens_tensor_numel (t), 25);
+  ck_assert (((float *) t->host)[24] == 24.0f);
+  lens_tensor_free (t);
+}
+END_TEST
+
+static Suite *
+runtime_suite (void)
+{
+  Suite *s = suite_create ("runtime");
+  TCase *tc_select = tcase_create ("device-selection");
+  TCase *tc_programs = tcase_create ("programs");
+  TCase *tc_tensors = tcase_create ("tensors");
+  TCase *tc_onnx = tcase_create ("onnx");
+
+  tcase_add_test (tc_select, test_select_auto);
+  tcase_add_test (tc_select, test_select_index_and_name);
+  tcase_add_test (tc_select, test_select_env);
+  tcase_add_test (tc_select, test_select_bad_index);
+  suite_add_tcase (s, tc_select);
+
+  tcase_add_checked_fixture (tc_programs, setup, teardown);
+  tcase_set_timeout (tc_programs, 300);
+  tcase_add_test (tc_programs, test_program_cache);
+  tcase_add_test (tc_programs, test_build_failure_has_log);
+  tcase_add_test (tc_programs, test_unknown_kernel);
+  tcase_add_test (tc_programs, test_bad_work_group_named);
+  tcase_add_test (tc_programs, test_cl_error_names);
+  suite_add_tcase (s, tc_programs);
+
+  tcase_add_checked_fixture (tc_tensors, setup, teardown);
+  tcase_add_test (tc_tensors, test_tensor_roundtrip_and_reuse);
+  tcase_add_test (tc_tensors, test_tensor_view_shares_buffer);
+  tcase_add_test (tc_tensors, test_tensor_compare);
+  tcase_add_test (tc_tensors, test_half_conversions);
+  suite_add_tcase (s, tc_tensors);
+
+  tcase_add_test (tc_onnx, test_onnx_missing_file);
+  tcase_add_test (tc_onnx, test_onnx_not_onnx);
+  tcase_add_test (tc_onnx, test_onnx_truncated);
+  tcase_add_test (tc_onnx, test_onnx_unsupported_op_named);
+  tcase_add_test (tc_onnx, test_onnx_tensor_pb);
+  suite_add_tcase (s, tc_onnx);
+  return s;
+}
+
+int
+main (void)
+{
+  SRunner *sr = srunner_create (runtime_suite ());
+  int failed;
+
+  srunner_set_fork_status (sr, CK_NOFORK);
+  srunner_run_all (sr, CK_NORMAL);
+  failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
