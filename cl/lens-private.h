@@ -119,6 +119,21 @@ void lens_broadcast_strides (const LensTensor *t, int ndim,
 LensStatus lens_node_check_dtype (const LensNode *node, const char *what,
     LensDType dtype, const LensDType *allowed, LensError *err);
 
+/* Data-movement kernels pick their element type by size alone
+ * ("-DELEM=uchar|ushort|uint|ulong"), so few programs serve every dtype.
+ * Fails, naming the op, for types without a fixed size. */
+LensStatus lens_elem_size_options (const LensNode *node, LensDType dtype,
+    const char **options, LensError *err);
+/* Node kernel slot 0..3 per element size, so that a node reshaped to
+ * another element size never reuses a kernel built for the old one. */
+int lens_elem_size_slot (LensDType dtype);
+
+/* Coordinates of row-major element @i of @shape. */
+void lens_unravel_index (int64_t i, int ndim, const int64_t *shape,
+    int64_t *coord);
+/* Element offset of @coord under @t's strides. */
+int64_t lens_tensor_offset_of (const LensTensor *t, const int64_t *coord);
+
 /* Self-test helpers: tensors with random host data. Floats are uniform in
  * [lo, hi); integers uniform in [lo, hi] (inclusive). */
 LensTensor *lens_tensor_new_random (LensDType dtype, int ndim,

@@ -416,6 +416,33 @@ lens_node_check_dtype (const LensNode * node, const char *what,
   return LENS_ERROR_UNSUPPORTED;
 }
 
+int
+lens_elem_size_slot (LensDType dtype)
+{
+  switch (lens_dtype_size (dtype)) {
+    case 1: return 0;
+    case 2: return 1;
+    case 4: return 2;
+    default: return 3;
+  }
+}
+
+LensStatus
+lens_elem_size_options (const LensNode * node, LensDType dtype,
+    const char **options, LensError *err)
+{
+  switch (lens_dtype_size (dtype)) {
+    case 1: *options = "-DELEM=uchar"; return LENS_OK;
+    case 2: *options = "-DELEM=ushort"; return LENS_OK;
+    case 4: *options = "-DELEM=uint"; return LENS_OK;
+    case 8: *options = "-DELEM=ulong"; return LENS_OK;
+    default:
+      return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+          "%s: data type %s is not supported (fixed-size types only)",
+          node->op_type, lens_dtype_name (dtype));
+  }
+}
+
 LensTensor *
 lens_tensor_new_random (LensDType dtype, int ndim, const int64_t *shape,
     GRand * rand, double lo, double hi)

@@ -347,3 +347,22 @@ lens_tensor_compare (const LensTensor * actual, const LensTensor * expected,
   }
   return LENS_OK;
 }
+
+void
+lens_unravel_index (int64_t i, int ndim, const int64_t *shape, int64_t *coord)
+{
+  for (int d = ndim - 1; d >= 0; d--) {
+    coord[d] = shape[d] > 0 ? i % shape[d] : 0;
+    i = shape[d] > 0 ? i / shape[d] : 0;
+  }
+}
+
+int64_t
+lens_tensor_offset_of (const LensTensor * t, const int64_t *coord)
+{
+  int64_t off = 0;
+
+  for (int d = 0; d < t->ndim; d++)
+    off += coord[d] * t->strides[d];
+  return off;
+}

@@ -18,47 +18,6 @@ typedef struct
 
 /* ---- shared ----------------------------------------------------------------- */
 
-/* Node kernel slot per element size (0..3), so that a node reshaped to
- * another element size never reuses a kernel built for the old one. */
-static int
-elem_slot (LensDType dtype)
-{
-  switch (lens_dtype_size (dtype)) {
-    case 1:
-      return 0;
-    case 2:
-      return 1;
-    case 4:
-      return 2;
-    default:
-      return 3;
-  }
-}
-
-static LensStatus
-elem_options (const LensNode * node, LensDType dtype, const char **options,
-    LensError *err)
-{
-  switch (lens_dtype_size (dtype)) {
-    case 1:
-      *options = "-DELEM=uchar";
-      return LENS_OK;
-    case 2:
-      *options = "-DELEM=ushort";
-      return LENS_OK;
-    case 4:
-      *options = "-DELEM=uint";
-      return LENS_OK;
-    case 8:
-      *options = "-DELEM=ulong";
-      return LENS_OK;
-    default:
-      return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-          "%s: input 'data' of type %s is not supported (fixed-size types "
-          "only)", node->op_type, lens_dtype_name (dtype));
-  }
-}
-
 static LensStatus
 gather_init (LensNode * node, LensError *err)
 {
@@ -91,7 +50,7 @@ check_inputs (LensNode * node, GatherPriv * p, LensError *err)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "%s: inputs 'data' and 'indices' and one output are required",
         node->op_type);
-  st = elem_options (node, data->dtype, &options, err);
+  st = lens_elem_size_options (node, data->dtype, &options, err);
   if (st == LENS_OK)
     st = lens_node_check_dtype (node, "input 'indices'", indices->dtype,
         index_types, err);
@@ -228,7 +187,7 @@ gather_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_int n_indices = (cl_int) lens_tensor_numel (indices);
   const char *options;
   cl_kernel k;
-  LensStatus st = elem_options (node, data->dtype, &options, err);
+  LensStatus st = lens_elem_size_options (node, data->dtype, &options, err);
 
   if (st != LENS_OK || lens_tensor_numel (y) == 0)
     return st;
@@ -239,7 +198,7 @@ gather_run (LensContext * ctx, LensNode * node, LensError *err)
     outer *= (cl_int) data->shape[d];
   for (int d = p->axis + 1; d < data->ndim; d++)
     inner *= (cl_int) data->shape[d];
-  st = lens_node_kernel (ctx, node, 2 * elem_slot (data->dtype) + i64,
+  st = lens_node_kernel (ctx, node, 2 * lens_elem_size_slot (data->dtype) + i64,
       "gather", options, i64 ? "lens_gather_i64" : "lens_gather_i32", &k,
       err);
   if (st == LENS_OK)
@@ -338,7 +297,7 @@ gather_elements_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_int8 shape, strides;
   const char *options;
   cl_kernel k;
-  LensStatus st = elem_options (node, data->dtype, &options, err);
+  LensStatus st = lens_elem_size_options (node, data->dtype, &options, err);
 
   if (st != LENS_OK || n == 0)
     return st;
@@ -355,7 +314,7 @@ gather_elements_run (LensContext * ctx, LensNode * node, LensError *err)
     shape.s[d] = (cl_int) y->shape[rank - 1 - d];
     strides.s[d] = (cl_int) data_strides[rank - 1 - d];
   }
-  st = lens_node_kernel (ctx, node, 2 * elem_slot (data->dtype) + i64,
+  st = lens_node_kernel (ctx, node, 2 * lens_elem_size_slot (data->dtype) + i64,
       "gather", options, i64 ? "lens_gather_elements_i64" :
       "lens_gather_elements_i32", &k, err);
   if (st == LENS_OK)

@@ -15,48 +15,6 @@
 
 /* ---- shared ----------------------------------------------------------------- */
 
-/* Node kernel slot per element size (0..3), so that a node reshaped to
- * another element size never reuses a kernel built for the old one. */
-static int
-elem_slot (LensDType dtype)
-{
-  switch (lens_dtype_size (dtype)) {
-    case 1:
-      return 0;
-    case 2:
-      return 1;
-    case 4:
-      return 2;
-    default:
-      return 3;
-  }
-}
-
-/* The -D option selecting the kernels' element type by size. */
-static LensStatus
-elem_options (const LensNode * node, LensDType dtype, const char **options,
-    LensError *err)
-{
-  switch (lens_dtype_size (dtype)) {
-    case 1:
-      *options = "-DELEM=uchar";
-      return LENS_OK;
-    case 2:
-      *options = "-DELEM=ushort";
-      return LENS_OK;
-    case 4:
-      *options = "-DELEM=uint";
-      return LENS_OK;
-    case 8:
-      *options = "-DELEM=ulong";
-      return LENS_OK;
-    default:
-      return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-          "%s: data type %s is not supported (fixed-size types only)",
-          node->op_type, lens_dtype_name (dtype));
-  }
-}
-
 /* Kernels index with int: refuse tensors beyond that. */
 static LensStatus
 check_int_size (const LensNode * node, const LensTensor * t, const char *what,
@@ -140,7 +98,7 @@ copy_block (LensContext * ctx, LensNode * node, const char *options,
 
   if (rows * cols == 0)
     return LENS_OK;
-  st = lens_node_kernel (ctx, node, elem_slot (dst->dtype), "layout",
+  st = lens_node_kernel (ctx, node, lens_elem_size_slot (dst->dtype), "layout",
       options, "lens_copy_block", &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 8, LENS_ARG (src->buffer),
@@ -206,7 +164,7 @@ copy_strided (LensContext * ctx, LensNode * node, const char *options,
           (cl_int) ((c + 15) / 16);
       size_t local = 256, global = (size_t) batch * tiles_r * tiles_c * 256;
 
-      st = lens_node_kernel (ctx, node, 4 + elem_slot (y->dtype), "layout",
+      st = lens_node_kernel (ctx, node, 4 + lens_elem_size_slot (y->dtype), "layout",
           options, "lens_transpose_tiled", &k, err);
       if (st != LENS_OK)
         return st;
@@ -225,7 +183,7 @@ copy_strided (LensContext * ctx, LensNode * node, const char *options,
   crank = rank;
   cshape = to_cl_int8 (rank, shape);
   cstrides = to_cl_int8 (rank, strides);
-  st = lens_node_kernel (ctx, node, elem_slot (y->dtype), "layout", options,
+  st = lens_node_kernel (ctx, node, lens_elem_size_slot (y->dtype), "layout", options,
       "lens_copy_strided", &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 7, LENS_ARG (x->buffer),
@@ -322,7 +280,7 @@ concat_reshape (LensNode * node, LensError *err)
   if (first->ndim < 1)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "Concat: input 0 is a scalar (rank 1 or more needed)");
-  st = elem_options (node, first->dtype, &options, err);
+  st = lens_elem_size_options (node, first->dtype, &options, err);
   if (st == LENS_OK)
     st = lens_normalize_axis (node, p->axis_attr, first->ndim, &p->axis, err);
   if (st != LENS_OK)
@@ -364,7 +322,7 @@ concat_run (LensContext * ctx, LensNode * node, LensError *err)
   int64_t inner = product (y->shape, p->axis + 1, y->ndim);
   int64_t start = 0;
   const char *options;
-  LensStatus st = elem_options (node, y->dtype, &options, err);
+  LensStatus st = lens_elem_size_options (node, y->dtype, &options, err);
 
   if (st == LENS_OK)
     st = check_device (node, y, "output", err);
@@ -550,7 +508,7 @@ split_reshape (LensNode * node, LensError *err)
   if (x->ndim < 1)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "Split: input is a scalar (rank 1 or more needed)");
-  st = elem_options (node, x->dtype, &options, err);
+  st = lens_elem_size_options (node, x->dtype, &options, err);
   if (st == LENS_OK)
     st = check_int_size (node, x, "input", err);
   if (st == LENS_OK)
@@ -577,7 +535,7 @@ split_run (LensContext * ctx, LensNode * node, LensError *err)
   int64_t inner = product (x->shape, p->axis + 1, x->ndim);
   int64_t start = 0;
   const char *options;
-  LensStatus st = elem_options (node, x->dtype, &options, err);
+  LensStatus st = lens_elem_size_options (node, x->dtype, &options, err);
 
   if (st == LENS_OK && lens_tensor_numel (x) > 0)
     st = check_device (node, x, "input", err);
@@ -760,7 +718,7 @@ slice_reshape (LensNode * node, LensError *err)
 
   if (x == NULL || node->n_outputs < 1)
     return missing_io (node, err);
-  st = elem_options (node, x->dtype, &options, err);
+  st = lens_elem_size_options (node, x->dtype, &options, err);
   if (st == LENS_OK)
     st = check_int_size (node, x, "input", err);
   if (st != LENS_OK)
@@ -831,7 +789,7 @@ slice_run (LensContext * ctx, LensNode * node, LensError *err)
   LensTensor *y = node->outputs[0];
   int64_t strides[LENS_MAX_DIMS], base = 0;
   const char *options;
-  LensStatus st = elem_options (node, x->dtype, &options, err);
+  LensStatus st = lens_elem_size_options (node, x->dtype, &options, err);
 
   if (lens_tensor_numel (y) == 0)
     return st;
@@ -1044,7 +1002,7 @@ pad_reshape (LensNode * node, LensError *err)
 
   if (x == NULL || node->n_outputs < 1)
     return missing_io (node, err);
-  st = elem_options (node, x->dtype, &options, err);
+  st = lens_elem_size_options (node, x->dtype, &options, err);
   if (st == LENS_OK)
     st = check_int_size (node, x, "input", err);
   if (st == LENS_OK)
@@ -1100,7 +1058,7 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_mem value_src;
   const char *options;
   cl_kernel k;
-  LensStatus st = elem_options (node, x->dtype, &options, err);
+  LensStatus st = lens_elem_size_options (node, x->dtype, &options, err);
 
   if (st == LENS_OK)
     st = check_device (node, y, "output", err);
@@ -1141,7 +1099,7 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
   /* the kernel reads the constant_value input on the device; without one
    * it gets a valid but unused buffer */
   value_src = value != NULL ? value->buffer : x->buffer;
-  st = lens_node_kernel (ctx, node, elem_slot (x->dtype), "layout", options,
+  st = lens_node_kernel (ctx, node, lens_elem_size_slot (x->dtype), "layout", options,
       "lens_pad", &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 12, LENS_ARG (x->buffer),
@@ -1280,7 +1238,7 @@ transpose_reshape (LensNode * node, LensError *err)
 
   if (x == NULL || node->n_outputs < 1)
     return missing_io (node, err);
-  st = elem_options (node, x->dtype, &options, err);
+  st = lens_elem_size_options (node, x->dtype, &options, err);
   if (st == LENS_OK)
     st = check_int_size (node, x, "input", err);
   if (st != LENS_OK)
@@ -1312,7 +1270,7 @@ transpose_run (LensContext * ctx, LensNode * node, LensError *err)
   LensTensor *y = node->outputs[0];
   int64_t strides[LENS_MAX_DIMS];
   const char *options;
-  LensStatus st = elem_options (node, x->dtype, &options, err);
+  LensStatus st = lens_elem_size_options (node, x->dtype, &options, err);
 
   if (lens_tensor_numel (y) == 0)
     return st;

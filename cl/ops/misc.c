@@ -9,25 +9,18 @@
 #include <math.h>
 #include <string.h>
 
-/* the misc.cl program for elements of @esize bytes */
+/* the misc.cl program for elements of @dtype's size */
 static LensStatus
-misc_kernel (LensContext * ctx, LensNode * node, int slot, size_t esize,
+misc_kernel (LensContext * ctx, LensNode * node, LensDType dtype,
     const char *kernel_name, cl_kernel * out, LensError *err)
 {
   const char *options;
+  LensStatus st = lens_elem_size_options (node, dtype, &options, err);
 
-  switch (esize) {
-    case 1: options = "-DELEM=uchar"; break;
-    case 2: options = "-DELEM=ushort"; break;
-    case 4: options = "-DELEM=uint"; break;
-    case 8: options = "-DELEM=ulong"; break;
-    default:
-      return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-          "%s: elements of %zu bytes are not supported", node->op_type,
-          esize);
-  }
-  return lens_node_kernel (ctx, node, slot, "misc", options, kernel_name, out,
-      err);
+  if (st != LENS_OK)
+    return st;
+  return lens_node_kernel (ctx, node, lens_elem_size_slot (dtype), "misc",
+      options, kernel_name, out, err);
 }
 
 /* ---- BatchNormalization ---------------------------------------------------- */
@@ -136,7 +129,8 @@ batch_norm_run (LensContext * ctx, LensNode * node, LensError *err)
   channels = (cl_int) x->shape[1];
   inner_count = (cl_int) inner;
   /* float32 elements: the float32 Tile program serves */
-  st = misc_kernel (ctx, node, 0, 4, "lens_batch_normalization", &k, err);
+  st = misc_kernel (ctx, node, LENS_DTYPE_FLOAT, "lens_batch_normalization", &k,
+      err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 10, LENS_ARG (x->buffer),
         LENS_ARG (node->inputs[1]->buffer), LENS_ARG (node->inputs[2]->buffer),
@@ -286,8 +280,7 @@ tile_run (LensContext * ctx, LensNode * node, LensError *err)
     out_shape.s[k8] = src >= 0 ? (cl_int) out[src] : 1;
     in_shape.s[k8] = src >= 0 ? (cl_int) in[src] : 1;
   }
-  st = misc_kernel (ctx, node, 0, lens_dtype_size (x->dtype), "lens_tile", &k,
-      err);
+  st = misc_kernel (ctx, node, x->dtype, "lens_tile", &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 6, LENS_ARG (x->buffer),
         LENS_ARG (y->buffer), LENS_ARG (count), LENS_ARG (rank),

@@ -6,25 +6,6 @@
 
 #include <string.h>
 
-static void
-unravel (int64_t i, int ndim, const int64_t *shape, int64_t *coord)
-{
-  for (int d = ndim - 1; d >= 0; d--) {
-    coord[d] = shape[d] > 0 ? i % shape[d] : 0;
-    i = shape[d] > 0 ? i / shape[d] : 0;
-  }
-}
-
-static int64_t
-offset_of (const LensTensor * t, const int64_t *coord)
-{
-  int64_t off = 0;
-
-  for (int d = 0; d < t->ndim; d++)
-    off += coord[d] * t->strides[d];
-  return off;
-}
-
 /* Index @i of @indices, made non-negative against @size, or an error. */
 static LensStatus
 read_index (const LensNode * node, const LensTensor * indices, int64_t i,
@@ -57,7 +38,7 @@ lens_ref_gather (LensNode * node, int axis, LensError *err)
 
     /* output coordinates: data[:axis], then the indices' own, then
      * data[axis+1:] */
-    unravel (i, y->ndim, y->shape, coord);
+    lens_unravel_index (i, y->ndim, y->shape, coord);
     for (int d = 0; d < q; d++)
       index_pos = index_pos * indices->shape[d] + coord[axis + d];
     st = read_index (node, indices, index_pos, data->shape[axis], &k, err);
@@ -67,7 +48,7 @@ lens_ref_gather (LensNode * node, int axis, LensError *err)
       data_coord[d] = d < axis ? coord[d] : d == axis ? k :
           coord[d - 1 + q];
     memcpy ((uint8_t *) y->host + i * size,
-        (const uint8_t *) data->host + offset_of (data, data_coord) * size,
+        (const uint8_t *) data->host + lens_tensor_offset_of (data, data_coord) * size,
         size);
   }
   return LENS_OK;
@@ -84,12 +65,12 @@ lens_ref_gather_elements (LensNode * node, int axis, LensError *err)
   for (int64_t i = 0; i < n; i++) {
     LensStatus st;
 
-    unravel (i, y->ndim, y->shape, coord);
+    lens_unravel_index (i, y->ndim, y->shape, coord);
     st = read_index (node, indices, i, data->shape[axis], &coord[axis], err);
     if (st != LENS_OK)
       return st;
     memcpy ((uint8_t *) y->host + i * size,
-        (const uint8_t *) data->host + offset_of (data, coord) * size, size);
+        (const uint8_t *) data->host + lens_tensor_offset_of (data, coord) * size, size);
   }
   return LENS_OK;
 }

@@ -7,27 +7,6 @@
 
 #include <string.h>
 
-/* Coordinates of row-major element @i of @shape. */
-static void
-unravel (int64_t i, int ndim, const int64_t *shape, int64_t *coord)
-{
-  for (int d = ndim - 1; d >= 0; d--) {
-    coord[d] = shape[d] > 0 ? i % shape[d] : 0;
-    i = shape[d] > 0 ? i / shape[d] : 0;
-  }
-}
-
-/* Element offset of @coord in contiguous tensor @t. */
-static int64_t
-offset_of (const LensTensor * t, const int64_t *coord)
-{
-  int64_t off = 0;
-
-  for (int d = 0; d < t->ndim; d++)
-    off += coord[d] * t->strides[d];
-  return off;
-}
-
 static void
 copy_element (LensTensor * dst, int64_t dst_index, const LensTensor * src,
     int64_t src_index)
@@ -46,12 +25,12 @@ lens_ref_concat (LensNode * node, int axis, LensError *err)
 
   for (int64_t i = 0; i < n; i++) {
     int64_t start = 0;
-    unravel (i, y->ndim, y->shape, coord);
+    lens_unravel_index (i, y->ndim, y->shape, coord);
     for (int k = 0; k < node->n_inputs; k++) {
       const LensTensor *x = node->inputs[k];
       if (coord[axis] < start + x->shape[axis]) {
         coord[axis] -= start;
-        copy_element (y, i, x, offset_of (x, coord));
+        copy_element (y, i, x, lens_tensor_offset_of (x, coord));
         break;
       }
       start += x->shape[axis];
@@ -72,9 +51,9 @@ lens_ref_split (LensNode * node, int axis, const int64_t *sizes,
     int64_t n = lens_tensor_numel (y);
 
     for (int64_t i = 0; y != NULL && i < n; i++) {
-      unravel (i, y->ndim, y->shape, coord);
+      lens_unravel_index (i, y->ndim, y->shape, coord);
       coord[axis] += start;
-      copy_element (y, i, x, offset_of (x, coord));
+      copy_element (y, i, x, lens_tensor_offset_of (x, coord));
     }
     start += sizes[k];
   }
@@ -90,7 +69,7 @@ lens_ref_slice (LensNode * node, const int64_t *starts, const int64_t *steps,
   int64_t n = lens_tensor_numel (y), coord[LENS_MAX_DIMS];
 
   for (int64_t i = 0; i < n; i++) {
-    unravel (i, y->ndim, y->shape, coord);
+    lens_unravel_index (i, y->ndim, y->shape, coord);
     for (int d = 0; d < x->ndim; d++) {
       coord[d] = starts[d] + coord[d] * steps[d];
       if (coord[d] < 0 || coord[d] >= x->shape[d])
@@ -99,7 +78,7 @@ lens_ref_slice (LensNode * node, const int64_t *starts, const int64_t *steps,
             G_GINT64_FORMAT " of input dimension %d (size %" G_GINT64_FORMAT
             ")", i, coord[d], d, x->shape[d]);
     }
-    copy_element (y, i, x, offset_of (x, coord));
+    copy_element (y, i, x, lens_tensor_offset_of (x, coord));
   }
   return LENS_OK;
 }
@@ -148,7 +127,7 @@ lens_ref_pad (LensNode * node, const int64_t *pads_begin,
   for (int64_t i = 0; i < n; i++) {
     gboolean inside = TRUE;
 
-    unravel (i, y->ndim, y->shape, coord);
+    lens_unravel_index (i, y->ndim, y->shape, coord);
     for (int d = 0; d < x->ndim && inside; d++) {
       /* the part of the input that negative pads leave */
       int64_t crop_begin = MAX (-pads_begin[d], 0);
@@ -159,7 +138,7 @@ lens_ref_pad (LensNode * node, const int64_t *pads_begin,
       coord[d] = c + crop_begin;
     }
     if (inside)
-      copy_element (y, i, x, offset_of (x, coord));
+      copy_element (y, i, x, lens_tensor_offset_of (x, coord));
     else
       memcpy ((uint8_t *) y->host + i * size, value, size);
   }
@@ -175,10 +154,10 @@ lens_ref_transpose (LensNode * node, const int *perm, LensError *err)
       in_coord[LENS_MAX_DIMS];
 
   for (int64_t i = 0; i < n; i++) {
-    unravel (i, y->ndim, y->shape, coord);
+    lens_unravel_index (i, y->ndim, y->shape, coord);
     for (int d = 0; d < y->ndim; d++)
       in_coord[perm[d]] = coord[d];
-    copy_element (y, i, x, offset_of (x, in_coord));
+    copy_element (y, i, x, lens_tensor_offset_of (x, in_coord));
   }
   return LENS_OK;
 }
