@@ -54,9 +54,9 @@ lens_activation_apply (const LensActivation * act, float x)
     case LENS_ACT_LEAKY_RELU:
       return x >= 0 ? x : x * act->alpha;
     case LENS_ACT_SIGMOID:
-      return 1.0f / (1.0f + expf (-x));
+      return lens_logistic (x);
     case LENS_ACT_SILU:
-      return x / (1.0f + expf (-x));
+      return x * lens_logistic (x);
     case LENS_ACT_HARD_SIGMOID:
       return fminf (fmaxf (act->alpha * x + act->beta, 0), 1);
     case LENS_ACT_HARD_SWISH:
@@ -67,4 +67,26 @@ lens_activation_apply (const LensActivation * act, float x)
     default:
       return x;
   }
+}
+
+float
+lens_logistic (float x)
+{
+  const float v = x < -18.0f ? -18.0f : (x > 18.0f ? 18.0f : x);
+  const float s = v * v;
+  float p, q, r;
+
+  /* the same steps as lens_logistic () in kernels/common.cl */
+  p = fmaf (s, 4.37031012579801e-11f, 1.15627324459942e-07f);
+  p = fmaf (p, s, 6.08574864600143e-05f);
+  p = fmaf (p, s, 8.51377133304701e-03f);
+  p = fmaf (p, s, 2.48287947061529e-01f);
+  p = p * v;
+  q = fmaf (s, 6.10247389755681e-13f, 5.76102136993427e-09f);
+  q = fmaf (q, s, 6.29106785017040e-06f);
+  q = fmaf (q, s, 1.70198817374094e-03f);
+  q = fmaf (q, s, 1.16817656904453e-01f);
+  q = fmaf (q, s, 9.93151921023180e-01f);
+  r = p / q + 0.5f;
+  return isnan (x) ? x : fminf (fmaxf (r, 0.0f), 1.0f);
 }

@@ -66,7 +66,7 @@ extern const LensOp lens_op_mat_mul, lens_op_gemm;
 extern const LensOp lens_op_gather, lens_op_gather_elements;
 extern const LensOp lens_op_batch_normalization, lens_op_tile, lens_op_cast;
 extern const LensOp lens_op_reshape, lens_op_flatten, lens_op_squeeze,
-    lens_op_unsqueeze, lens_op_identity, lens_op_constant;
+    lens_op_unsqueeze, lens_op_identity, lens_op_constant, lens_op_shape;
 
 /* ---- fused activations ---------------------------------------------------- */
 
@@ -96,6 +96,10 @@ typedef struct
  * graph rewrites. Unknown names are refused. */
 LensStatus lens_activation_from_node (const LensNode *node,
     LensActivation *act, LensError *err);
+/* The logistic function exactly as ONNX Runtime's CPU kernels compute it
+ * (Eigen's rational approximation with fused multiply-adds); the kernels'
+ * twin is lens_logistic () in kernels/common.cl. */
+float lens_logistic (float x);
 /* The plain-C formula (the reference the kernels are compared against). */
 float lens_activation_apply (const LensActivation *act, float x);
 

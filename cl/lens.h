@@ -104,6 +104,10 @@ typedef struct _LensContext LensContext;
 LensStatus lens_context_new (const char *device_spec, LensContext **out,
     LensError *err);
 void lens_context_free (LensContext *ctx);
+/* Another context on @ctx's device: its own queue, the same cl_context,
+ * program cache and buffers. */
+LensStatus lens_context_new_like (LensContext *ctx, LensContext **out,
+    LensError *err);
 
 cl_context lens_context_get_cl_context (LensContext *ctx);
 cl_command_queue lens_context_get_queue (LensContext *ctx);
@@ -295,6 +299,8 @@ void lens_node_set_attr_floats (LensNode *node, const char *name, int n,
     const float *v);
 void lens_node_set_attr_tensor (LensNode *node, const char *name,
     LensTensor *t);             /* takes ownership of @t */
+/* Copies every attribute of @src onto @dst (names and values duplicated). */
+void lens_node_copy_attrs (LensNode *dst, const LensNode *src);
 void lens_node_set_io (LensNode *node, int n_inputs, LensTensor **inputs,
     int n_outputs, LensTensor **outputs);
 
@@ -347,17 +353,340 @@ typedef struct
   int n_inputs;
   char **inputs;                /* graph input names (initializers excluded) */
   LensDType *input_dtypes;      /* as declared; UNDEFINED when not given */
+  int *input_ndims;             /* declared rank, -1 when not given */
+  int64_t (*input_shapes)[LENS_MAX_DIMS];       /* -1 for symbolic dims */
   int n_outputs;
   char **outputs;
   LensDType *output_dtypes;
+  int n_metadata;               /* ModelProto.metadata_props */
+  char **metadata_keys;
+  char **metadata_values;
 } LensOnnxModel;
 
 LensStatus lens_onnx_model_load (const char *path, LensOnnxModel **out,
     LensError *err);
 void lens_onnx_model_free (LensOnnxModel *model);
+/* The value of metadata_props entry @key, or NULL. */
+const char *lens_onnx_model_metadata (const LensOnnxModel *model,
+    const char *key);
 /* Reads a serialized TensorProto (.pb) into a host tensor. */
 LensStatus lens_onnx_tensor_load (const char *path, LensTensor **out,
     LensError *err);
+
+/* ---- models: load once, run from many execution contexts ------------------ */
+
+typedef struct _LensModel LensModel;
+typedef struct _LensExec LensExec;
+
+/* Loads an ONNX model for @ctx's device: parses it, folds constant and
+ * shape subgraphs, converts float16 weights to float32, applies graph
+ * rewrites (Conv+activation fusion, Identity and no-op Reshape removal),
+ * infers every tensor's shape and plans intermediate memory by liveness.
+ * @input_shape (NULL: as declared) gives the shape of the first input, for
+ * exports with symbolic dimensions. Weights are uploaded once and shared
+ * by every LensExec of the model. Errors name the file, the node, the op
+ * and opset, or the tensor. */
+LensStatus lens_model_load (LensContext *ctx, const char *path, int ndim,
+    const int64_t *input_shape, LensModel **out, LensError *err);
+void lens_model_free (LensModel *model);
+
+const char *lens_model_path (const LensModel *model);
+/* ONNX metadata_props value, or NULL */
+const char *lens_model_metadata (const LensModel *model, const char *key);
+int lens_model_n_inputs (const LensModel *model);
+int lens_model_n_outputs (const LensModel *model);
+/* Name, declared dtype and (resolved) shape of input/output @i. The
+ * tensors lens computes are float32 where the model declares float16. */
+const char *lens_model_input_name (const LensModel *model, int i);
+const char *lens_model_output_name (const LensModel *model, int i);
+LensDType lens_model_input_dtype (const LensModel *model, int i);
+LensDType lens_model_output_dtype (const LensModel *model, int i);
+int lens_model_input_shape (const LensModel *model, int i, int64_t *shape);
+int lens_model_output_shape (const LensModel *model, int i, int64_t *shape);
+/* Shape of any named tensor of the graph (after rewrites); -1 if unknown. */
+int lens_model_tensor_shape (const LensModel *model, const char *name,
+    int64_t *shape);
+/* Its computed dtype (float32 where the model says float16); UNDEFINED if
+ * unknown. */
+LensDType lens_model_tensor_dtype (const LensModel *model, const char *name);
+/* Number of nodes left to run per inference after folding and rewrites. */
+int lens_model_n_nodes (const LensModel *model);
+/* The tensors computed per inference (outputs of the nodes left to run),
+ * in execution order: how feature maps are found by shape. */
+int lens_model_n_tensors (const LensModel *model);
+const char *lens_model_tensor_name (const LensModel *model, int i);
+/* Intermediates share buffers by liveness, so a feature map is overwritten
+ * later in the run; this keeps the named tensor's buffer to itself for the
+ * whole run, so that lens_exec_tensor reads it after lens_exec_run.
+ * Re-plans memory: only before the model's first lens_exec_new. */
+LensStatus lens_model_keep_tensor (LensModel *model, const char *name,
+    LensError *err);
+/* Device bytes: shared weights, and the planned peak of one LensExec's
+ * intermediates (with liveness reuse) against the sum without reuse. */
+size_t lens_model_weight_bytes (const LensModel *model);
+size_t lens_model_peak_bytes (const LensModel *model);
+size_t lens_model_unplanned_bytes (const LensModel *model);
+
+/* An execution context: its own command queue and intermediate buffers,
+ * the model's weights shared. One per thread or stream. */
+LensStatus lens_exec_new (LensModel *model, LensExec **out, LensError *err);
+void lens_exec_free (LensExec *exec);
+LensContext *lens_exec_get_context (LensExec *exec);
+/* The device tensor of input @i (float32 where the model says float16),
+ * for a kernel (pre-processing) to write into directly. */
+LensTensor *lens_exec_input (LensExec *exec, int i);
+/* Uploads host tensor @t as input @i; its dtype (float16 accepted for a
+ * float16 input) and shape must match, else a one-line error. */
+LensStatus lens_exec_set_input (LensExec *exec, int i, const LensTensor *t,
+    LensError *err);
+/* Enqueues the whole graph with no host synchronisation in between, then
+ * waits once. */
+LensStatus lens_exec_run (LensExec *exec, LensError *err);
+/* A new host tensor with output @i, in the dtype the model declares. */
+LensStatus lens_exec_get_output (LensExec *exec, int i, LensTensor **out,
+    LensError *err);
+/* The device tensor holding the named graph value after a run (feature
+ * maps), or NULL when the name is unknown or was folded away. */
+LensTensor *lens_exec_tensor (LensExec *exec, const char *name);
+
+/* ---- .npy files (NumPy format 1.0-3.0, little-endian, C order) ------------- */
+
+/* Reads float32/float16/float64/int8/uint8/int32/int64/bool arrays. */
+LensStatus lens_npy_load (const char *path, LensTensor **out, LensError *err);
+/* Writes @t's host data. */
+LensStatus lens_npy_save (const char *path, const LensTensor *t,
+    LensError *err);
+
+/* ---- pre-processing: frames to model input, on the device ----------------- */
+
+typedef enum
+{
+  LENS_PIXEL_RGB,               /* packed 8-bit, 3 bytes per pixel */
+  LENS_PIXEL_BGR,
+  LENS_PIXEL_RGBX,              /* packed, 4 bytes per pixel, 4th ignored */
+  LENS_PIXEL_BGRX,
+  LENS_PIXEL_I420,              /* planar Y, U, V (chroma halved both ways) */
+  LENS_PIXEL_NV12,              /* planar Y, interleaved UV */
+} LensPixelFormat;
+
+typedef struct
+{
+  LensPixelFormat format;
+  int width, height;
+  const uint8_t *planes[3];     /* host memory */
+  int strides[3];               /* bytes per row of each plane */
+} LensFrame;
+
+typedef struct
+{
+  gboolean letterbox;           /* keep aspect ratio and pad (else stretch) */
+  gboolean center;              /* pad both sides (else image top-left) */
+  gboolean bgr;                 /* channel order of the model input */
+  float pad_value;              /* in 0..255 units, e.g. 114 */
+  float scale;                  /* multiply 0..255 values, e.g. 1/255 */
+  float mean[3], std[3];        /* after scale: (v - mean) / std */
+} LensPreprocess;
+
+/* Where the frame landed in the model input: source pixel
+ * x_src = (x_in - pad_x) / scale_x, y likewise. */
+typedef struct
+{
+  float scale_x, scale_y;
+  float pad_x, pad_y;
+} LensLetterbox;
+
+/* Uploads @frame and resizes it (bilinear, with YUV to RGB conversion for
+ * I420/NV12, BT.601 limited range) into @input, a float32 [1,3,H,W] device
+ * tensor, padding and normalizing per @pre. Enqueued, not waited on.
+ * The exact conventions (rounding, padding, sampling) are documented at
+ * the top of cl/preprocess.c. mean[c]/std[c] apply to channel c of the
+ * model input (after the RGB/BGR choice). One-shot convenience: it builds
+ * and drops a LensPreprocessor per call; use one per stream instead. */
+LensStatus lens_preprocess_frame (LensContext *ctx, const LensFrame *frame,
+    const LensPreprocess *pre, LensTensor *input, LensLetterbox *box,
+    LensError *err);
+/* The plain-C reference of the same, writing host data of @input
+ * (allocated when it has none). */
+LensStatus lens_preprocess_frame_reference (const LensFrame *frame,
+    const LensPreprocess *pre, LensTensor *input, LensLetterbox *box,
+    LensError *err);
+
+/* A pre-processor for one stream: keeps the kernels, the device frame
+ * buffer, a host staging copy and the sampling table between frames, so a
+ * frame costs one host copy, one upload and one kernel. Not thread-safe:
+ * one per thread or stream. */
+typedef struct _LensPreprocessor LensPreprocessor;
+
+LensStatus lens_preprocessor_new (LensContext *ctx, LensPreprocessor **out,
+    LensError *err);
+void lens_preprocessor_free (LensPreprocessor *pp);
+/* As lens_preprocess_frame. @frame's memory is copied before this returns
+ * (the caller may reuse it at once); upload and kernel are enqueued, not
+ * waited on. */
+LensStatus lens_preprocessor_run (LensPreprocessor *pp,
+    const LensFrame *frame, const LensPreprocess *pre, LensTensor *input,
+    LensLetterbox *box, LensError *err);
+
+/* ---- heatmaps of multi-scale feature maps ---------------------------------- */
+
+/* Activation heatmap: the mean over channels of |x| for every cell of a
+ * [1,C,H,W] device tensor, into a [H,W] float32 device tensor @out.
+ * @x is float32 with any strides; @out is reshaped to [H,W] (contiguous
+ * from its offset) and given a device buffer when it lacks one. Enqueued,
+ * not waited on. */
+LensStatus lens_heatmap_activation (LensContext *ctx, const LensTensor *x,
+    LensTensor *out, LensError *err);
+/* Score heatmap: the maximum over @n_classes channels starting at channel
+ * @first of a [1,C,H,W] tensor (channel_last FALSE) or of a [1,H*W,C]
+ * tensor (channel_last TRUE, @width cells per row), optionally through a
+ * sigmoid, into [H,W]. Same rules for @x and @out as above. */
+LensStatus lens_heatmap_score (LensContext *ctx, const LensTensor *x,
+    gboolean channel_last, int width, int first, int n_classes,
+    gboolean apply_sigmoid, LensTensor *out, LensError *err);
+/* The plain-C references of the same, on host data (@out's host data is
+ * (re)allocated). */
+LensStatus lens_heatmap_activation_reference (const LensTensor *x,
+    LensTensor *out, LensError *err);
+LensStatus lens_heatmap_score_reference (const LensTensor *x,
+    gboolean channel_last, int width, int first, int n_classes,
+    gboolean apply_sigmoid, LensTensor *out, LensError *err);
+
+/* ---- detection: decoding model outputs ------------------------------------- */
+
+typedef enum
+{
+  LENS_FAMILY_UNKNOWN = 0,
+  LENS_FAMILY_YOLOV5,           /* [1,N,5+C]: cx,cy,w,h,obj,classes */
+  LENS_FAMILY_YOLOV8,           /* [1,4+C,N]: cx,cy,w,h,classes (also YOLO11) */
+  LENS_FAMILY_END2END,          /* [1,K,6]: x1,y1,x2,y2,score,class (YOLO26) */
+  LENS_FAMILY_YOLOX,            /* [1,N,5+C] raw grid outputs */
+  LENS_FAMILY_NANODET,          /* per level [1,HW,C] scores + [1,HW,4*(R+1)] */
+  LENS_FAMILY_FASTESTDET,       /* [1,5+C,H,W] */
+} LensFamily;
+
+const char *lens_family_name (LensFamily family);
+/* "yolov5", "yolov8", "yolo11", "end2end", "yolo26", "yolox", "nanodet",
+ * "fastestdet"; LENS_FAMILY_UNKNOWN otherwise */
+LensFamily lens_family_from_name (const char *name);
+
+typedef struct
+{
+  int class_id;
+  float score;
+  float x, y, w, h;             /* source-image pixels, top-left + size */
+} LensDetection;
+
+typedef struct
+{
+  LensFamily family;
+  int input_width, input_height;        /* model input, pixels */
+  int n_classes;
+  int n_strides;
+  int strides[8];               /* detection scales, e.g. 8, 16, 32 */
+  char **labels;                /* n_classes names (NULL-terminated) */
+  float conf_threshold;         /* default 0.25 */
+  float iou_threshold;          /* default 0.45 */
+  int max_detections;           /* default 300 */
+} LensDecodeConfig;
+
+/* Fills @config from the model: family from metadata (Ultralytics 'task',
+ * 'end2end', 'names', 'stride', 'imgsz') else from the output shapes;
+ * labels from 'names' metadata. @family_override (UNKNOWN = auto) and
+ * @labels_path (NULL = metadata, a coco.names-style file otherwise)
+ * override. */
+LensStatus lens_decode_config_init (LensDecodeConfig *config,
+    const LensModel *model, LensFamily family_override,
+    const char *labels_path, LensError *err);
+void lens_decode_config_clear (LensDecodeConfig *config);
+/* Reads a names file: one label per line, UTF-8. */
+LensStatus lens_labels_load (const char *path, char ***labels, int *n,
+    LensError *err);
+
+/* Decodes host output tensors (in model output order, float32) into
+ * detections in source pixels (through @box), applying the confidence
+ * threshold, class-aware NMS where the family needs it, and the maximum
+ * count; sorted by descending score. *out is g_new'd. */
+LensStatus lens_decode (const LensDecodeConfig *config,
+    LensTensor *const *outputs, int n_outputs, const LensLetterbox *box,
+    int source_width, int source_height, LensDetection **out, int *n_out,
+    LensError *err);
+/* Class-aware NMS in place over @dets (sorted by score on return). */
+void lens_nms (LensDetection *dets, int *n, float iou_threshold,
+    int max_detections);
+float lens_iou (const LensDetection *a, const LensDetection *b);
+
+/* ---- detector: model + pre-processing + decoding + feature maps ----------- */
+
+typedef struct
+{
+  const char *model_path;
+  const char *labels_path;      /* NULL: model metadata names */
+  LensFamily family;            /* LENS_FAMILY_UNKNOWN: auto */
+  float conf_threshold;         /* <= 0: 0.25 */
+  float iou_threshold;          /* <= 0: 0.45 */
+  int max_detections;           /* <= 0: 300 */
+  /* Feature-map tensors to expose, one per scale, finest first, separated
+   * by commas; NULL or "": auto-selected for the family. */
+  const char *feature_tensors;
+  gboolean feature_maps;        /* compute heatmaps on every run */
+} LensDetectorOptions;
+
+void lens_detector_options_init (LensDetectorOptions *options);
+
+/* One detection scale's feature map and its heatmaps (host copies). */
+typedef struct
+{
+  char *tensor_name;
+  int ndim;
+  int64_t shape[LENS_MAX_DIMS];
+  int stride;                   /* input pixels per cell */
+  int width, height;            /* cells */
+  float *activation;            /* width*height: channel mean of |x| */
+  float *score;                 /* width*height: confidence in 0..1 (max
+                                 * class score, or objectness where the
+                                 * family's classes are unreliable alone;
+                                 * see cl/detector.c), or NULL where the
+                                 * family has none */
+  char *score_tensor_name;      /* the tensor @score comes from, or NULL */
+} LensFeatureMap;
+
+typedef struct
+{
+  int source_width, source_height;
+  LensLetterbox letterbox;
+  int n_detections;
+  LensDetection *detections;
+  int n_feature_maps;
+  LensFeatureMap *feature_maps;
+  double inference_ms;          /* upload to outputs on the host */
+} LensDetectorResult;
+
+typedef struct _LensDetector LensDetector;
+
+/* Loads the model on @ctx's device, picks the family, labels, input size
+ * and pre-processing (per family: Ultralytics RGB/255 centered letterbox,
+ * YOLOX BGR 0-255 top-left, NanoDet BGR mean/std centered letterbox,
+ * FastestDet BGR/255 stretch) and, when options->feature_maps, the
+ * feature-map tensors (the rules are at the top of cl/detector.c); without
+ * it results have no feature maps. @ctx must outlive every detector of
+ * the model. One detector per stream or thread (each has its own queue);
+ * detectors of one model may share it through lens_detector_new_shared. */
+LensStatus lens_detector_new (LensContext *ctx,
+    const LensDetectorOptions *options, LensDetector **out, LensError *err);
+void lens_detector_free (LensDetector *det);
+/* A second detector on the same loaded model (weights, configuration and
+ * feature-map choice shared; its own execution context and
+ * pre-processor). The model is freed with the last of its detectors. */
+LensStatus lens_detector_new_shared (LensDetector *like, LensDetector **out,
+    LensError *err);
+const LensDecodeConfig *lens_detector_config (const LensDetector *det);
+const LensModel *lens_detector_model (const LensDetector *det);
+/* Runs one frame: pre-processing on the device, inference, decoding and
+ * (when enabled) heatmaps. Fills @result (clear it with
+ * lens_detector_result_clear). */
+LensStatus lens_detector_run (LensDetector *det, const LensFrame *frame,
+    LensDetectorResult *result, LensError *err);
+void lens_detector_result_clear (LensDetectorResult *result);
 
 /* ---- self-test: every kernel against its C reference ---------------------- */
 

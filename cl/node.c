@@ -120,6 +120,46 @@ lens_node_set_attr_tensor (LensNode * node, const char *name, LensTensor * t)
 }
 
 void
+lens_node_copy_attrs (LensNode * dst, const LensNode * src)
+{
+  for (int i = 0; i < src->n_attrs; i++) {
+    const LensAttr *a = &src->attrs[i];
+    LensAttr *c;
+
+    switch (a->type) {
+      case LENS_ATTR_INT:
+        lens_node_set_attr_int (dst, a->name, a->i);
+        break;
+      case LENS_ATTR_FLOAT:
+        lens_node_set_attr_float (dst, a->name, a->f);
+        break;
+      case LENS_ATTR_STRING:
+        lens_node_set_attr_string (dst, a->name, a->s);
+        break;
+      case LENS_ATTR_INTS:
+        lens_node_set_attr_ints (dst, a->name, a->n, a->ints);
+        break;
+      case LENS_ATTR_FLOATS:
+        lens_node_set_attr_floats (dst, a->name, a->n, a->floats);
+        break;
+      case LENS_ATTR_TENSOR:
+        lens_node_set_attr_tensor (dst, a->name, a->t ?
+            lens_tensor_new_host (a->t->dtype, a->t->ndim, a->t->shape,
+                a->t->host) : NULL);
+        break;
+      case LENS_ATTR_STRINGS:
+        c = lens_node_add_attr (dst, a->name, LENS_ATTR_STRINGS);
+        c->n = a->n;
+        c->strings = g_strdupv (a->strings);
+        break;
+      default:
+        lens_node_add_attr (dst, a->name, a->type);
+        break;
+    }
+  }
+}
+
+void
 lens_node_set_io (LensNode * node, int n_inputs, LensTensor ** inputs,
     int n_outputs, LensTensor ** outputs)
 {

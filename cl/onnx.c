@@ -223,6 +223,28 @@ declared_dtype (const Onnx__ValueInfoProto * v)
   return (LensDType) v->type->tensor_type->elem_type;
 }
 
+/* Declared rank (or -1) and dims (-1 where symbolic or absent). */
+static int
+declared_shape (const Onnx__ValueInfoProto * v, int64_t *shape)
+{
+  Onnx__TensorShapeProto *sp;
+
+  if (v->type == NULL
+      || v->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE
+      || v->type->tensor_type == NULL || v->type->tensor_type->shape == NULL)
+    return -1;
+  sp = v->type->tensor_type->shape;
+  if (sp->n_dim > LENS_MAX_DIMS)
+    return -1;
+  for (size_t d = 0; d < sp->n_dim; d++) {
+    Onnx__TensorShapeProto__Dimension *dim = sp->dim[d];
+    shape[d] = dim->value_case ==
+        ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+        && dim->dim_value > 0 ? dim->dim_value : -1;
+  }
+  return (int) sp->n_dim;
+}
+
 static char **
 dup_names (char **names, size_t n)
 {
@@ -336,11 +358,24 @@ lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
 
   model->inputs = g_new0 (char *, g->n_input + 1);
   model->input_dtypes = g_new0 (LensDType, g->n_input + 1);
+  model->input_ndims = g_new0 (int, g->n_input + 1);
+  model->input_shapes = g_malloc0 (sizeof (int64_t[LENS_MAX_DIMS]) *
+      (g->n_input + 1));
   for (size_t i = 0; i < g->n_input; i++) {
     if (g_hash_table_contains (init_names, g->input[i]->name))
       continue;
     model->inputs[model->n_inputs] = g_strdup (g->input[i]->name);
+    model->input_ndims[model->n_inputs] =
+        declared_shape (g->input[i], model->input_shapes[model->n_inputs]);
     model->input_dtypes[model->n_inputs++] = declared_dtype (g->input[i]);
+  }
+  model->n_metadata = (int) m->n_metadata_props;
+  model->metadata_keys = g_new0 (char *, m->n_metadata_props + 1);
+  model->metadata_values = g_new0 (char *, m->n_metadata_props + 1);
+  for (size_t i = 0; i < m->n_metadata_props; i++) {
+    Onnx__StringStringEntryProto *e = m->metadata_props[i];
+    model->metadata_keys[i] = g_strdup (e->key ? e->key : "");
+    model->metadata_values[i] = g_strdup (e->value ? e->value : "");
   }
   model->n_outputs = (int) g->n_output;
   model->outputs = g_new0 (char *, g->n_output + 1);
@@ -382,7 +417,20 @@ lens_onnx_model_free (LensOnnxModel * model)
   g_strfreev (model->inputs);
   g_strfreev (model->outputs);
   g_free (model->input_dtypes);
+  g_free (model->input_ndims);
+  g_free (model->input_shapes);
   g_free (model->output_dtypes);
+  g_strfreev (model->metadata_keys);
+  g_strfreev (model->metadata_values);
   g_free (model->path);
   g_free (model);
+}
+
+const char *
+lens_onnx_model_metadata (const LensOnnxModel * model, const char *key)
+{
+  for (int i = 0; i < model->n_metadata; i++)
+    if (strcmp (model->metadata_keys[i], key) == 0)
+      return model->metadata_values[i];
+  return NULL;
 }

@@ -20,6 +20,7 @@ typedef struct
   char *device_name;
   char *platform_name;
   gboolean is_gpu;
+  gboolean exact_divide;        /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT */
   int refcount;
   GMutex lock;                  /* guards programs */
   GHashTable *programs;         /* "sha256|options" -> cl_program */
@@ -229,6 +230,12 @@ device_acquire (const Candidate * c, LensDevice ** out, LensError *err)
   dev->device_name = get_device_string (c->device, CL_DEVICE_NAME);
   dev->platform_name = get_platform_string (c->platform, CL_PLATFORM_NAME);
   dev->is_gpu = (c->type & CL_DEVICE_TYPE_GPU) != 0;
+  {
+    cl_device_fp_config fp = 0;
+    clGetDeviceInfo (c->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof (fp), &fp,
+        NULL);
+    dev->exact_divide = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
+  }
   dev->refcount = 1;
   g_mutex_init (&dev->lock);
   dev->programs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
@@ -258,27 +265,21 @@ device_release (LensDevice * dev)
   g_free (dev);
 }
 
-LensStatus
-lens_context_new (const char *device_spec, LensContext ** out, LensError *err)
+static LensStatus
+context_on_device (const Candidate * chosen, LensContext ** out,
+    LensError *err)
 {
-  Candidate chosen;
   LensContext *ctx;
   LensStatus st;
   cl_int rc;
 
-  if (device_spec == NULL)
-    device_spec = g_getenv ("LENS_DEVICE");
-  st = select_device (device_spec, &chosen, err);
-  if (st != LENS_OK)
-    return st;
-
   ctx = g_new0 (LensContext, 1);
-  st = device_acquire (&chosen, &ctx->dev, err);
+  st = device_acquire (chosen, &ctx->dev, err);
   if (st != LENS_OK) {
     g_free (ctx);
     return st;
   }
-  ctx->queue = clCreateCommandQueue (ctx->dev->context, chosen.device,
+  ctx->queue = clCreateCommandQueue (ctx->dev->context, chosen->device,
       CL_QUEUE_PROFILING_ENABLE, &rc);
   if (rc != CL_SUCCESS) {
     device_release (ctx->dev);
@@ -288,6 +289,29 @@ lens_context_new (const char *device_spec, LensContext ** out, LensError *err)
   }
   *out = ctx;
   return LENS_OK;
+}
+
+LensStatus
+lens_context_new (const char *device_spec, LensContext ** out, LensError *err)
+{
+  Candidate chosen;
+  LensStatus st;
+
+  if (device_spec == NULL)
+    device_spec = g_getenv ("LENS_DEVICE");
+  st = select_device (device_spec, &chosen, err);
+  if (st != LENS_OK)
+    return st;
+  return context_on_device (&chosen, out, err);
+}
+
+LensStatus
+lens_context_new_like (LensContext * like, LensContext ** out, LensError *err)
+{
+  Candidate same = { like->dev->platform, like->dev->device, 0, 0, 0 };
+
+  same.type = like->dev->is_gpu ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU;
+  return context_on_device (&same, out, err);
 }
 
 void
@@ -370,7 +394,11 @@ build_program (LensDevice * dev, const LensKernelSource * common,
         "clCreateProgramWithSource (%s.cl): %s", src->name,
         lens_cl_error_name (rc));
 
-  full_options = g_strdup_printf ("-cl-std=CL1.2 %s", options ? options : "");
+  /* correctly rounded division where the device offers it: results that
+   * must match ONNX Runtime bit for bit (lens_logistic) divide */
+  full_options = g_strdup_printf ("-cl-std=CL1.2 %s%s",
+      dev->exact_divide ? "-cl-fp32-correctly-rounded-divide-sqrt " : "",
+      options ? options : "");
   build_rc = clBuildProgram (program, 1, &dev->device, full_options, NULL,
       NULL);
   if (build_rc != CL_SUCCESS) {

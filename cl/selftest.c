@@ -49,18 +49,7 @@ run_case (LensContext * ctx, const LensOp * op, LensNode * node,
   /* The reference runs on its own copy of the node so that the two paths
    * share nothing but the inputs' values and the attributes. */
   ref = lens_node_new (node->op_type, "reference", node->opset);
-  for (int i = 0; i < node->n_attrs; i++) {
-    const LensAttr *a = &node->attrs[i];
-    switch (a->type) {
-      case LENS_ATTR_INT: lens_node_set_attr_int (ref, a->name, a->i); break;
-      case LENS_ATTR_FLOAT: lens_node_set_attr_float (ref, a->name, a->f); break;
-      case LENS_ATTR_STRING: lens_node_set_attr_string (ref, a->name, a->s); break;
-      case LENS_ATTR_INTS: lens_node_set_attr_ints (ref, a->name, a->n, a->ints); break;
-      case LENS_ATTR_FLOATS: lens_node_set_attr_floats (ref, a->name, a->n, a->floats); break;
-      case LENS_ATTR_TENSOR: lens_node_set_attr_tensor (ref, a->name, clone_host (a->t)); break;
-      default: break;
-    }
-  }
+  lens_node_copy_attrs (ref, node);
   lens_node_set_io (ref, node->n_inputs, NULL, node->n_outputs, NULL);
   ref->owns_tensors = TRUE;
   for (int i = 0; i < node->n_inputs; i++)

@@ -15,6 +15,32 @@
 #define ACT ACT_NONE
 #endif
 
+/* The logistic function as ONNX Runtime's CPU kernels compute it: Eigen's
+ * rational approximation on [-18, 18], with fused multiply-adds. Matching
+ * it bit for bit matters: int8 models re-quantize every activation, and a
+ * last-bit difference before DynamicQuantizeLinear can move a value to the
+ * next quantization step. fma () is correctly rounded on every device. */
+inline float
+lens_logistic (float x)
+{
+  const float v = x < -18.0f ? -18.0f : (x > 18.0f ? 18.0f : x);
+  const float s = v * v;
+  float p, q, r;
+
+  p = fma (s, 4.37031012579801e-11f, 1.15627324459942e-07f);
+  p = fma (p, s, 6.08574864600143e-05f);
+  p = fma (p, s, 8.51377133304701e-03f);
+  p = fma (p, s, 2.48287947061529e-01f);
+  p = p * v;
+  q = fma (s, 6.10247389755681e-13f, 5.76102136993427e-09f);
+  q = fma (q, s, 6.29106785017040e-06f);
+  q = fma (q, s, 1.70198817374094e-03f);
+  q = fma (q, s, 1.16817656904453e-01f);
+  q = fma (q, s, 9.93151921023180e-01f);
+  r = p / q + 0.5f;
+  return isnan (x) ? x : fmin (fmax (r, 0.0f), 1.0f);
+}
+
 /* alpha/beta: LeakyRelu slope; HardSigmoid alpha, beta; Clip min, max */
 inline float
 lens_activate (float x, float alpha, float beta)
@@ -24,9 +50,10 @@ lens_activate (float x, float alpha, float beta)
 #elif ACT == ACT_LEAKY_RELU
   return x >= 0.0f ? x : x * alpha;
 #elif ACT == ACT_SIGMOID
-  return 1.0f / (1.0f + exp (-x));
+  return lens_logistic (x);
 #elif ACT == ACT_SILU
-  return x / (1.0f + exp (-x));
+  /* what x * Sigmoid (x) computes, which the fusion replaced */
+  return x * lens_logistic (x);
 #elif ACT == ACT_HARD_SIGMOID
   return fmin (fmax (alpha * x + beta, 0.0f), 1.0f);
 #elif ACT == ACT_HARD_SWISH

@@ -464,7 +464,11 @@ lens_##NAME (__global const A_T * x, __global A_T * y, int n, float alpha, \
 
 LENS_UNARY_KERNEL (relu, v < 0 ? (A_C) 0 : v)
 LENS_UNARY_KERNEL (leaky_relu, LENS_FV >= 0 ? LENS_FV : LENS_FV * LENS_ALPHA)
+#if A_IS_DOUBLE
 LENS_UNARY_KERNEL (sigmoid, (A_F) 1 / ((A_F) 1 + exp (-LENS_FV)))
+#else
+LENS_UNARY_KERNEL (sigmoid, lens_logistic (LENS_FV))
+#endif
 LENS_UNARY_KERNEL (hard_sigmoid,
     fmin (fmax (LENS_ALPHA * LENS_FV + LENS_BETA, (A_F) 0), (A_F) 1))
 LENS_UNARY_KERNEL (hard_swish, LENS_FV * fmin (fmax (LENS_FV / (A_F) 6 +

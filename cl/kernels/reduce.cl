@@ -14,6 +14,65 @@
 
 /* ---- Softmax ----------------------------------------------------------------- */
 
+/* Softmax reproduces ONNX Runtime's CPU kernel (MLAS on an AVX-512F x86-64)
+ * bit for bit, because int8 models re-quantize its output and a last-bit
+ * difference can move a value to the next quantization step. Per row:
+ *   - the maximum (exact in any order);
+ *   - e = exp (x - max) with MLAS's approximation (lens_softmax_exp ()),
+ *     stored to the output;
+ *   - the sum of the e's as 16 vector lanes: lane l adds e[l], e[l + 16],
+ *     e[l + 32]... in order (a row's tail lanes add nothing, which is
+ *     adding 0), then the lanes fold as ((s0 + s1) + (s2 + s3)) +
+ *     ((s4 + s5) + (s6 + s7)) with s_i = lane i + lane (i + 8);
+ *   - every e times 1 / sum.
+ * The C reference (lens_ref_softmax () in ref/reduce.c) takes the same
+ * steps. Contraction into fused multiply-adds would change the roundings,
+ * hence the pragma; the fma () calls are the ones MLAS makes. */
+#pragma OPENCL FP_CONTRACT OFF
+
+#define SOFTMAX_LANES 16
+
+/* exp (@v) for @v <= 0 (or NaN) as MLAS computes it: v = m ln2 + r with
+ * m = round (v / ln2) (by the 1.5 * 2^23 rounding bias) and ln2 split in a
+ * high and a low part, a degree 6 polynomial for exp (r), then r scaled by
+ * 2^m rounded once, as VSCALEFPS does (two steps below 2^-126, the first
+ * exact). Below -103.97 the result rounds to zero anyway. */
+inline float
+lens_softmax_exp (float v)
+{
+  float b, m, p;
+  int e;
+
+  v = -103.9720840454f > v ? -103.9720840454f : v;
+  if (isnan (v))
+    return v;
+  b = fma (v, 1.44269504088896341f, 12582912.0f);
+  m = b - 12582912.0f;
+  v = fma (m, -6.93145752e-1f, v);
+  v = fma (m, -1.42860677e-6f, v);
+  p = fma (0x1.694000p-10f, v, 0x1.125edcp-7f);
+  p = fma (p, v, 0x1.555b5ap-5f);
+  p = fma (p, v, 0x1.555450p-3f);
+  p = fma (p, v, 0x1.fffff6p-2f);
+  p = fma (p, v, 1.0f);
+  p = fma (p, v, 1.0f);
+  e = (int) m;
+  if (e >= -126)
+    return p * as_float ((e + 127) << 23);
+  return p * as_float ((e + 64 + 127) << 23) * 0x1p-64f;
+}
+
+/* The lanes' total, in the order of the AVX-512 horizontal reduction. */
+inline float
+lens_softmax_fold (const float *lane)
+{
+  float s[8];
+
+  for (int i = 0; i < 8; i++)
+    s[i] = lane[i] + lane[i + 8];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 /* One work-item per row: for many short rows. */
 __kernel void
 lens_softmax_rows (__global const float *x, __global float *y, long rows,
@@ -21,56 +80,82 @@ lens_softmax_rows (__global const float *x, __global float *y, long rows,
 {
   long r = get_global_id (0);
   long base;
-  float m = -INFINITY, s = 0.0f;
+  float m = -FLT_MAX, lane[SOFTMAX_LANES], scale;
 
   if (r >= rows)
     return;
   base = (r / inner) * len * inner + r % inner;
+  for (int k = 0; k < len; k++) {
+    float v = x[base + k * inner];
+    m = v > m ? v : m;
+  }
+  for (int l = 0; l < SOFTMAX_LANES; l++)
+    lane[l] = 0.0f;
+  for (int j = 0; j < len; j += SOFTMAX_LANES) {
+#pragma unroll
+    for (int l = 0; l < SOFTMAX_LANES; l++) {
+      if (j + l < len) {
+        long at = base + (j + l) * inner;
+        float e = lens_softmax_exp (x[at] - m);
+        y[at] = e;
+        lane[l] += e;
+      }
+    }
+  }
+  scale = 1.0f / lens_softmax_fold (lane);
   for (int k = 0; k < len; k++)
-    m = fmax (m, x[base + k * inner]);
-  for (int k = 0; k < len; k++)
-    s += exp (x[base + k * inner] - m);
-  for (int k = 0; k < len; k++)
-    y[base + k * inner] = exp (x[base + k * inner] - m) / s;
+    y[base + k * inner] *= scale;
 }
 
 /* One work-group per row (local size a power of two <= GROUP_MAX): for long
- * rows, with the max and the sum reduced in local memory. */
+ * rows. The exponentials are computed by every work-item and stored; then
+ * one work-item per lane sums its lane from the output (the lane order
+ * fixes the result), and all scale. */
 __kernel void
 lens_softmax_group (__global const float *x, __global float *y, int len,
     long inner)
 {
-  __local float red[GROUP_MAX];
+  __local float red[GROUP_MAX > SOFTMAX_LANES ? GROUP_MAX : SOFTMAX_LANES];
   long r = get_group_id (0);
   int lid = get_local_id (0), ls = get_local_size (0);
   long base = (r / inner) * len * inner + r % inner;
-  float m = -INFINITY, s = 0.0f;
+  float m = -FLT_MAX, scale;
 
-  for (int k = lid; k < len; k += ls)
-    m = fmax (m, x[base + k * inner]);
+  for (int k = lid; k < len; k += ls) {
+    float v = x[base + k * inner];
+    m = v > m ? v : m;
+  }
   red[lid] = m;
   barrier (CLK_LOCAL_MEM_FENCE);
   for (int h = ls / 2; h > 0; h /= 2) {
     if (lid < h)
-      red[lid] = fmax (red[lid], red[lid + h]);
+      red[lid] = red[lid + h] > red[lid] ? red[lid + h] : red[lid];
     barrier (CLK_LOCAL_MEM_FENCE);
   }
   m = red[0];
   barrier (CLK_LOCAL_MEM_FENCE);
 
-  for (int k = lid; k < len; k += ls)
-    s += exp (x[base + k * inner] - m);
-  red[lid] = s;
-  barrier (CLK_LOCAL_MEM_FENCE);
-  for (int h = ls / 2; h > 0; h /= 2) {
-    if (lid < h)
-      red[lid] += red[lid + h];
-    barrier (CLK_LOCAL_MEM_FENCE);
+  for (int k = lid; k < len; k += ls) {
+    long at = base + k * inner;
+    y[at] = lens_softmax_exp (x[at] - m);
   }
-  s = red[0];
-
+  /* the lanes read what other work-items of the group stored */
+  barrier (CLK_GLOBAL_MEM_FENCE);
+  for (int l = lid; l < SOFTMAX_LANES; l += ls) {
+    float s = 0.0f;
+    for (int k = l; k < len; k += SOFTMAX_LANES)
+      s += y[base + k * inner];
+    red[l] = s;
+  }
+  barrier (CLK_LOCAL_MEM_FENCE);
+  {
+    float lane[SOFTMAX_LANES];
+    for (int l = 0; l < SOFTMAX_LANES; l++)
+      lane[l] = red[l];
+    scale = 1.0f / lens_softmax_fold (lane);
+  }
   for (int k = lid; k < len; k += ls)
-    y[base + k * inner] = exp (x[base + k * inner] - m) / s;
+    y[base + k * inner] *= scale;
 }
 
 /* ---- ReduceMax ---------------------------------------------------------------- */

@@ -1,8 +1,10 @@
 /* matmul.c: MatMul (numpy.matmul: batched, broadcast, 1-D operands
  * promoted) and Gemm (transposes, alpha, beta, broadcast bias C), both
  * float32, both on the kernels of kernels/matmul.cl (references in
- * ref/matmul.c). Either may carry a fused activation set by a graph
- * rewrite. */
+ * ref/matmul.c), summing in the order ONNX Runtime's MLAS does (the plan
+ * of ref/matmul.h, made here at reshape from the shapes, the operands'
+ * layout and whether B is a constant). Either may carry a fused
+ * activation set by a graph rewrite. */
 #include "lens-private.h"
 #include "ref/matmul.h"
 
@@ -41,6 +43,8 @@ typedef struct
   int64_t M, N, K, batches;
   cl_long sam, sak, sbk, sbn, scm, scn;
   cl_long8 batch_shape, a_bstride, b_bstride;
+  /* the order ONNX Runtime sums in (ref/matmul.h) */
+  LensMatMulPlan plan;
 } MatMulParams;
 
 static LensStatus
@@ -79,8 +83,13 @@ product_run (LensContext * ctx, LensNode * node, LensError *err)
   LensTensor *c = lens_node_input (node, 2), *y = node->outputs[0];
   cl_mem c_buffer;
   cl_int M = (cl_int) p->M, N = (cl_int) p->N, K = (cl_int) p->K;
-  cl_int has_c = c != NULL;
+  /* ONNX Runtime reads nothing from C when beta is 0 */
+  cl_int has_c = c != NULL && p->beta != 0.0f;
   cl_long batches = p->batches;
+  cl_int8 plan = { {p->plan.rows, p->plan.split_m, p->plan.split_n,
+          p->plan.order[0], p->plan.order[1], p->plan.k_block[0],
+          p->plan.k_block[1], p->plan.fold}
+  };
   gboolean tiled;
   size_t global, local;
   cl_kernel k;
@@ -104,7 +113,10 @@ product_run (LensContext * ctx, LensNode * node, LensError *err)
    * valid buffer */
   c_buffer = c != NULL ? c->buffer : y->buffer;
 
-  tiled = p->M >= THIN && p->N >= THIN;
+  /* the tiled kernel sums in K blocks only */
+  tiled = p->M >= THIN && p->N >= THIN &&
+      p->plan.order[0] == LENS_MM_ORDER_BLOCKED &&
+      p->plan.order[1] == LENS_MM_ORDER_BLOCKED;
   st = lens_node_kernel (ctx, node, tiled ? 1 : 0, "matmul", p->options,
       tiled ? "lens_mat_mul_tiled" : "lens_mat_mul_direct", &k, err);
   if (st != LENS_OK)
@@ -117,14 +129,15 @@ product_run (LensContext * ctx, LensNode * node, LensError *err)
     if (st != LENS_OK)
       return st;
   }
-  st = lens_kernel_set_args (k, err, 22, LENS_ARG (a->buffer),
+  st = lens_kernel_set_args (k, err, 23, LENS_ARG (a->buffer),
       LENS_ARG (b->buffer), LENS_ARG (c_buffer), LENS_ARG (y->buffer),
       LENS_ARG (M), LENS_ARG (N), LENS_ARG (K), LENS_ARG (batches),
       LENS_ARG (p->sam), LENS_ARG (p->sak), LENS_ARG (p->sbk),
       LENS_ARG (p->sbn), LENS_ARG (p->scm), LENS_ARG (p->scn),
       LENS_ARG (p->batch_shape), LENS_ARG (p->a_bstride),
       LENS_ARG (p->b_bstride), LENS_ARG (has_c), LENS_ARG (p->alpha),
-      LENS_ARG (p->beta), LENS_ARG (p->act.alpha), LENS_ARG (p->act.beta));
+      LENS_ARG (p->beta), LENS_ARG (p->act.alpha), LENS_ARG (p->act.beta),
+      LENS_ARG (plan));
   if (st != LENS_OK)
     return st;
   if (tiled) {
@@ -180,6 +193,7 @@ mat_mul_reshape (LensNode * node, LensError *err)
   LensTensor *a = lens_node_input (node, 0), *b = lens_node_input (node, 1);
   int64_t shape[LENS_MAX_DIMS + 2];
   int nb, ab, bb, ndim = 0;
+  gboolean fold;
   LensStatus st;
 
   if (a == NULL || b == NULL || node->n_outputs < 1)
@@ -238,6 +252,25 @@ mat_mul_reshape (LensNode * node, LensError *err)
     shape[ndim++] = p->M;
   if (b->ndim > 1)
     shape[ndim++] = p->N;
+
+  /* the products ONNX Runtime runs: an A of at least B's rank times a B
+   * without batches is one product, A's batches folded into its rows; a
+   * 1-D B makes each row of A a product of its own (M = 1); a constant
+   * 2-D B is pre-packed */
+  fold = a->ndim >= 2 && b->ndim >= 2 && a->ndim >= b->ndim;
+  for (int d = 0; d < b->ndim - 2; d++)
+    fold = fold && b->shape[d] == 1;
+  if (fold && p->batches * p->M > G_MAXINT)
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "MatMul: %" G_GINT64_FORMAT " rows in all exceed %d",
+        p->batches * p->M, G_MAXINT);
+  if (b->ndim == 1)
+    lens_matmul_plan (&p->plan, 1, 1, p->K, p->batches * p->M, FALSE, FALSE,
+        FALSE, FALSE, 1.0f, 0.0f);
+  else
+    lens_matmul_plan (&p->plan, fold ? p->batches * p->M : p->M, p->N, p->K,
+        fold ? 1 : p->batches, fold, FALSE, FALSE, b->is_constant
+        && b->ndim == 2, 1.0f, 0.0f);
   node->outputs[0]->dtype = LENS_DTYPE_FLOAT;
   lens_tensor_set_shape (node->outputs[0], ndim, shape);
   return LENS_OK;
@@ -249,18 +282,21 @@ mat_mul_reference (LensNode * node, LensError *err)
   MatMulParams *p = node->priv;
 
   lens_ref_matmul (node->inputs[0], node->inputs[1], node->outputs[0],
-      &p->act);
+      &p->plan, &p->act);
   return LENS_OK;
 }
 
 static LensNode *
 mat_mul_case (int index, GRand * rand)
 {
-  /* fixed cases: tiled with edges, broadcast batches, 1-D operands */
+  /* fixed cases: tiled with edges, broadcast batches, 1-D operands, then
+   * each summation order of the plan: K blocks of two sizes either side
+   * of a thread split, M = 1, N = 1 split by rows, a pre-packed B */
   static const struct
   {
     int ar, br;
     int64_t a[4], b[4];
+    gboolean constant_b;
   } fixed[] = {
     {2, 2, {97, 13}, {13, 97}},
     {2, 2, {70, 97}, {97, 33}},
@@ -270,13 +306,18 @@ mat_mul_case (int index, GRand * rand)
     {3, 1, {2, 5, 13}, {13}},
     {1, 1, {97}, {97}},
     {3, 3, {1, 3, 7}, {4, 7, 1}},
+    {2, 2, {20, 600}, {600, 80}},
+    {2, 2, {1, 301}, {301, 50}},
+    {3, 1, {2, 5, 299}, {299}},
+    {2, 2, {37, 2001}, {2001, 1}},
+    {3, 2, {2, 30, 600}, {600, 100}, TRUE},
   };
   int64_t ashape[4], bshape[4];
   LensTensor *inputs[2];
   LensNode *node;
   int ar, br;
 
-  if (index >= 14)
+  if (index >= (int) G_N_ELEMENTS (fixed) + 6)
     return NULL;
   if (index < (int) G_N_ELEMENTS (fixed)) {
     ar = fixed[index].ar;
@@ -301,6 +342,8 @@ mat_mul_case (int index, GRand * rand)
   }
   inputs[0] = random_operand (ar, ashape, rand);
   inputs[1] = random_operand (br, bshape, rand);
+  if (index < (int) G_N_ELEMENTS (fixed))
+    inputs[1]->is_constant = fixed[index].constant_b;
   node = lens_case_node_new ("MatMul", 13, 2, inputs, 1);
   return node;
 }
@@ -392,6 +435,9 @@ gemm_reshape (LensNode * node, LensError *err)
     p->scn = cn == 1 ? 0 : 1;
   }
   no_batch (p);
+  /* ONNX Runtime pre-packs a constant B and gives MLAS beta 0 without C */
+  lens_matmul_plan (&p->plan, p->M, p->N, p->K, 1, FALSE, p->trans_a,
+      p->trans_b, b->is_constant, p->alpha, c != NULL ? p->beta : 0.0f);
   shape[0] = p->M;
   shape[1] = p->N;
   node->outputs[0]->dtype = LENS_DTYPE_FLOAT;
@@ -405,8 +451,49 @@ gemm_reference (LensNode * node, LensError *err)
   MatMulParams *p = node->priv;
 
   lens_ref_gemm (node->inputs[0], node->inputs[1], lens_node_input (node, 2),
-      node->outputs[0], p->trans_a, p->trans_b, p->alpha, p->beta, &p->act);
+      node->outputs[0], p->trans_a, p->trans_b, p->alpha, p->beta, &p->plan,
+      &p->act);
   return LENS_OK;
+}
+
+/* Gemm cases for the summation orders of the plan (ref/matmul.h): M = 1
+ * with B transposed, K blocks either side of a thread split with alpha
+ * and beta, a pre-packed B, N = 1. */
+static LensNode *
+gemm_order_case (int which, GRand * rand)
+{
+  static const struct
+  {
+    int64_t M, N, K;
+    gboolean trans_b, constant_b;
+    int c_ndim;
+    float alpha, beta;
+  } cases[] = {
+    {1, 50, 300, TRUE, FALSE, 1, 1.0f, 1.0f},
+    {20, 80, 600, FALSE, FALSE, 2, 0.7f, 1.3f},
+    {64, 100, 600, FALSE, TRUE, 1, 0.3f, 0.6f},
+    {40, 1, 301, FALSE, FALSE, 0, 1.0f, 1.0f},
+  };
+  int64_t ashape[2], bshape[2], cshape[2];
+  LensTensor *inputs[3];
+  LensNode *node;
+
+  ashape[0] = cases[which].M;
+  ashape[1] = cases[which].K;
+  bshape[0] = cases[which].trans_b ? cases[which].N : cases[which].K;
+  bshape[1] = cases[which].trans_b ? cases[which].K : cases[which].N;
+  cshape[0] = cases[which].c_ndim == 2 ? cases[which].M : cases[which].N;
+  cshape[1] = cases[which].N;
+  inputs[0] = random_operand (2, ashape, rand);
+  inputs[1] = random_operand (2, bshape, rand);
+  inputs[1]->is_constant = cases[which].constant_b;
+  inputs[2] = random_operand (cases[which].c_ndim, cshape, rand);
+  node = lens_case_node_new ("Gemm", 13, 3, inputs, 1);
+  if (cases[which].trans_b)
+    lens_node_set_attr_int (node, "transB", 1);
+  lens_node_set_attr_float (node, "alpha", cases[which].alpha);
+  lens_node_set_attr_float (node, "beta", cases[which].beta);
+  return node;
 }
 
 static LensNode *
@@ -418,8 +505,10 @@ gemm_case (int index, GRand * rand)
   LensTensor *inputs[3] = { NULL, NULL, NULL };
   LensNode *node;
 
-  if (index >= 14)
+  if (index >= 18)
     return NULL;
+  if (index >= 14)
+    return gemm_order_case (index - 14, rand);
   if (index < 4) {
     /* tiled, with edges in every direction */
     M = 97;

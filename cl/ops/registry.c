@@ -26,9 +26,9 @@ static const LensOp *const registry[] = {
   &lens_op_gather, &lens_op_gather_elements,
   /* other compute (ops/misc.c) */
   &lens_op_batch_normalization, &lens_op_tile, &lens_op_cast,
-  /* views (ops/views.c) */
+  /* views and shapes (ops/views.c) */
   &lens_op_reshape, &lens_op_flatten, &lens_op_squeeze, &lens_op_unsqueeze,
-  &lens_op_identity, &lens_op_constant,
+  &lens_op_identity, &lens_op_constant, &lens_op_shape,
   NULL
 };
 

@@ -2,7 +2,8 @@
  *
  * The first five only change the shape: on the device their output shares
  * the input's buffer (a view, no copy). Their reference copies host data.
- * Constant uploads its attribute value. */
+ * Constant uploads its attribute value; Shape computes its output on the
+ * host. */
 #include "lens-private.h"
 
 #include <string.h>
@@ -500,4 +501,84 @@ const LensOp lens_op_constant = {
   .reference = constant_reference,
   .exit = constant_exit,
   .make_case = constant_case,
+};
+
+/* ---- Shape ------------------------------------------------------------------ */
+
+/* The output is known as soon as the input's shape is: reshape computes it
+ * on the host and marks it constant, so model loading folds it away (the
+ * device run only uploads it). */
+static LensStatus
+shape_reshape (LensNode * node, LensError *err)
+{
+  LensTensor *x, *y;
+  int64_t start, end, n;
+
+  if (lens_node_input (node, 0) == NULL || node->n_outputs < 1)
+    return missing_input (node, err);
+  x = node->inputs[0];
+  y = node->outputs[0];
+  start = lens_node_attr_int (node, "start", 0);
+  end = lens_node_attr_int (node, "end", x->ndim);
+  if (start < 0)
+    start += x->ndim;
+  if (end < 0)
+    end += x->ndim;
+  start = CLAMP (start, 0, x->ndim);
+  end = CLAMP (end, start, x->ndim);
+  n = end - start;
+  y->dtype = LENS_DTYPE_INT64;
+  lens_tensor_set_shape (y, 1, &n);
+  g_free (y->host);
+  y->host = g_memdup2 (x->shape + start, sizeof (int64_t) * MAX (n, 1));
+  y->is_constant = TRUE;
+  return LENS_OK;
+}
+
+static LensStatus
+shape_run (LensContext * ctx, LensNode * node, LensError *err)
+{
+  return lens_tensor_upload (ctx, node->outputs[0], err);
+}
+
+static LensStatus
+shape_reference (LensNode * node, LensError *err)
+{
+  LensTensor *x = node->inputs[0];
+  int64_t start = lens_node_attr_int (node, "start", 0);
+  int64_t n = lens_tensor_numel (node->outputs[0]);
+
+  if (start < 0)
+    start += x->ndim;
+  start = CLAMP (start, 0, x->ndim);
+  for (int64_t k = 0; k < n; k++)
+    ((int64_t *) node->outputs[0]->host)[k] = x->shape[start + k];
+  return LENS_OK;
+}
+
+static LensNode *
+shape_case (int index, GRand * rand)
+{
+  int64_t shape[LENS_MAX_DIMS];
+  LensNode *node;
+  int ndim;
+
+  if (index >= 6)
+    return NULL;
+  node = random_view_case ("Shape", 15, rand, &ndim, shape);
+  if (index % 2)
+    lens_node_set_attr_int (node, "start", g_rand_int_range (rand, -ndim,
+            ndim));
+  if (index % 3 == 2)
+    lens_node_set_attr_int (node, "end", g_rand_int_range (rand, -ndim,
+            ndim + 1));
+  return node;
+}
+
+const LensOp lens_op_shape = {
+  .op_type = "Shape",
+  .reshape = shape_reshape,
+  .run = shape_run,
+  .reference = shape_reference,
+  .make_case = shape_case,
 };

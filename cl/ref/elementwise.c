@@ -226,7 +226,7 @@ unary_float (LensUnaryOp op, float alpha, float beta, float x)
   switch (op) {
     case LENS_UNARY_RELU: return x < 0 ? 0 : x;
     case LENS_UNARY_LEAKY_RELU: return x >= 0 ? x : x * alpha;
-    case LENS_UNARY_SIGMOID: return 1.0f / (1.0f + expf (-x));
+    case LENS_UNARY_SIGMOID: return lens_logistic (x);
     case LENS_UNARY_HARD_SIGMOID:
       return fminf (fmaxf (alpha * x + beta, 0.0f), 1.0f);
     case LENS_UNARY_HARD_SWISH:

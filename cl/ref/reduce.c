@@ -1,27 +1,80 @@
 /* ref/reduce.c: plain-C references of Softmax, ReduceMax and TopK, written
- * straight from the ONNX operator definitions. */
+ * straight from the ONNX operator definitions; Softmax takes the exact steps
+ * of ONNX Runtime's CPU kernel, as the kernels do. */
 #include "ref/reduce.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* 2^@e for -126 <= @e <= 127, built from its bits */
+static float
+pow2 (int e)
+{
+  uint32_t bits = (uint32_t) (e + 127) << 23;
+  float f;
+
+  memcpy (&f, &bits, sizeof (f));
+  return f;
+}
+
+/* exp (@v) for @v <= 0 (or NaN) by the steps of lens_softmax_exp () in
+ * kernels/reduce.cl, which are ONNX Runtime's (MLAS): round v / ln2 to m by
+ * the 1.5 * 2^23 bias, reduce by m times ln2 split in two parts, a degree 6
+ * polynomial, and a scale by 2^m rounded once (two steps below 2^-126, the
+ * first exact). Every multiply-add is an explicit fmaf () and nothing else
+ * may be contracted: the build targets no FMA instructions by default. */
+static float
+softmax_exp (float v)
+{
+  float b, m, p;
+  int e;
+
+  v = -103.9720840454f > v ? -103.9720840454f : v;
+  if (isnan (v))
+    return v;
+  b = fmaf (v, 1.44269504088896341f, 12582912.0f);
+  m = b - 12582912.0f;
+  v = fmaf (m, -6.93145752e-1f, v);
+  v = fmaf (m, -1.42860677e-6f, v);
+  p = fmaf (0x1.694000p-10f, v, 0x1.125edcp-7f);
+  p = fmaf (p, v, 0x1.555b5ap-5f);
+  p = fmaf (p, v, 0x1.555450p-3f);
+  p = fmaf (p, v, 0x1.fffff6p-2f);
+  p = fmaf (p, v, 1.0f);
+  p = fmaf (p, v, 1.0f);
+  e = (int) m;
+  if (e >= -126)
+    return p * pow2 (e);
+  return p * pow2 (e + 64) * 0x1p-64f;
+}
 
 void
 lens_ref_softmax (const float *x, float *y, int64_t outer, int64_t len,
     int64_t inner)
 {
+  /* the steps of the kernels in kernels/reduce.cl (see there): MLAS's
+   * exponential, a sum in 16 lanes folded in the AVX-512 order, and a
+   * multiplication by the reciprocal */
   for (int64_t o = 0; o < outer; o++) {
     for (int64_t i = 0; i < inner; i++) {
       const float *row = x + o * len * inner + i;
       float *out = y + o * len * inner + i;
-      float m = -INFINITY, s = 0.0f;
+      float m = -FLT_MAX, lane[16] = { 0 }, s[8], scale;
 
       for (int64_t k = 0; k < len; k++)
-        m = fmaxf (m, row[k * inner]);
+        m = row[k * inner] > m ? row[k * inner] : m;
+      for (int64_t k = 0; k < len; k++) {
+        out[k * inner] = softmax_exp (row[k * inner] - m);
+        lane[k % 16] += out[k * inner];
+      }
+      for (int l = 0; l < 8; l++)
+        s[l] = lane[l] + lane[l + 8];
+      scale = 1.0f / (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) +
+              (s[6] + s[7])));
       for (int64_t k = 0; k < len; k++)
-        s += expf (row[k * inner] - m);
-      for (int64_t k = 0; k < len; k++)
-        out[k * inner] = expf (row[k * inner] - m) / s;
+        out[k * inner] *= scale;
     }
   }
 }

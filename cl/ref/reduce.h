@@ -8,7 +8,8 @@
 G_BEGIN_DECLS
 
 /* Softmax of each row of @x viewed as [outer, len, inner] (rows run along
- * the middle dimension). */
+ * the middle dimension), rounded as ONNX Runtime's CPU kernel (MLAS)
+ * rounds it: see kernels/reduce.cl. */
 void lens_ref_softmax (const float *x, float *y, int64_t outer, int64_t len,
     int64_t inner);
 

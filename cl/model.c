@@ -1,0 +1,1100 @@
+/* model.c: the graph executor. Loads an ONNX model once (constant and
+ * shape folding, float16 weights to float32, graph rewrites, shape
+ * inference, a memory plan by liveness) and runs it from any number of
+ * execution contexts (LensExec: own command queue and intermediates, the
+ * model's weights shared).
+ *
+ * Every value of the graph gets an index. Values known at load time
+ * (initializers, Constant and Shape outputs, and anything computed only
+ * from those, which is folded through the C reference) are constants:
+ * uploaded once and shared. The rest are produced by steps, the nodes left
+ * to run per inference, in ONNX order. */
+#include "lens-private.h"
+
+#include <string.h>
+
+typedef struct
+{
+  char *name;
+  LensDType dtype;
+  int ndim;
+  int64_t shape[LENS_MAX_DIMS];
+  LensTensor *constant;         /* host + device, shared; NULL if computed */
+  int producer;                 /* step index, -1 for inputs and constants */
+  int last_use;                 /* last step reading it (or an alias) */
+  int alias_of;                 /* value whose storage a view shares, or -1 */
+  int slot;                     /* memory plan slot of a root value, or -1 */
+  gboolean is_output;
+  gboolean keep;                /* readable after a run (lens_model_keep_tensor) */
+} Value;
+
+typedef struct
+{
+  LensNode *node;               /* template: attributes, shapes inferred */
+  int n_inputs, n_outputs;
+  int *inputs;                  /* value indices, -1 for omitted inputs */
+  int *outputs;
+  gboolean removed;             /* fused into another step by a rewrite */
+} Step;
+
+struct _LensModel
+{
+  LensContext *ctx;
+  char *path;
+  LensOnnxModel *onnx;
+  GPtrArray *values;            /* Value * */
+  GHashTable *by_name;          /* name -> index + 1 */
+  GArray *steps;                /* Step */
+  int n_inputs, n_outputs;
+  int *inputs, *outputs;        /* value indices */
+  LensDType *input_declared, *output_declared;
+  int n_slots;
+  size_t *slot_bytes;
+  size_t weight_bytes, peak_bytes, unplanned_bytes;
+  int n_execs;                  /* live LensExecs, which hold the plan's slots */
+};
+
+struct _LensExec
+{
+  LensModel *model;
+  LensContext *ctx;
+  LensTensor **tensors;         /* per value: constant (borrowed) or owned */
+  cl_mem *slots;
+  int n_nodes;
+  LensNode **nodes;             /* per live step, bound to tensors */
+};
+
+static Value *
+value_at (const LensModel * m, int i)
+{
+  return g_ptr_array_index (m->values, i);
+}
+
+static int
+value_lookup (const LensModel * m, const char *name)
+{
+  return GPOINTER_TO_INT (g_hash_table_lookup (m->by_name, name)) - 1;
+}
+
+static int
+value_add (LensModel * m, const char *name, LensDType dtype, int ndim,
+    const int64_t *shape)
+{
+  Value *v = g_new0 (Value, 1);
+
+  v->name = g_strdup (name);
+  v->dtype = dtype;
+  v->ndim = ndim;
+  if (ndim > 0)
+    memcpy (v->shape, shape, sizeof (int64_t) * ndim);
+  v->producer = -1;
+  v->last_use = -1;
+  v->alias_of = -1;
+  v->slot = -1;
+  g_ptr_array_add (m->values, v);
+  /* a later definition of a name shadows an earlier one */
+  g_hash_table_insert (m->by_name, v->name,
+      GINT_TO_POINTER (m->values->len));
+  return (int) m->values->len - 1;
+}
+
+static void
+value_free (Value * v)
+{
+  lens_tensor_free (v->constant);
+  g_free (v->name);
+  g_free (v);
+}
+
+static size_t
+value_bytes (const Value * v)
+{
+  int64_t n = 1;
+
+  for (int d = 0; d < v->ndim; d++)
+    n *= v->shape[d];
+  return (size_t) n * lens_dtype_size (v->dtype);
+}
+
+/* Float16 constants become float32: lens computes in float32 throughout. */
+static LensTensor *
+constant_as_computed (LensTensor * t)
+{
+  LensTensor *f;
+  int64_t n;
+
+  if (t->dtype != LENS_DTYPE_FLOAT16)
+    return t;
+  f = lens_tensor_new_host (LENS_DTYPE_FLOAT, t->ndim, t->shape, NULL);
+  n = lens_tensor_numel (t);
+  for (int64_t i = 0; i < n; i++)
+    ((float *) f->host)[i] = lens_half_to_float (((uint16_t *) t->host)[i]);
+  lens_tensor_set_name (f, t->name);
+  f->is_constant = TRUE;
+  lens_tensor_free (t);
+  return f;
+}
+
+static LensDType
+computed_dtype (LensDType declared)
+{
+  return declared == LENS_DTYPE_FLOAT16 ? LENS_DTYPE_FLOAT : declared;
+}
+
+/* ---- loading: values, folding, shape inference ---------------------------- */
+
+static LensStatus
+add_inputs (LensModel * m, int ndim_override, const int64_t *shape_override,
+    LensError *err)
+{
+  LensOnnxModel *onnx = m->onnx;
+
+  m->n_inputs = onnx->n_inputs;
+  m->inputs = g_new0 (int, MAX (onnx->n_inputs, 1));
+  m->input_declared = g_new0 (LensDType, MAX (onnx->n_inputs, 1));
+  for (int i = 0; i < onnx->n_inputs; i++) {
+    int64_t shape[LENS_MAX_DIMS];
+    int ndim = onnx->input_ndims[i];
+    LensDType dtype = onnx->input_dtypes[i];
+
+    if (dtype == LENS_DTYPE_UNDEFINED)
+      dtype = LENS_DTYPE_FLOAT;
+    if (i == 0 && shape_override != NULL) {
+      if (ndim >= 0 && ndim != ndim_override)
+        return lens_error_set (err, LENS_ERROR_INVALID,
+            "input '%s' has rank %d, the shape given has rank %d",
+            onnx->inputs[i], ndim, ndim_override);
+      for (int d = 0; ndim >= 0 && d < ndim; d++)
+        if (onnx->input_shapes[i][d] > 0
+            && onnx->input_shapes[i][d] != shape_override[d])
+          return lens_error_set (err, LENS_ERROR_INVALID,
+              "input '%s': dimension %d is fixed at %" G_GINT64_FORMAT
+              " by the model, not %" G_GINT64_FORMAT, onnx->inputs[i], d,
+              onnx->input_shapes[i][d], shape_override[d]);
+      ndim = ndim_override;
+      memcpy (shape, shape_override, sizeof (int64_t) * ndim);
+    } else {
+      if (ndim < 0)
+        return lens_error_set (err, LENS_ERROR_INVALID,
+            "input '%s' has no declared shape: give one", onnx->inputs[i]);
+      for (int d = 0; d < ndim; d++) {
+        shape[d] = onnx->input_shapes[i][d];
+        if (shape[d] < 0)
+          return lens_error_set (err, LENS_ERROR_INVALID,
+              "input '%s': dimension %d is symbolic: give the input shape",
+              onnx->inputs[i], d);
+      }
+    }
+    m->input_declared[i] = dtype;
+    m->inputs[i] = value_add (m, onnx->inputs[i], computed_dtype (dtype),
+        ndim, shape);
+  }
+  return LENS_OK;
+}
+
+static gboolean
+outputs_known (const LensNode * node)
+{
+  for (int i = 0; i < node->n_outputs; i++)
+    if (node->outputs[i] != NULL && !node->outputs[i]->is_constant)
+      return FALSE;
+  return node->n_outputs > 0;
+}
+
+/* Initializes, shapes and (where every input is known) folds node @n. */
+static LensStatus
+add_node (LensModel * m, int n, LensError *err)
+{
+  LensOnnxModel *onnx = m->onnx;
+  LensNode *src = onnx->nodes[n];
+  LensNode *node = lens_node_new (src->op_type, src->name, src->opset);
+  LensTensor **inputs = g_new0 (LensTensor *, MAX (src->n_inputs, 1));
+  LensTensor **outputs = g_new0 (LensTensor *, MAX (src->n_outputs, 1));
+  int *in_idx = g_new0 (int, MAX (src->n_inputs, 1));
+  gboolean all_constant = TRUE;
+  LensStatus st = LENS_OK;
+  Step step = { 0 };
+
+  lens_node_copy_attrs (node, src);
+  /* lens computes float16 models in float32: a cast to float16 inside the
+   * graph becomes a cast to float32 */
+  if (strcmp (node->op_type, "Cast") == 0
+      && lens_node_attr_int (node, "to", 0) == LENS_DTYPE_FLOAT16)
+    lens_node_set_attr_int (node, "to", LENS_DTYPE_FLOAT);
+
+  for (int i = 0; i < src->n_inputs && st == LENS_OK; i++) {
+    const char *name = onnx->node_inputs[n][i];
+    int v;
+
+    in_idx[i] = -1;
+    if (*name == '\0')
+      continue;
+    v = value_lookup (m, name);
+    if (v < 0) {
+      st = lens_error_set (err, LENS_ERROR_PARSE,
+          "node '%s' (%s): input '%s' is not defined before it is used",
+          src->name, src->op_type, name);
+      break;
+    }
+    in_idx[i] = v;
+    if (value_at (m, v)->constant != NULL) {
+      inputs[i] = value_at (m, v)->constant;
+    } else {
+      Value *val = value_at (m, v);
+      inputs[i] = lens_tensor_new (val->dtype, val->ndim, val->shape);
+      lens_tensor_set_name (inputs[i], val->name);
+      inputs[i]->is_constant = FALSE;
+      all_constant = FALSE;
+    }
+  }
+  for (int i = 0; i < src->n_outputs; i++) {
+    outputs[i] = lens_tensor_new (LENS_DTYPE_UNDEFINED, 0, NULL);
+    lens_tensor_set_name (outputs[i], onnx->node_outputs[n][i]);
+  }
+  lens_node_set_io (node, src->n_inputs, inputs, src->n_outputs, outputs);
+
+  if (st == LENS_OK)
+    st = lens_node_init (node, err);
+  if (st == LENS_OK)
+    st = lens_node_reshape (node, err);
+  if (st == LENS_OK && !outputs_known (node) && all_constant) {
+    st = lens_node_run_reference (node, err);
+    for (int i = 0; i < node->n_outputs && st == LENS_OK; i++)
+      outputs[i]->is_constant = TRUE;
+  }
+
+  if (st == LENS_OK && outputs_known (node)) {
+    /* folded: the outputs become shared constants */
+    for (int i = 0; i < node->n_outputs; i++) {
+      LensTensor *t = outputs[i];
+      int v = value_add (m, onnx->node_outputs[n][i], t->dtype, t->ndim,
+          t->shape);
+      value_at (m, v)->constant = t;
+      outputs[i] = NULL;
+      node->outputs[i] = NULL;
+    }
+  } else if (st == LENS_OK) {
+    step.node = node;
+    step.n_inputs = src->n_inputs;
+    step.n_outputs = src->n_outputs;
+    step.inputs = in_idx;
+    step.outputs = g_new0 (int, MAX (src->n_outputs, 1));
+    for (int i = 0; i < src->n_outputs; i++) {
+      LensTensor *t = outputs[i];
+      int v = value_add (m, onnx->node_outputs[n][i], t->dtype, t->ndim,
+          t->shape);
+      value_at (m, v)->producer = (int) m->steps->len;
+      step.outputs[i] = v;
+    }
+    in_idx = NULL;
+    g_array_append_val (m->steps, step);
+  }
+
+  /* the template keeps attributes only: its tensors were temporaries
+   * (constants stay with their values) */
+  for (int i = 0; i < node->n_inputs; i++)
+    if (inputs[i] != NULL && !inputs[i]->is_constant)
+      lens_tensor_free (inputs[i]);
+  for (int i = 0; i < node->n_outputs; i++)
+    lens_tensor_free (outputs[i]);
+  memset (node->inputs, 0, sizeof (LensTensor *) * node->n_inputs);
+  memset (node->outputs, 0, sizeof (LensTensor *) * node->n_outputs);
+  g_free (inputs);
+  g_free (outputs);
+  g_free (in_idx);
+  if (st != LENS_OK || step.node == NULL)
+    lens_node_free (node);
+  return st;
+}
+
+/* ---- rewrites ---------------------------------------------------------------- */
+
+static Step *
+step_at (const LensModel * m, int i)
+{
+  return &g_array_index (m->steps, Step, i);
+}
+
+/* Live steps reading value @v; the first in *first. */
+static int
+count_consumers (const LensModel * m, int v, int *first)
+{
+  int count = 0;
+
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *step = step_at (m, s);
+    if (step->removed)
+      continue;
+    for (int i = 0; i < step->n_inputs; i++)
+      if (step->inputs[i] == v) {
+        if (count++ == 0 && first)
+          *first = (int) s;
+      }
+  }
+  return count;
+}
+
+static void
+replace_uses (LensModel * m, int from, int to)
+{
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *step = step_at (m, s);
+    for (int i = 0; i < step->n_inputs; i++)
+      if (step->inputs[i] == from)
+        step->inputs[i] = to;
+  }
+}
+
+static gboolean
+is_op (const Step * step, const char *op_type)
+{
+  return !step->removed && strcmp (step->node->op_type, op_type) == 0;
+}
+
+/* The step's output value @i becomes the output of @into (a removed step's
+ * output value takes over, so that later readers and graph outputs see it). */
+static void
+take_output (LensModel * m, Step * producer, Step * removed)
+{
+  int old = producer->outputs[0];
+  int now = removed->outputs[0];
+
+  producer->outputs[0] = now;
+  value_at (m, now)->producer = value_at (m, old)->producer;
+  removed->removed = TRUE;
+}
+
+static float
+constant_scalar (const LensModel * m, const Step * step, int input, float def)
+{
+  int v = input < step->n_inputs ? step->inputs[input] : -1;
+  LensTensor *t = v >= 0 ? value_at (m, v)->constant : NULL;
+
+  return t != NULL && lens_tensor_numel (t) == 1 ?
+      (float) lens_tensor_get_f64 (t, 0) : def;
+}
+
+/* Conv followed by an activation that only it feeds becomes one Conv with a
+ * fused activation: Relu, LeakyRelu, HardSwish, HardSigmoid, Clip (constant
+ * bounds) and Sigmoid·Mul = SiLU. */
+static void
+fuse_activations (LensModel * m)
+{
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *conv = step_at (m, s);
+    int y, consumers, first = -1;
+    Step *next;
+
+    if (!is_op (conv, "Conv") || lens_node_attr (conv->node, "activation"))
+      continue;
+    y = conv->outputs[0];
+    if (value_at (m, y)->is_output)
+      continue;
+    consumers = count_consumers (m, y, &first);
+    if (consumers == 0)
+      continue;
+    next = step_at (m, first);
+
+    if (consumers == 1 && (is_op (next, "Relu") || is_op (next, "HardSwish"))) {
+      lens_node_set_attr_string (conv->node, "activation",
+          next->node->op_type);
+      take_output (m, conv, next);
+    } else if (consumers == 1 && is_op (next, "LeakyRelu")) {
+      lens_node_set_attr_string (conv->node, "activation", "LeakyRelu");
+      lens_node_set_attr_float (conv->node, "activation_alpha",
+          lens_node_attr_float (next->node, "alpha", 0.01f));
+      take_output (m, conv, next);
+    } else if (consumers == 1 && is_op (next, "HardSigmoid")) {
+      lens_node_set_attr_string (conv->node, "activation", "HardSigmoid");
+      lens_node_set_attr_float (conv->node, "activation_alpha",
+          lens_node_attr_float (next->node, "alpha", 0.2f));
+      lens_node_set_attr_float (conv->node, "activation_beta",
+          lens_node_attr_float (next->node, "beta", 0.5f));
+      take_output (m, conv, next);
+    } else if (consumers == 1 && is_op (next, "Clip")) {
+      float lo, hi;
+      gboolean known = TRUE;
+      if (next->node->opset >= 11) {
+        for (int i = 1; i < next->n_inputs; i++)
+          if (next->inputs[i] >= 0 && value_at (m, next->inputs[i])->constant
+              == NULL)
+            known = FALSE;
+        lo = constant_scalar (m, next, 1, -G_MAXFLOAT);
+        hi = constant_scalar (m, next, 2, G_MAXFLOAT);
+      } else {
+        lo = lens_node_attr_float (next->node, "min", -G_MAXFLOAT);
+        hi = lens_node_attr_float (next->node, "max", G_MAXFLOAT);
+      }
+      if (!known)
+        continue;
+      lens_node_set_attr_string (conv->node, "activation", "Clip");
+      lens_node_set_attr_float (conv->node, "activation_alpha", lo);
+      lens_node_set_attr_float (conv->node, "activation_beta", hi);
+      take_output (m, conv, next);
+    } else if (consumers == 2) {
+      /* x * sigmoid (x): the Sigmoid comes first in ONNX order */
+      Step *sig = next, *mul = NULL;
+      int sig_consumers, mul_index = -1;
+      if (!is_op (sig, "Sigmoid") || value_at (m, sig->outputs[0])->is_output)
+        continue;
+      sig_consumers = count_consumers (m, sig->outputs[0], &mul_index);
+      if (sig_consumers != 1)
+        continue;
+      mul = step_at (m, mul_index);
+      if (!is_op (mul, "Mul") || mul->n_inputs != 2
+          || !((mul->inputs[0] == y && mul->inputs[1] == sig->outputs[0])
+              || (mul->inputs[1] == y && mul->inputs[0] == sig->outputs[0])))
+        continue;
+      lens_node_set_attr_string (conv->node, "activation", "SiLU");
+      sig->removed = TRUE;
+      take_output (m, conv, mul);
+    }
+  }
+}
+
+/* Identity, and Reshape to the shape it already has, are dropped: readers
+ * read the input instead. A graph output keeps its (no-copy) view step. */
+static void
+drop_no_ops (LensModel * m)
+{
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *step = step_at (m, s);
+    Value *in, *out;
+    gboolean same = TRUE;
+
+    if (step->removed || step->n_inputs < 1 || step->inputs[0] < 0)
+      continue;
+    if (!is_op (step, "Identity") && !is_op (step, "Reshape"))
+      continue;
+    in = value_at (m, step->inputs[0]);
+    out = value_at (m, step->outputs[0]);
+    same = in->ndim == out->ndim;
+    for (int d = 0; same && d < in->ndim; d++)
+      same = in->shape[d] == out->shape[d];
+    if (!same || out->is_output)
+      continue;
+    replace_uses (m, step->outputs[0], step->inputs[0]);
+    step->removed = TRUE;
+  }
+}
+
+/* ---- memory plan ---------------------------------------------------------- */
+
+static int
+root_of (const LensModel * m, int v)
+{
+  while (value_at (m, v)->alias_of >= 0)
+    v = value_at (m, v)->alias_of;
+  return v;
+}
+
+/* Intermediates share device buffers (slots) when their lifetimes do not
+ * overlap; views alias their input's storage and extend its lifetime. */
+static void
+plan_memory (LensModel * m)
+{
+  int n_steps = (int) m->steps->len;
+  GArray *slot_size = g_array_new (FALSE, TRUE, sizeof (size_t));
+  GArray *slot_free_after = g_array_new (FALSE, TRUE, sizeof (int));
+
+  /* planned again when a tensor is kept: start from nothing */
+  for (guint v = 0; v < m->values->len; v++) {
+    value_at (m, (int) v)->last_use = -1;
+    value_at (m, (int) v)->alias_of = -1;
+    value_at (m, (int) v)->slot = -1;
+  }
+  g_clear_pointer (&m->slot_bytes, g_free);
+
+  for (int s = 0; s < n_steps; s++) {
+    Step *step = step_at (m, s);
+    if (step->removed)
+      continue;
+    if (step->node->op->is_view && step->inputs[0] >= 0
+        && value_at (m, step->inputs[0])->constant == NULL)
+      value_at (m, step->outputs[0])->alias_of = step->inputs[0];
+  }
+  for (int s = 0; s < n_steps; s++) {
+    Step *step = step_at (m, s);
+    if (step->removed)
+      continue;
+    for (int i = 0; i < step->n_inputs; i++)
+      if (step->inputs[i] >= 0)
+        value_at (m, root_of (m, step->inputs[i]))->last_use = s;
+  }
+  for (int i = 0; i < m->n_outputs; i++)
+    value_at (m, root_of (m, m->outputs[i]))->last_use = n_steps;
+  for (guint v = 0; v < m->values->len; v++)
+    if (value_at (m, (int) v)->keep)
+      value_at (m, root_of (m, (int) v))->last_use = n_steps;
+
+  m->unplanned_bytes = 0;
+  for (int s = 0; s < n_steps; s++) {
+    Step *step = step_at (m, s);
+    if (step->removed)
+      continue;
+    for (int o = 0; o < step->n_outputs; o++) {
+      Value *v = value_at (m, step->outputs[o]);
+      size_t need = MAX (value_bytes (v), 4);
+      int best = -1;
+
+      if (v->alias_of >= 0)
+        continue;
+      m->unplanned_bytes += need;
+      /* a slot is free for step s once its last reader ran before s: take
+       * the smallest free one that fits, else grow the largest free one */
+      for (guint k = 0; k < slot_size->len; k++) {
+        size_t size = g_array_index (slot_size, size_t, k);
+        size_t best_size;
+        if (g_array_index (slot_free_after, int, k) >= s)
+          continue;
+        if (best < 0) {
+          best = (int) k;
+          continue;
+        }
+        best_size = g_array_index (slot_size, size_t, best);
+        if (best_size >= need ? (size >= need && size < best_size) :
+            size > best_size)
+          best = (int) k;
+      }
+      if (best < 0) {
+        size_t zero = 0;
+        int never = -1;
+        g_array_append_val (slot_size, zero);
+        g_array_append_val (slot_free_after, never);
+        best = (int) slot_size->len - 1;
+      }
+      if (g_array_index (slot_size, size_t, best) < need)
+        g_array_index (slot_size, size_t, best) = need;
+      /* unused outputs (e.g. Indices nobody reads) live through their step */
+      g_array_index (slot_free_after, int, best) = MAX (v->last_use, s);
+      v->slot = best;
+    }
+  }
+  m->n_slots = (int) slot_size->len;
+  m->slot_bytes = (size_t *) g_array_free (slot_size, FALSE);
+  g_array_free (slot_free_after, TRUE);
+  m->peak_bytes = 0;
+  for (int k = 0; k < m->n_slots; k++)
+    m->peak_bytes += m->slot_bytes[k];
+}
+
+/* ---- public API -------------------------------------------------------------- */
+
+LensStatus
+lens_model_load (LensContext * ctx, const char *path, int ndim,
+    const int64_t *input_shape, LensModel ** out, LensError *err)
+{
+  LensModel *m;
+  LensStatus st;
+
+  m = g_new0 (LensModel, 1);
+  m->ctx = ctx;
+  m->path = g_strdup (path);
+  m->values = g_ptr_array_new_with_free_func ((GDestroyNotify) value_free);
+  m->by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  m->steps = g_array_new (FALSE, TRUE, sizeof (Step));
+
+  st = lens_onnx_model_load (path, &m->onnx, err);
+  if (st != LENS_OK) {
+    lens_model_free (m);
+    return st;
+  }
+  for (int i = 0; i < m->onnx->n_initializers; i++) {
+    LensTensor *t = m->onnx->initializers[i];
+    int v = value_add (m, t->name, LENS_DTYPE_UNDEFINED, 0, NULL);
+    /* the model's copy moves here; the ONNX model keeps no tensor */
+    m->onnx->initializers[i] = NULL;
+    t = constant_as_computed (t);
+    value_at (m, v)->constant = t;
+    value_at (m, v)->dtype = t->dtype;
+    value_at (m, v)->ndim = t->ndim;
+    memcpy (value_at (m, v)->shape, t->shape, sizeof (int64_t) * t->ndim);
+  }
+  st = add_inputs (m, ndim, input_shape, err);
+  for (int n = 0; n < m->onnx->n_nodes && st == LENS_OK; n++)
+    st = add_node (m, n, err);
+
+  if (st == LENS_OK) {
+    m->n_outputs = m->onnx->n_outputs;
+    m->outputs = g_new0 (int, MAX (m->n_outputs, 1));
+    m->output_declared = g_new0 (LensDType, MAX (m->n_outputs, 1));
+    for (int i = 0; i < m->n_outputs && st == LENS_OK; i++) {
+      m->outputs[i] = value_lookup (m, m->onnx->outputs[i]);
+      m->output_declared[i] = m->onnx->output_dtypes[i];
+      if (m->outputs[i] < 0)
+        st = lens_error_set (err, LENS_ERROR_PARSE,
+            "graph output '%s' is not produced by any node",
+            m->onnx->outputs[i]);
+      else
+        value_at (m, m->outputs[i])->is_output = TRUE;
+      if (m->output_declared[i] == LENS_DTYPE_UNDEFINED && st == LENS_OK)
+        m->output_declared[i] = value_at (m, m->outputs[i])->dtype;
+    }
+  }
+  if (st == LENS_OK) {
+    fuse_activations (m);
+    drop_no_ops (m);
+    /* fused steps changed attributes: their templates are re-initialized
+     * per execution context, so nothing else to do here */
+    plan_memory (m);
+  }
+  /* constants that steps read go to the device once */
+  for (guint v = 0; v < m->values->len && st == LENS_OK; v++) {
+    Value *val = value_at (m, (int) v);
+    if (val->constant == NULL || count_consumers (m, (int) v, NULL) == 0)
+      continue;
+    st = lens_tensor_upload (ctx, val->constant, err);
+    m->weight_bytes += lens_tensor_nbytes (val->constant);
+  }
+  if (st != LENS_OK) {
+    lens_error_prefix (err, "%s: ", path);
+    lens_model_free (m);
+    return st;
+  }
+  *out = m;
+  return LENS_OK;
+}
+
+void
+lens_model_free (LensModel * m)
+{
+  if (m == NULL)
+    return;
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *step = step_at (m, s);
+    lens_node_free (step->node);
+    g_free (step->inputs);
+    g_free (step->outputs);
+  }
+  g_array_free (m->steps, TRUE);
+  g_hash_table_destroy (m->by_name);
+  g_ptr_array_unref (m->values);
+  lens_onnx_model_free (m->onnx);
+  g_free (m->inputs);
+  g_free (m->outputs);
+  g_free (m->input_declared);
+  g_free (m->output_declared);
+  g_free (m->slot_bytes);
+  g_free (m->path);
+  g_free (m);
+}
+
+const char *
+lens_model_path (const LensModel * m)
+{
+  return m->path;
+}
+
+const char *
+lens_model_metadata (const LensModel * m, const char *key)
+{
+  return lens_onnx_model_metadata (m->onnx, key);
+}
+
+int
+lens_model_n_inputs (const LensModel * m)
+{
+  return m->n_inputs;
+}
+
+int
+lens_model_n_outputs (const LensModel * m)
+{
+  return m->n_outputs;
+}
+
+const char *
+lens_model_input_name (const LensModel * m, int i)
+{
+  return i >= 0 && i < m->n_inputs ? value_at (m, m->inputs[i])->name : NULL;
+}
+
+const char *
+lens_model_output_name (const LensModel * m, int i)
+{
+  return i >= 0 && i < m->n_outputs ? m->onnx->outputs[i] : NULL;
+}
+
+LensDType
+lens_model_input_dtype (const LensModel * m, int i)
+{
+  return i >= 0 && i < m->n_inputs ? m->input_declared[i] :
+      LENS_DTYPE_UNDEFINED;
+}
+
+LensDType
+lens_model_output_dtype (const LensModel * m, int i)
+{
+  return i >= 0 && i < m->n_outputs ? m->output_declared[i] :
+      LENS_DTYPE_UNDEFINED;
+}
+
+static int
+copy_shape (const Value * v, int64_t *shape)
+{
+  memcpy (shape, v->shape, sizeof (int64_t) * v->ndim);
+  return v->ndim;
+}
+
+int
+lens_model_input_shape (const LensModel * m, int i, int64_t *shape)
+{
+  return i >= 0 && i < m->n_inputs ?
+      copy_shape (value_at (m, m->inputs[i]), shape) : -1;
+}
+
+int
+lens_model_output_shape (const LensModel * m, int i, int64_t *shape)
+{
+  return i >= 0 && i < m->n_outputs ?
+      copy_shape (value_at (m, m->outputs[i]), shape) : -1;
+}
+
+int
+lens_model_tensor_shape (const LensModel * m, const char *name,
+    int64_t *shape)
+{
+  int v = value_lookup (m, name);
+
+  return v >= 0 ? copy_shape (value_at (m, v), shape) : -1;
+}
+
+LensDType
+lens_model_tensor_dtype (const LensModel * m, const char *name)
+{
+  int v = value_lookup (m, name);
+
+  return v >= 0 ? value_at (m, v)->dtype : LENS_DTYPE_UNDEFINED;
+}
+
+int
+lens_model_n_nodes (const LensModel * m)
+{
+  int n = 0;
+
+  for (guint s = 0; s < m->steps->len; s++)
+    n += !step_at (m, s)->removed;
+  return n;
+}
+
+size_t
+lens_model_weight_bytes (const LensModel * m)
+{
+  return m->weight_bytes;
+}
+
+size_t
+lens_model_peak_bytes (const LensModel * m)
+{
+  return m->peak_bytes;
+}
+
+size_t
+lens_model_unplanned_bytes (const LensModel * m)
+{
+  return m->unplanned_bytes;
+}
+
+/* Values computed per inference are the outputs of the steps left to run
+ * (fused or dropped steps' values are not), in execution order. */
+static int
+computed_value (const LensModel * m, int i)
+{
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *step = step_at (m, s);
+    if (step->removed)
+      continue;
+    if (i < step->n_outputs)
+      return step->outputs[i];
+    i -= step->n_outputs;
+  }
+  return -1;
+}
+
+int
+lens_model_n_tensors (const LensModel * m)
+{
+  int n = 0;
+
+  for (guint s = 0; s < m->steps->len; s++)
+    if (!step_at (m, s)->removed)
+      n += step_at (m, s)->n_outputs;
+  return n;
+}
+
+const char *
+lens_model_tensor_name (const LensModel * m, int i)
+{
+  int v = i >= 0 ? computed_value (m, i) : -1;
+
+  return v >= 0 ? value_at (m, v)->name : NULL;
+}
+
+LensStatus
+lens_model_keep_tensor (LensModel * m, const char *name, LensError *err)
+{
+  int v = value_lookup (m, name);
+
+  if (g_atomic_int_get (&m->n_execs) > 0)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: tensor '%s' must be kept before the first execution context "
+        "is made", m->path, name);
+  if (v < 0)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: no tensor '%s' in the graph", m->path, name);
+  /* constants and inputs are never overwritten */
+  if (value_at (m, v)->producer < 0 || value_at (m, v)->keep)
+    return LENS_OK;
+  {
+    Step *step = step_at (m, value_at (m, v)->producer);
+    gboolean made = FALSE;
+
+    for (int o = 0; !step->removed && o < step->n_outputs; o++)
+      made |= step->outputs[o] == v;
+    if (!made)
+      return lens_error_set (err, LENS_ERROR_INVALID,
+          "%s: tensor '%s' is not computed (a rewrite fused or dropped "
+          "its node)", m->path, name);
+  }
+  value_at (m, v)->keep = TRUE;
+  plan_memory (m);
+  return LENS_OK;
+}
+
+/* ---- execution contexts ------------------------------------------------------ */
+
+LensStatus
+lens_exec_new (LensModel * m, LensExec ** out, LensError *err)
+{
+  LensExec *e = g_new0 (LensExec, 1);
+  LensStatus st;
+  cl_int rc;
+
+  e->model = m;
+  st = lens_context_new_like (m->ctx, &e->ctx, err);
+  if (st != LENS_OK) {
+    g_free (e);
+    return st;
+  }
+  /* atomic: execution contexts of one model may be made in threads */
+  g_atomic_int_inc (&m->n_execs);       /* lens_exec_free undoes it */
+  e->slots = g_new0 (cl_mem, MAX (m->n_slots, 1));
+  for (int k = 0; k < m->n_slots; k++) {
+    e->slots[k] = clCreateBuffer (lens_context_get_cl_context (e->ctx),
+        CL_MEM_READ_WRITE, m->slot_bytes[k], NULL, &rc);
+    if (rc != CL_SUCCESS) {
+      st = lens_error_set (err, LENS_ERROR_CL,
+          "clCreateBuffer (%zu bytes, intermediate slot %d): %s",
+          m->slot_bytes[k], k, lens_cl_error_name (rc));
+      goto error;
+    }
+  }
+
+  e->tensors = g_new0 (LensTensor *, m->values->len);
+  for (guint v = 0; v < m->values->len; v++) {
+    Value *val = value_at (m, (int) v);
+    LensTensor *t;
+    if (val->constant != NULL) {
+      e->tensors[v] = val->constant;
+      continue;
+    }
+    t = lens_tensor_new (val->dtype, val->ndim, val->shape);
+    lens_tensor_set_name (t, val->name);
+    if (val->slot >= 0) {
+      clRetainMemObject (e->slots[val->slot]);
+      t->buffer = e->slots[val->slot];
+      t->buffer_bytes = m->slot_bytes[val->slot];
+    }
+    e->tensors[v] = t;
+  }
+  for (int i = 0; i < m->n_inputs && st == LENS_OK; i++)
+    st = lens_tensor_alloc_device (e->ctx, e->tensors[m->inputs[i]], err);
+  if (st != LENS_OK)
+    goto error;
+
+  e->nodes = g_new0 (LensNode *, MAX (m->steps->len, 1));
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *step = step_at (m, s);
+    LensNode *node;
+    if (step->removed)
+      continue;
+    node = lens_node_new (step->node->op_type, step->node->name,
+        step->node->opset);
+    lens_node_copy_attrs (node, step->node);
+    lens_node_set_io (node, step->n_inputs, NULL, step->n_outputs, NULL);
+    for (int i = 0; i < step->n_inputs; i++)
+      node->inputs[i] = step->inputs[i] >= 0 ? e->tensors[step->inputs[i]] :
+          NULL;
+    for (int i = 0; i < step->n_outputs; i++)
+      node->outputs[i] = e->tensors[step->outputs[i]];
+    e->nodes[e->n_nodes++] = node;
+    st = lens_node_init (node, err);
+    if (st == LENS_OK)
+      st = lens_node_reshape (node, err);
+    if (st != LENS_OK)
+      goto error;
+  }
+  *out = e;
+  return LENS_OK;
+
+error:
+  lens_error_prefix (err, "%s: ", m->path);
+  lens_exec_free (e);
+  return st;
+}
+
+void
+lens_exec_free (LensExec * e)
+{
+  LensModel *m;
+
+  if (e == NULL)
+    return;
+  m = e->model;
+  for (int n = 0; n < e->n_nodes; n++) {
+    /* tensors belong to the exec (or the model), not the node */
+    memset (e->nodes[n]->inputs, 0, sizeof (LensTensor *) *
+        e->nodes[n]->n_inputs);
+    memset (e->nodes[n]->outputs, 0, sizeof (LensTensor *) *
+        e->nodes[n]->n_outputs);
+    lens_node_free (e->nodes[n]);
+  }
+  g_free (e->nodes);
+  if (e->tensors != NULL)
+    for (guint v = 0; v < m->values->len; v++)
+      if (value_at (m, (int) v)->constant == NULL)
+        lens_tensor_free (e->tensors[v]);
+  g_free (e->tensors);
+  for (int k = 0; k < m->n_slots; k++)
+    if (e->slots[k] != NULL)
+      clReleaseMemObject (e->slots[k]);
+  g_free (e->slots);
+  lens_context_free (e->ctx);
+  g_atomic_int_add (&m->n_execs, -1);
+  g_free (e);
+}
+
+LensContext *
+lens_exec_get_context (LensExec * e)
+{
+  return e->ctx;
+}
+
+LensTensor *
+lens_exec_input (LensExec * e, int i)
+{
+  return i >= 0 && i < e->model->n_inputs ?
+      e->tensors[e->model->inputs[i]] : NULL;
+}
+
+LensStatus
+lens_exec_set_input (LensExec * e, int i, const LensTensor * t,
+    LensError *err)
+{
+  LensModel *m = e->model;
+  LensTensor *in = lens_exec_input (e, i);
+  char want[128], got[128];
+  gboolean same;
+
+  if (in == NULL)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: the model has no input %d", m->path, i);
+  same = t->ndim == in->ndim;
+  for (int d = 0; same && d < in->ndim; d++)
+    same = t->shape[d] == in->shape[d];
+  if (!same || (t->dtype != in->dtype && !(t->dtype == LENS_DTYPE_FLOAT16
+              && m->input_declared[i] == LENS_DTYPE_FLOAT16)))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: input '%s' must be %s, got %s", m->path, in->name,
+        lens_tensor_describe (in, want, sizeof want),
+        lens_tensor_describe (t, got, sizeof got));
+  if (t->host == NULL)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: input '%s' has no host data", m->path, in->name);
+  if (m->input_declared[i] == LENS_DTYPE_FLOAT16) {
+    /* the model takes float16: a float32 tensor is rounded to what a
+     * float16 runtime would receive, then computed in float32 */
+    LensTensor *f = lens_tensor_new_host (LENS_DTYPE_FLOAT, t->ndim,
+        t->shape, NULL);
+    LensStatus st = LENS_OK;
+    int64_t n = lens_tensor_numel (t);
+    for (int64_t k = 0; k < n; k++)
+      ((float *) f->host)[k] = t->dtype == LENS_DTYPE_FLOAT16 ?
+          lens_half_to_float (((uint16_t *) t->host)[k]) :
+          lens_half_to_float (lens_float_to_half (((float *) t->host)[k]));
+    if (clEnqueueWriteBuffer (lens_context_get_queue (e->ctx), in->buffer,
+            CL_TRUE, 0, lens_tensor_nbytes (f), f->host, 0, NULL, NULL)
+        != CL_SUCCESS)
+      st = lens_error_set (err, LENS_ERROR_CL,
+          "clEnqueueWriteBuffer: writing input '%s' failed", in->name);
+    lens_tensor_free (f);
+    return st;
+  }
+  LENS_CL_CHECK (clEnqueueWriteBuffer (lens_context_get_queue (e->ctx),
+          in->buffer, CL_TRUE, 0, lens_tensor_nbytes (t), t->host, 0, NULL,
+          NULL), err);
+  return LENS_OK;
+}
+
+LensStatus
+lens_exec_run (LensExec * e, LensError *err)
+{
+  LensStatus st = LENS_OK;
+
+  for (int n = 0; n < e->n_nodes && st == LENS_OK; n++)
+    st = lens_node_run (e->ctx, e->nodes[n], err);
+  if (st == LENS_OK)
+    st = lens_context_finish (e->ctx, err);
+  if (st != LENS_OK)
+    lens_error_prefix (err, "%s: ", e->model->path);
+  return st;
+}
+
+LensStatus
+lens_exec_get_output (LensExec * e, int i, LensTensor ** out, LensError *err)
+{
+  LensModel *m = e->model;
+  LensTensor *t, *host;
+  LensStatus st;
+
+  if (i < 0 || i >= m->n_outputs)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: the model has no output %d", m->path, i);
+  t = e->tensors[m->outputs[i]];
+  host = lens_tensor_new (t->dtype, t->ndim, t->shape);
+  lens_tensor_set_name (host, m->onnx->outputs[i]);
+  if (t->host != NULL && t->is_constant) {
+    lens_tensor_alloc_host (host);
+    memcpy (host->host, t->host, lens_tensor_nbytes (t));
+  } else {
+    host->buffer = t->buffer;
+    host->offset = t->offset;
+    st = lens_tensor_download (e->ctx, host, err);
+    host->buffer = NULL;
+    if (st != LENS_OK) {
+      lens_tensor_free (host);
+      return st;
+    }
+  }
+  if (m->output_declared[i] == LENS_DTYPE_FLOAT16
+      && host->dtype == LENS_DTYPE_FLOAT) {
+    LensTensor *h = lens_tensor_new_host (LENS_DTYPE_FLOAT16, host->ndim,
+        host->shape, NULL);
+    int64_t n = lens_tensor_numel (host);
+    for (int64_t k = 0; k < n; k++)
+      ((uint16_t *) h->host)[k] = lens_float_to_half (((float *) host->host)[k]);
+    lens_tensor_set_name (h, host->name);
+    lens_tensor_free (host);
+    host = h;
+  }
+  *out = host;
+  return LENS_OK;
+}
+
+LensTensor *
+lens_exec_tensor (LensExec * e, const char *name)
+{
+  int v = value_lookup (e->model, name);
+
+  return v >= 0 ? e->tensors[v] : NULL;
+}

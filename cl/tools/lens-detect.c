@@ -1,0 +1,604 @@
+/* lens-detect: runs a detection model on still images and prints, per
+ * image, one JSON document (one line) on stdout:
+ *
+ *   {"image": PATH, "width": W, "height": H, "inference_ms": T,
+ *    "detections": [{"class_id": I, "label": L, "score": S,
+ *                    "box": {"x": X, "y": Y, "w": W, "h": H}}, ...]}
+ *
+ * Boxes are in source-image pixels (top-left corner and size); scores are
+ * rounded to 4 decimals and boxes to 2.
+ *
+ *   lens-detect --model M.onnx [--labels F] [--conf 0.25] [--iou 0.45]
+ *               [--device D] [--family NAME] [--feature-tensors A,B,C]
+ *               [--heatmap OUT.png] IMAGE...
+ *
+ * Images are JPEG (libjpeg-turbo) or PNG (libpng), told apart by their
+ * first bytes, decoded to 8-bit RGB (EXIF orientation is not applied).
+ * --heatmap writes the fused multi-scale heatmap over the image as PNG:
+ * each scale's score heatmap (or, where the family has none, its
+ * activation heatmap scaled to 0..1 by its own minimum and maximum) is
+ * sampled bilinearly at every image pixel through the letterbox, the
+ * scales fused by their maximum, coloured with the jet colormap and
+ * blended half and half over the image. With several images, image k
+ * (counting from 0 in command-line order) goes to OUT-k.png (the index
+ * goes before the extension).
+ *
+ * An image that cannot be read gives one line on stderr naming the file;
+ * the others are still processed, and the exit status is then 1.
+ */
+#include "lens.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+/* jpeglib.h needs stdio.h's FILE first */
+#include <jpeglib.h>
+#include <png.h>
+
+/* Refuses images larger than this: a corrupt header must not make us
+ * allocate gigabytes. */
+#define MAX_PIXELS (1 << 28)
+#define HEATMAP_ALPHA 0.5f
+
+typedef struct
+{
+  int width, height;
+  guint8 *rgb;                  /* width * height * 3 */
+} Image;
+
+/* ---- JPEG ------------------------------------------------------------------ */
+
+typedef struct
+{
+  struct jpeg_error_mgr mgr;
+  jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+} JpegError;
+
+static void
+jpeg_error_exit (j_common_ptr cinfo)
+{
+  JpegError *e = (JpegError *) cinfo->err;
+
+  e->mgr.format_message (cinfo, e->message);
+  longjmp (e->jump, 1);
+}
+
+/* libjpeg's warnings (e.g. "premature end of data") go nowhere: a
+ * truncated file still decodes, grey at the bottom, as in other viewers */
+static void
+jpeg_output_nothing (j_common_ptr cinfo)
+{
+}
+
+static gboolean
+decode_jpeg (const guint8 * data, gsize size, Image * img, char **error)
+{
+  struct jpeg_decompress_struct cinfo;
+  JpegError jerr;
+  /* volatile: assigned between setjmp and longjmp */
+  guint8 *volatile rgb = NULL;
+
+  memset (&cinfo, 0, sizeof cinfo);
+  cinfo.err = jpeg_std_error (&jerr.mgr);
+  jerr.mgr.error_exit = jpeg_error_exit;
+  jerr.mgr.output_message = jpeg_output_nothing;
+  if (setjmp (jerr.jump)) {
+    *error = g_strdup_printf ("corrupt JPEG: %s", jerr.message);
+    jpeg_destroy_decompress (&cinfo);
+    g_free (rgb);
+    return FALSE;
+  }
+  jpeg_create_decompress (&cinfo);
+  jpeg_mem_src (&cinfo, data, size);
+  jpeg_read_header (&cinfo, TRUE);
+  /* libjpeg converts greyscale and YCbCr; CMYK/YCCK it cannot */
+  cinfo.out_color_space = JCS_RGB;
+  if ((guint64) cinfo.image_width * cinfo.image_height > MAX_PIXELS) {
+    *error = g_strdup_printf ("JPEG of %ux%u pixels is too large",
+        cinfo.image_width, cinfo.image_height);
+    jpeg_destroy_decompress (&cinfo);
+    return FALSE;
+  }
+  jpeg_start_decompress (&cinfo);
+  rgb = g_malloc ((gsize) cinfo.output_width * cinfo.output_height * 3);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = rgb + (gsize) cinfo.output_scanline * cinfo.output_width
+        * 3;
+
+    jpeg_read_scanlines (&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress (&cinfo);
+  img->width = (int) cinfo.output_width;
+  img->height = (int) cinfo.output_height;
+  img->rgb = rgb;
+  jpeg_destroy_decompress (&cinfo);
+  return TRUE;
+}
+
+/* ---- PNG ------------------------------------------------------------------- */
+
+static gboolean
+decode_png (const guint8 * data, gsize size, Image * img, char **error)
+{
+  png_image image;
+  /* transparent pixels are composited on black */
+  png_color black = { 0, 0, 0 };
+
+  memset (&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory (&image, data, size)) {
+    *error = g_strdup_printf ("corrupt PNG: %s", image.message);
+    png_image_free (&image);
+    return FALSE;
+  }
+  if ((guint64) image.width * image.height > MAX_PIXELS) {
+    *error = g_strdup_printf ("PNG of %ux%u pixels is too large",
+        image.width, image.height);
+    png_image_free (&image);
+    return FALSE;
+  }
+  image.format = PNG_FORMAT_RGB;
+  img->rgb = g_malloc (PNG_IMAGE_SIZE (image));
+  if (!png_image_finish_read (&image, &black, img->rgb, 0, NULL)) {
+    *error = g_strdup_printf ("corrupt PNG: %s", image.message);
+    png_image_free (&image);
+    g_clear_pointer (&img->rgb, g_free);
+    return FALSE;
+  }
+  img->width = (int) image.width;
+  img->height = (int) image.height;
+  return TRUE;
+}
+
+static gboolean
+write_png (const char *path, const Image * img, char **error)
+{
+  png_image image;
+
+  memset (&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  image.width = (png_uint_32) img->width;
+  image.height = (png_uint_32) img->height;
+  image.format = PNG_FORMAT_RGB;
+  if (!png_image_write_to_file (&image, path, 0, img->rgb, 0, NULL)) {
+    *error = g_strdup (image.message);
+    png_image_free (&image);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- images ---------------------------------------------------------------- */
+
+static gboolean
+load_image (const char *path, Image * img, char **error)
+{
+  static const guint8 jpeg_magic[] = { 0xff, 0xd8, 0xff };
+  static const guint8 png_magic[] = { 0x89, 'P', 'N', 'G', '\r', '\n',
+    0x1a, '\n'
+  };
+  GError *gerr = NULL;
+  char *data = NULL;
+  gsize size = 0;
+  gboolean ok;
+
+  memset (img, 0, sizeof *img);
+  if (!g_file_get_contents (path, &data, &size, &gerr)) {
+    *error = g_strdup (gerr->message);
+    g_error_free (gerr);
+    return FALSE;
+  }
+  if (size >= sizeof jpeg_magic
+      && memcmp (data, jpeg_magic, sizeof jpeg_magic) == 0)
+    ok = decode_jpeg ((const guint8 *) data, size, img, error);
+  else if (size >= sizeof png_magic
+      && memcmp (data, png_magic, sizeof png_magic) == 0)
+    ok = decode_png ((const guint8 *) data, size, img, error);
+  else {
+    *error = g_strdup (size == 0 ? "empty file" :
+        "not a JPEG or PNG image");
+    ok = FALSE;
+  }
+  g_free (data);
+  return ok;
+}
+
+/* ---- heatmap --------------------------------------------------------------- */
+
+/* Bilinear sample of a @w x @h grid at cell coordinates (u, v), cell
+ * centres at integers, clamped at the borders. */
+static float
+sample (const float *g, int w, int h, float u, float v)
+{
+  int x0, y0, x1, y1;
+  float fx, fy;
+
+  u = CLAMP (u, 0.0f, (float) (w - 1));
+  v = CLAMP (v, 0.0f, (float) (h - 1));
+  x0 = (int) u;
+  y0 = (int) v;
+  x1 = MIN (x0 + 1, w - 1);
+  y1 = MIN (y0 + 1, h - 1);
+  fx = u - x0;
+  fy = v - y0;
+  return (1 - fy) * ((1 - fx) * g[y0 * w + x0] + fx * g[y0 * w + x1])
+      + fy * ((1 - fx) * g[y1 * w + x0] + fx * g[y1 * w + x1]);
+}
+
+/* jet: blue (0) through cyan, yellow to red (1) */
+static void
+jet (float v, float rgb[3])
+{
+  for (int c = 0; c < 3; c++)
+    rgb[c] = CLAMP (1.5f - fabsf (4.0f * v - (3.0f - c)), 0.0f, 1.0f);
+}
+
+/* One scale as 0..1 values: the score heatmap, else the activation
+ * heatmap over its own range; NULL when neither is there. */
+static float *
+scale_values (const LensFeatureMap * fm)
+{
+  int n = fm->width * fm->height;
+  float lo = G_MAXFLOAT, hi = -G_MAXFLOAT, *v;
+
+  if (fm->score != NULL)
+    return g_memdup2 (fm->score, sizeof (float) * n);
+  if (fm->activation == NULL || n == 0)
+    return NULL;
+  v = g_new (float, n);
+  for (int i = 0; i < n; i++) {
+    lo = MIN (lo, fm->activation[i]);
+    hi = MAX (hi, fm->activation[i]);
+  }
+  for (int i = 0; i < n; i++)
+    v[i] = hi > lo ? (fm->activation[i] - lo) / (hi - lo) : 0.0f;
+  return v;
+}
+
+static gboolean
+write_heatmap (const char *path, const Image * img,
+    const LensDetectorResult * res, char **error)
+{
+  const LensLetterbox *box = &res->letterbox;
+  Image out = { img->width, img->height, NULL };
+  float **values = g_new0 (float *, MAX (res->n_feature_maps, 1));
+  gboolean ok;
+
+  for (int m = 0; m < res->n_feature_maps; m++)
+    values[m] = scale_values (&res->feature_maps[m]);
+  out.rgb = g_malloc ((gsize) img->width * img->height * 3);
+  for (int y = 0; y < img->height; y++) {
+    /* the pixel centre in model-input pixels */
+    float yi = (y + 0.5f) * box->scale_y + box->pad_y;
+
+    for (int x = 0; x < img->width; x++) {
+      float xi = (x + 0.5f) * box->scale_x + box->pad_x;
+      float v = 0.0f, color[3];
+      gsize at = ((gsize) y * img->width + x) * 3;
+
+      for (int m = 0; m < res->n_feature_maps; m++) {
+        const LensFeatureMap *fm = &res->feature_maps[m];
+
+        if (values[m] != NULL)
+          v = MAX (v, sample (values[m], fm->width, fm->height,
+                  xi / fm->stride - 0.5f, yi / fm->stride - 0.5f));
+      }
+      jet (CLAMP (v, 0.0f, 1.0f), color);
+      for (int c = 0; c < 3; c++)
+        out.rgb[at + c] = (guint8) lrintf ((1.0f - HEATMAP_ALPHA)
+            * img->rgb[at + c] + HEATMAP_ALPHA * 255.0f * color[c]);
+    }
+  }
+  ok = write_png (path, &out, error);
+  for (int m = 0; m < res->n_feature_maps; m++)
+    g_free (values[m]);
+  g_free (values);
+  g_free (out.rgb);
+  return ok;
+}
+
+/* OUT.png for one image; OUT-k.png for image k of several. */
+static char *
+heatmap_path (const char *base, int index, int n_images)
+{
+  const char *slash = strrchr (base, '/');
+  const char *dot = strrchr (base, '.');
+
+  if (n_images == 1)
+    return g_strdup (base);
+  if (dot == NULL || (slash != NULL && dot < slash) || dot == base
+      || (slash != NULL && dot == slash + 1))
+    return g_strdup_printf ("%s-%d", base, index);
+  return g_strdup_printf ("%.*s-%d%s", (int) (dot - base), base, index, dot);
+}
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+/* @v to @digits decimals: dividing by the power of ten (not multiplying by
+ * its inverse, which is inexact) gives the double nearest the decimal. */
+static double
+round_to (double v, int digits)
+{
+  double scale = pow (10.0, digits);
+
+  return round (v * scale) / scale;
+}
+
+/* JsonGenerator prints every double with 17 digits (0.90869999999999995
+ * for 0.9087); this prints the tree the same way but each double in the
+ * fewest digits that read back as the same value. Strings, integers and
+ * literals are still json-glib's. */
+static void
+append_json (GString * out, JsonNode * node)
+{
+  switch (JSON_NODE_TYPE (node)) {
+    case JSON_NODE_OBJECT:{
+      JsonObject *obj = json_node_get_object (node);
+      GList *members = json_object_get_members (obj);
+
+      g_string_append_c (out, '{');
+      for (GList * l = members; l != NULL; l = l->next) {
+        JsonNode *key = json_node_init_string (json_node_alloc (), l->data);
+        char *text = json_to_string (key, FALSE);
+
+        g_string_append_printf (out, "%s%s:", l == members ? "" : ",",
+            text);
+        append_json (out, json_object_get_member (obj, l->data));
+        g_free (text);
+        json_node_unref (key);
+      }
+      g_string_append_c (out, '}');
+      g_list_free (members);
+      break;
+    }
+    case JSON_NODE_ARRAY:{
+      JsonArray *arr = json_node_get_array (node);
+
+      g_string_append_c (out, '[');
+      for (guint i = 0; i < json_array_get_length (arr); i++) {
+        if (i > 0)
+          g_string_append_c (out, ',');
+        append_json (out, json_array_get_element (arr, i));
+      }
+      g_string_append_c (out, ']');
+      break;
+    }
+    default:
+      if (json_node_get_value_type (node) == G_TYPE_DOUBLE) {
+        char buf[G_ASCII_DTOSTR_BUF_SIZE];
+        double v = json_node_get_double (node);
+
+        for (int digits = 1; digits <= 17; digits++) {
+          char format[8];
+
+          g_snprintf (format, sizeof format, "%%.%dg", digits);
+          g_ascii_formatd (buf, sizeof buf, format, v);
+          if (g_ascii_strtod (buf, NULL) == v)
+            break;
+        }
+        /* a whole double stays a JSON number either way */
+        g_string_append (out, buf);
+      } else {
+        char *text = json_to_string (node, FALSE);
+
+        g_string_append (out, text);
+        g_free (text);
+      }
+      break;
+  }
+}
+
+static void
+print_json (const char *path, const LensDetectorResult * res,
+    const LensDecodeConfig * config)
+{
+  JsonBuilder *b = json_builder_new ();
+  JsonNode *root;
+  GString *text;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "image");
+  json_builder_add_string_value (b, path);
+  json_builder_set_member_name (b, "width");
+  json_builder_add_int_value (b, res->source_width);
+  json_builder_set_member_name (b, "height");
+  json_builder_add_int_value (b, res->source_height);
+  json_builder_set_member_name (b, "inference_ms");
+  json_builder_add_double_value (b, round_to (res->inference_ms, 2));
+  json_builder_set_member_name (b, "detections");
+  json_builder_begin_array (b);
+  for (int i = 0; i < res->n_detections; i++) {
+    const LensDetection *d = &res->detections[i];
+
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "class_id");
+    json_builder_add_int_value (b, d->class_id);
+    json_builder_set_member_name (b, "label");
+    json_builder_add_string_value (b, d->class_id < config->n_classes ?
+        config->labels[d->class_id] : "");
+    json_builder_set_member_name (b, "score");
+    json_builder_add_double_value (b, round_to (d->score, 4));
+    json_builder_set_member_name (b, "box");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "x");
+    json_builder_add_double_value (b, round_to (d->x, 2));
+    json_builder_set_member_name (b, "y");
+    json_builder_add_double_value (b, round_to (d->y, 2));
+    json_builder_set_member_name (b, "w");
+    json_builder_add_double_value (b, round_to (d->w, 2));
+    json_builder_set_member_name (b, "h");
+    json_builder_add_double_value (b, round_to (d->h, 2));
+    json_builder_end_object (b);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+
+  root = json_builder_get_root (b);
+  text = g_string_new (NULL);
+  append_json (text, root);
+  printf ("%s\n", text->str);
+  fflush (stdout);
+  g_string_free (text, TRUE);
+  json_node_unref (root);
+  g_object_unref (b);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+int
+main (int argc, char **argv)
+{
+  char *model_path = NULL, *labels_path = NULL, *device = NULL,
+      *family_name = NULL, *heatmap = NULL, *feature_tensors = NULL;
+  double conf = 0.25, iou = 0.45;
+  char **images = NULL;
+  GOptionEntry entries[] = {
+    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+        "ONNX detection model", "M.onnx"},
+    {"labels", 'l', 0, G_OPTION_ARG_FILENAME, &labels_path,
+        "class names, one per line (default: the model's metadata)", "F"},
+    {"conf", 0, 0, G_OPTION_ARG_DOUBLE, &conf,
+        "confidence threshold, in (0, 1] (default 0.25)", "C"},
+    {"iou", 0, 0, G_OPTION_ARG_DOUBLE, &iou,
+        "NMS IoU threshold, in (0, 1] (default 0.45)", "I"},
+    {"device", 'd', 0, G_OPTION_ARG_STRING, &device,
+        "OpenCL device: auto, gpu, cpu, P:D or a name (default $LENS_DEVICE)",
+        "D"},
+    {"family", 0, 0, G_OPTION_ARG_STRING, &family_name,
+        "model family (yolov5, yolov8, yolo11, yolo26, yolox, nanodet, "
+          "fastestdet; default: detected)", "NAME"},
+    {"feature-tensors", 0, 0, G_OPTION_ARG_STRING, &feature_tensors,
+        "feature-map tensors, finest first, comma-separated (default: "
+          "auto)", "A,B,C"},
+    {"heatmap", 0, 0, G_OPTION_ARG_FILENAME, &heatmap,
+        "write the fused heatmap over the image as PNG (OUT-k.png for "
+          "image k of several)", "OUT.png"},
+    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &images, NULL,
+        "IMAGE..."},
+    {NULL}
+  };
+  GOptionContext *octx;
+  GError *gerr = NULL;
+  LensError err = LENS_ERROR_INIT;
+  LensDetectorOptions opts;
+  LensContext *ctx = NULL;
+  LensDetector *det = NULL;
+  LensFamily family = LENS_FAMILY_UNKNOWN;
+  int n_images, failures = 0, status = 1;
+
+  octx = g_option_context_new ("- detect objects in images");
+  g_option_context_set_summary (octx, "Prints one JSON document per image "
+      "(one line): image, width, height, inference_ms and detections\n"
+      "(class_id, label, score, box x/y/w/h in image pixels). Images are "
+      "JPEG or PNG.");
+  g_option_context_add_main_entries (octx, entries, NULL);
+  if (!g_option_context_parse (octx, &argc, &argv, &gerr)) {
+    fprintf (stderr, "lens-detect: %s\n", gerr->message);
+    g_error_free (gerr);
+    g_option_context_free (octx);
+    return 2;
+  }
+  g_option_context_free (octx);
+  n_images = images ? (int) g_strv_length (images) : 0;
+  if (model_path == NULL || n_images == 0) {
+    fprintf (stderr, "usage: lens-detect --model M.onnx [--labels F] "
+        "[--conf C] [--iou I] [--device D] [--family NAME] "
+        "[--feature-tensors A,B,C] [--heatmap OUT.png] IMAGE...\n");
+    goto out_usage;
+  }
+  if (!(conf > 0.0 && conf <= 1.0) || !(iou > 0.0 && iou <= 1.0)) {
+    fprintf (stderr, "lens-detect: --conf %g / --iou %g: thresholds must "
+        "be in (0, 1]\n", conf, iou);
+    goto out_usage;
+  }
+  if (family_name != NULL
+      && (family = lens_family_from_name (family_name))
+      == LENS_FAMILY_UNKNOWN) {
+    fprintf (stderr, "lens-detect: --family '%s': unknown (yolov5, yolov8, "
+        "yolo11, yolo26, end2end, yolox, nanodet, fastestdet)\n",
+        family_name);
+    goto out_usage;
+  }
+
+  if (lens_context_new (device, &ctx, &err) != LENS_OK) {
+    fprintf (stderr, "lens-detect: %s\n", err.message);
+    goto out;
+  }
+  lens_detector_options_init (&opts);
+  opts.model_path = model_path;
+  opts.labels_path = labels_path;
+  opts.family = family;
+  opts.conf_threshold = (float) conf;
+  opts.iou_threshold = (float) iou;
+  opts.feature_tensors = feature_tensors;
+  opts.feature_maps = heatmap != NULL;
+  if (lens_detector_new (ctx, &opts, &det, &err) != LENS_OK) {
+    fprintf (stderr, "lens-detect: %s\n", err.message);
+    goto out;
+  }
+
+  for (int i = 0; i < n_images; i++) {
+    const char *path = images[i];
+    Image img;
+    char *msg = NULL;
+    LensFrame frame = { 0 };
+    LensDetectorResult res;
+
+    if (!load_image (path, &img, &msg)) {
+      fprintf (stderr, "lens-detect: %s: %s\n", path, msg);
+      g_free (msg);
+      failures++;
+      continue;
+    }
+    frame.format = LENS_PIXEL_RGB;
+    frame.width = img.width;
+    frame.height = img.height;
+    frame.planes[0] = img.rgb;
+    frame.strides[0] = img.width * 3;
+    if (lens_detector_run (det, &frame, &res, &err) != LENS_OK) {
+      fprintf (stderr, "lens-detect: %s: %s\n", path, err.message);
+      lens_error_clear (&err);
+      g_free (img.rgb);
+      failures++;
+      continue;
+    }
+    print_json (path, &res, lens_detector_config (det));
+    if (heatmap != NULL) {
+      char *out_path = heatmap_path (heatmap, i, n_images);
+
+      if (!write_heatmap (out_path, &img, &res, &msg)) {
+        fprintf (stderr, "lens-detect: %s: writing heatmap %s: %s\n", path,
+            out_path, msg);
+        g_free (msg);
+        failures++;
+      }
+      g_free (out_path);
+    }
+    lens_detector_result_clear (&res);
+    g_free (img.rgb);
+  }
+  status = failures == 0 ? 0 : 1;
+
+out:
+  lens_detector_free (det);
+  lens_context_free (ctx);
+  lens_error_clear (&err);
+  g_free (model_path);
+  g_free (labels_path);
+  g_free (device);
+  g_free (family_name);
+  g_free (feature_tensors);
+  g_free (heatmap);
+  g_strfreev (images);
+  return status;
+
+out_usage:
+  status = 2;
+  goto out;
+}

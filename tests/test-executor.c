@@ -1,0 +1,716 @@
+/* test-executor.c: the graph executor on small models built here with the
+ * ONNX protobuf layer: results against the C reference run node by node,
+ * constant and shape folding, float16 weights, the rewrites (Conv +
+ * activation fusion, Identity and no-op Reshape removal), the memory plan,
+ * several execution contexts on one model, and every kind of bad input
+ * (missing file, not ONNX, truncated, unsupported op, wrong input rank or
+ * type, symbolic dimensions without a shape). */
+#include "lens.h"
+#include "onnx.pb-c.h"
+
+#include <check.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static LensContext *ctx;
+
+static void
+setup (void)
+{
+  LensError err = LENS_ERROR_INIT;
+
+  if (lens_context_new (NULL, &ctx, &err) != LENS_OK)
+    ck_abort_msg ("no OpenCL device: %s", err.message);
+}
+
+static void
+teardown (void)
+{
+  lens_context_free (ctx);
+  ctx = NULL;
+}
+
+/* ---- a tiny model builder ------------------------------------------------ */
+
+typedef struct
+{
+  Onnx__ModelProto model;
+  Onnx__GraphProto graph;
+  Onnx__OperatorSetIdProto opset;
+  Onnx__OperatorSetIdProto *opsets[1];
+  GPtrArray *nodes, *inits, *inputs, *outputs;
+  GPtrArray *garbage;           /* everything to free with the builder */
+} Builder;
+
+static gpointer
+keep (Builder * b, gpointer p, GDestroyNotify free_func)
+{
+  g_ptr_array_add (b->garbage, p);
+  (void) free_func;
+  return p;
+}
+
+static Builder *
+builder_new (int opset)
+{
+  Builder *b = g_new0 (Builder, 1);
+
+  onnx__model_proto__init (&b->model);
+  onnx__graph_proto__init (&b->graph);
+  onnx__operator_set_id_proto__init (&b->opset);
+  b->opset.domain = (char *) "";
+  b->opset.has_version = TRUE;
+  b->opset.version = opset;
+  b->opsets[0] = &b->opset;
+  b->model.has_ir_version = TRUE;
+  b->model.ir_version = 8;
+  b->model.n_opset_import = 1;
+  b->model.opset_import = b->opsets;
+  b->model.graph = &b->graph;
+  b->graph.name = (char *) "test";
+  b->nodes = g_ptr_array_new ();
+  b->inits = g_ptr_array_new ();
+  b->inputs = g_ptr_array_new ();
+  b->outputs = g_ptr_array_new ();
+  b->garbage = g_ptr_array_new_with_free_func (g_free);
+  return b;
+}
+
+static Onnx__ValueInfoProto *
+value_info (Builder * b, const char *name, int elem_type, int ndim,
+    const int64_t *shape, const char *symbolic)
+{
+  Onnx__ValueInfoProto *v = keep (b, g_new0 (Onnx__ValueInfoProto, 1), NULL);
+  Onnx__TypeProto *tp = keep (b, g_new0 (Onnx__TypeProto, 1), NULL);
+  Onnx__TypeProto__Tensor *tt = keep (b, g_new0 (Onnx__TypeProto__Tensor, 1),
+      NULL);
+  Onnx__TensorShapeProto *sp = keep (b, g_new0 (Onnx__TensorShapeProto, 1),
+      NULL);
+
+  onnx__value_info_proto__init (v);
+  onnx__type_proto__init (tp);
+  onnx__type_proto__tensor__init (tt);
+  onnx__tensor_shape_proto__init (sp);
+  v->name = keep (b, g_strdup (name), NULL);
+  v->type = tp;
+  tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+  tp->tensor_type = tt;
+  tt->has_elem_type = TRUE;
+  tt->elem_type = elem_type;
+  tt->shape = sp;
+  sp->n_dim = ndim;
+  sp->dim = keep (b, g_new0 (Onnx__TensorShapeProto__Dimension *, ndim + 1),
+      NULL);
+  for (int d = 0; d < ndim; d++) {
+    Onnx__TensorShapeProto__Dimension *dim = keep (b,
+        g_new0 (Onnx__TensorShapeProto__Dimension, 1), NULL);
+    onnx__tensor_shape_proto__dimension__init (dim);
+    if (symbolic != NULL && d == ndim - 1) {
+      dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+      dim->dim_param = (char *) symbolic;
+    } else {
+      dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+      dim->dim_value = shape[d];
+    }
+    sp->dim[d] = dim;
+  }
+  return v;
+}
+
+static void
+add_input (Builder * b, const char *name, int ndim, const int64_t *shape,
+    const char *symbolic)
+{
+  g_ptr_array_add (b->inputs, value_info (b, name, LENS_DTYPE_FLOAT, ndim,
+          shape, symbolic));
+}
+
+static void
+add_output (Builder * b, const char *name)
+{
+  g_ptr_array_add (b->outputs, value_info (b, name, LENS_DTYPE_FLOAT, 0, NULL,
+          NULL));
+}
+
+/* A float32 (or float16 when @half) initializer with values f(i). */
+static void
+add_init (Builder * b, const char *name, int ndim, const int64_t *shape,
+    gboolean half, float scale)
+{
+  Onnx__TensorProto *t = keep (b, g_new0 (Onnx__TensorProto, 1), NULL);
+  int64_t n = 1;
+
+  onnx__tensor_proto__init (t);
+  t->name = keep (b, g_strdup (name), NULL);
+  t->n_dims = ndim;
+  t->dims = keep (b, g_memdup2 (shape, sizeof (int64_t) * MAX (ndim, 1)),
+      NULL);
+  for (int d = 0; d < ndim; d++)
+    n *= shape[d];
+  t->has_data_type = TRUE;
+  t->data_type = half ? LENS_DTYPE_FLOAT16 : LENS_DTYPE_FLOAT;
+  t->has_raw_data = TRUE;
+  t->raw_data.len = n * (half ? 2 : 4);
+  t->raw_data.data = keep (b, g_malloc (t->raw_data.len), NULL);
+  for (int64_t i = 0; i < n; i++) {
+    float v = scale * (float) sin (0.7 * i + 0.3);
+    if (half)
+      ((uint16_t *) t->raw_data.data)[i] = lens_float_to_half (v);
+    else
+      ((float *) t->raw_data.data)[i] = v;
+  }
+  g_ptr_array_add (b->inits, t);
+}
+
+static void
+add_init_ints (Builder * b, const char *name, int n, const int64_t *values)
+{
+  Onnx__TensorProto *t = keep (b, g_new0 (Onnx__TensorProto, 1), NULL);
+
+  onnx__tensor_proto__init (t);
+  t->name = keep (b, g_strdup (name), NULL);
+  t->n_dims = 1;
+  t->dims = keep (b, g_new0 (int64_t, 1), NULL);
+  t->dims[0] = n;
+  t->has_data_type = TRUE;
+  t->data_type = LENS_DTYPE_INT64;
+  t->n_int64_data = n;
+  t->int64_data = keep (b, g_memdup2 (values, sizeof (int64_t) * n), NULL);
+  g_ptr_array_add (b->inits, t);
+}
+
+static Onnx__NodeProto *
+add_node (Builder * b, const char *op_type, const char *inputs,
+    const char *outputs)
+{
+  Onnx__NodeProto *n = keep (b, g_new0 (Onnx__NodeProto, 1), NULL);
+  char **in = g_strsplit (inputs, ",", -1), **out = g_strsplit (outputs, ",",
+      -1);
+
+  onnx__node_proto__init (n);
+  n->op_type = (char *) op_type;
+  n->name = keep (b, g_strdup (out[0]), NULL);
+  n->n_input = g_strv_length (in);
+  n->input = keep (b, in, NULL);
+  n->n_output = g_strv_length (out);
+  n->output = keep (b, out, NULL);
+  for (char **s = in; *s; s++)
+    keep (b, *s, NULL);
+  for (char **s = out; *s; s++)
+    keep (b, *s, NULL);
+  g_ptr_array_add (b->nodes, n);
+  return n;
+}
+
+static void
+add_attr_ints (Builder * b, Onnx__NodeProto * n, const char *name, int count,
+    const int64_t *values)
+{
+  Onnx__AttributeProto *a = keep (b, g_new0 (Onnx__AttributeProto, 1), NULL);
+
+  onnx__attribute_proto__init (a);
+  a->name = (char *) name;
+  a->has_type = TRUE;
+  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+  a->n_ints = count;
+  a->ints = keep (b, g_memdup2 (values, sizeof (int64_t) * count), NULL);
+  n->attribute = keep (b, g_renew (Onnx__AttributeProto *, NULL, 1), NULL);
+  n->attribute[0] = a;
+  n->n_attribute = 1;
+}
+
+/* Serializes the model to a temporary file; returns its path. */
+static char *
+builder_save (Builder * b)
+{
+  char *path = NULL;
+  guint8 *data;
+  size_t len;
+  int fd;
+
+  b->graph.n_node = b->nodes->len;
+  b->graph.node = (Onnx__NodeProto **) b->nodes->pdata;
+  b->graph.n_initializer = b->inits->len;
+  b->graph.initializer = (Onnx__TensorProto **) b->inits->pdata;
+  b->graph.n_input = b->inputs->len;
+  b->graph.input = (Onnx__ValueInfoProto **) b->inputs->pdata;
+  b->graph.n_output = b->outputs->len;
+  b->graph.output = (Onnx__ValueInfoProto **) b->outputs->pdata;
+  len = onnx__model_proto__get_packed_size (&b->model);
+  data = g_malloc (len);
+  onnx__model_proto__pack (&b->model, data);
+  fd = g_file_open_tmp ("lens-executor-XXXXXX.onnx", &path, NULL);
+  ck_assert_msg (fd >= 0, "cannot create a temporary file");
+  close (fd);
+  ck_assert (g_file_set_contents (path, (char *) data, (gssize) len, NULL));
+  g_free (data);
+  return path;
+}
+
+static void
+builder_free (Builder * b)
+{
+  g_ptr_array_unref (b->nodes);
+  g_ptr_array_unref (b->inits);
+  g_ptr_array_unref (b->inputs);
+  g_ptr_array_unref (b->outputs);
+  g_ptr_array_unref (b->garbage);
+  g_free (b);
+}
+
+/* conv -> sigmoid, mul (SiLU) -> identity -> reshape to the same shape ->
+ * conv (float16 weights) -> relu; plus a folded shape subgraph feeding the
+ * last reshape. */
+static char *
+build_fusion_model (gboolean half_weights, const char *symbolic)
+{
+  Builder *b = builder_new (13);
+  static const int64_t x_shape[4] = { 1, 3, 13, 13 };
+  static const int64_t w1[4] = { 8, 3, 3, 3 }, b1[1] = { 8 };
+  static const int64_t w2[4] = { 5, 8, 1, 1 }, b2[1] = { 5 };
+  static const int64_t pads[4] = { 1, 1, 1, 1 };
+  static const int64_t flat[2] = { 1, -1 };
+  Onnx__NodeProto *conv;
+  char *path;
+
+  add_input (b, "x", 4, x_shape, symbolic);
+  add_init (b, "w1", 4, w1, FALSE, 0.5f);
+  add_init (b, "b1", 1, b1, FALSE, 0.1f);
+  add_init (b, "w2", 4, w2, half_weights, 0.4f);
+  add_init (b, "b2", 1, b2, half_weights, 0.2f);
+  add_init_ints (b, "flat", 2, flat);
+  conv = add_node (b, "Conv", "x,w1,b1", "c1");
+  add_attr_ints (b, conv, "pads", 4, pads);
+  add_node (b, "Sigmoid", "c1", "s1");
+  add_node (b, "Mul", "c1,s1", "m1");
+  add_node (b, "Identity", "m1", "i1");
+  add_node (b, "Shape", "i1", "shape1");
+  add_node (b, "Reshape", "i1,shape1", "r1");
+  add_node (b, "Conv", "r1,w2,b2", "c2");
+  add_node (b, "Relu", "c2", "y");
+  add_node (b, "Reshape", "y,flat", "flat_y");
+  add_output (b, "flat_y");
+  path = builder_save (b);
+  builder_free (b);
+  return path;
+}
+
+/* Runs every node of @path through the C reference on @input. */
+static LensTensor *
+reference_run (const char *path, const LensTensor * input)
+{
+  LensError err = LENS_ERROR_INIT;
+  GHashTable *values = g_hash_table_new (g_str_hash, g_str_equal);
+  GPtrArray *owned = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      lens_tensor_free);
+  LensOnnxModel *m;
+  LensTensor *x, *result = NULL;
+
+  ck_assert_msg (lens_onnx_model_load (path, &m, &err) == LENS_OK, "%s",
+      err.message);
+  for (int i = 0; i < m->n_initializers; i++) {
+    LensTensor *t = m->initializers[i];
+    if (t->dtype == LENS_DTYPE_FLOAT16) {
+      LensTensor *f = lens_tensor_new_host (LENS_DTYPE_FLOAT, t->ndim,
+          t->shape, NULL);
+      for (int64_t k = 0; k < lens_tensor_numel (t); k++)
+        ((float *) f->host)[k] = lens_half_to_float (((uint16_t *) t->host)[k]);
+      f->is_constant = TRUE;
+      g_ptr_array_add (owned, f);
+      t = f;
+    }
+    g_hash_table_insert (values, m->initializers[i]->name, t);
+  }
+  x = lens_tensor_new_host (input->dtype, input->ndim, input->shape,
+      input->host);
+  g_ptr_array_add (owned, x);
+  g_hash_table_insert (values, m->inputs[0], x);
+  for (int n = 0; n < m->n_nodes; n++) {
+    LensNode *node = m->nodes[n];
+    for (int i = 0; i < node->n_inputs; i++)
+      node->inputs[i] = g_hash_table_lookup (values, m->node_inputs[n][i]);
+    for (int i = 0; i < node->n_outputs; i++) {
+      node->outputs[i] = lens_tensor_new (LENS_DTYPE_UNDEFINED, 0, NULL);
+      g_ptr_array_add (owned, node->outputs[i]);
+      g_hash_table_insert (values, m->node_outputs[n][i], node->outputs[i]);
+    }
+    ck_assert_msg (lens_node_init (node, &err) == LENS_OK
+        && lens_node_reshape (node, &err) == LENS_OK
+        && lens_node_run_reference (node, &err) == LENS_OK, "%s",
+        err.message);
+  }
+  {
+    LensTensor *y = g_hash_table_lookup (values, m->outputs[0]);
+    result = lens_tensor_new_host (y->dtype, y->ndim, y->shape, y->host);
+  }
+  for (int n = 0; n < m->n_nodes; n++) {
+    memset (m->nodes[n]->inputs, 0, sizeof (LensTensor *) *
+        m->nodes[n]->n_inputs);
+    memset (m->nodes[n]->outputs, 0, sizeof (LensTensor *) *
+        m->nodes[n]->n_outputs);
+  }
+  g_ptr_array_unref (owned);
+  g_hash_table_destroy (values);
+  lens_onnx_model_free (m);
+  return result;
+}
+
+static LensTensor *
+random_input (int ndim, const int64_t *shape)
+{
+  LensTensor *t = lens_tensor_new_host (LENS_DTYPE_FLOAT, ndim, shape, NULL);
+  GRand *rand = g_rand_new_with_seed (7);
+
+  for (int64_t i = 0; i < lens_tensor_numel (t); i++)
+    ((float *) t->host)[i] = (float) g_rand_double_range (rand, -1, 1);
+  g_rand_free (rand);
+  return t;
+}
+
+static LensTensor *
+exec_once (LensModel * model, const LensTensor * input)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensExec *exec;
+  LensTensor *out;
+
+  ck_assert_msg (lens_exec_new (model, &exec, &err) == LENS_OK, "%s",
+      err.message);
+  ck_assert_msg (lens_exec_set_input (exec, 0, input, &err) == LENS_OK, "%s",
+      err.message);
+  ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
+  ck_assert_msg (lens_exec_get_output (exec, 0, &out, &err) == LENS_OK, "%s",
+      err.message);
+  lens_exec_free (exec);
+  return out;
+}
+
+/* ---- results and rewrites ---- */
+
+static void
+check_model_matches_reference (gboolean half_weights)
+{
+  static const int64_t x_shape[4] = { 1, 3, 13, 13 };
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_fusion_model (half_weights, NULL);
+  LensTensor *input = random_input (4, x_shape);
+  LensTensor *expected = reference_run (path, input);
+  LensModel *model;
+  LensTensor *out;
+
+  ck_assert_msg (lens_model_load (ctx, path, 0, NULL, &model, &err) ==
+      LENS_OK, "%s", err.message);
+  /* Conv+SiLU, Conv+Relu fused; Identity, Shape, same-shape Reshape gone:
+   * 9 nodes in, 3 to run (two Convs and the final Reshape, a view) */
+  ck_assert_msg (lens_model_n_nodes (model) == 3,
+      "expected 3 nodes after folding and rewrites, got %d",
+      lens_model_n_nodes (model));
+  out = exec_once (model, input);
+  ck_assert_msg (lens_tensor_compare (out, expected, 1e-4, 1e-4, NULL,
+          &err) == LENS_OK, "executor vs node-by-node reference: %s",
+      err.message);
+  lens_tensor_free (out);
+  lens_tensor_free (expected);
+  lens_tensor_free (input);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
+}
+
+START_TEST (test_fused_model_matches_reference)
+{
+  check_model_matches_reference (FALSE);
+}
+END_TEST
+
+START_TEST (test_float16_weights)
+{
+  check_model_matches_reference (TRUE);
+}
+END_TEST
+
+START_TEST (test_symbolic_dimension)
+{
+  static const int64_t x_shape[4] = { 1, 3, 13, 7 };
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_fusion_model (FALSE, "width");
+  LensTensor *input = random_input (4, x_shape);
+  LensTensor *expected, *out;
+  LensModel *model;
+  int64_t shape[LENS_MAX_DIMS];
+
+  /* no shape for a symbolic input: a clear refusal naming the input */
+  ck_assert_int_eq (lens_model_load (ctx, path, 0, NULL, &model, &err),
+      LENS_ERROR_INVALID);
+  ck_assert_msg (strstr (err.message, "'x'") != NULL
+      && strstr (err.message, "symbolic") != NULL,
+      "message should name the input and why: %s", err.message);
+  lens_error_clear (&err);
+
+  ck_assert_msg (lens_model_load (ctx, path, 4, x_shape, &model, &err) ==
+      LENS_OK, "%s", err.message);
+  ck_assert_int_eq (lens_model_output_shape (model, 0, shape), 2);
+  ck_assert_msg (shape[1] == 5 * 13 * 7, "output shape follows the input: "
+      "got %" G_GINT64_FORMAT, shape[1]);
+  out = exec_once (model, input);
+  expected = reference_run (path, input);
+  ck_assert_msg (lens_tensor_compare (out, expected, 1e-4, 1e-4, NULL,
+          &err) == LENS_OK, "%s", err.message);
+  lens_tensor_free (out);
+  lens_tensor_free (expected);
+  lens_tensor_free (input);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
+START_TEST (test_two_execs_share_model)
+{
+  static const int64_t x_shape[4] = { 1, 3, 13, 13 };
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_fusion_model (FALSE, NULL);
+  LensTensor *input = random_input (4, x_shape);
+  LensModel *model;
+  LensExec *a, *b;
+  LensTensor *out_a, *out_b;
+
+  ck_assert (lens_model_load (ctx, path, 0, NULL, &model, &err) == LENS_OK);
+  ck_assert (lens_exec_new (model, &a, &err) == LENS_OK);
+  ck_assert (lens_exec_new (model, &b, &err) == LENS_OK);
+  ck_assert (lens_exec_get_context (a) != lens_exec_get_context (b));
+  ck_assert (lens_exec_set_input (a, 0, input, &err) == LENS_OK);
+  ck_assert (lens_exec_set_input (b, 0, input, &err) == LENS_OK);
+  ck_assert (lens_exec_run (b, &err) == LENS_OK);
+  ck_assert (lens_exec_run (a, &err) == LENS_OK);
+  ck_assert (lens_exec_get_output (a, 0, &out_a, &err) == LENS_OK);
+  ck_assert (lens_exec_get_output (b, 0, &out_b, &err) == LENS_OK);
+  ck_assert_msg (memcmp (out_a->host, out_b->host,
+          lens_tensor_nbytes (out_a)) == 0,
+      "two execution contexts of one model must agree exactly");
+  lens_tensor_free (out_a);
+  lens_tensor_free (out_b);
+  lens_exec_free (a);
+  lens_exec_free (b);
+  lens_tensor_free (input);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
+START_TEST (test_memory_plan_reuses)
+{
+  static const int64_t shape[2] = { 16, 97 };
+  LensError err = LENS_ERROR_INIT;
+  Builder *b = builder_new (13);
+  LensTensor *input = random_input (2, shape), *out, *expected;
+  LensModel *model;
+  size_t one = 16 * 97 * sizeof (float);
+  char *path;
+
+  add_input (b, "x", 2, shape, NULL);
+  add_node (b, "Relu", "x", "a");
+  add_node (b, "Sigmoid", "a", "b");
+  add_node (b, "Exp", "b", "c");
+  add_node (b, "Floor", "c", "d");
+  add_node (b, "Sigmoid", "d", "y");
+  add_output (b, "y");
+  path = builder_save (b);
+  builder_free (b);
+  ck_assert_msg (lens_model_load (ctx, path, 0, NULL, &model, &err) ==
+      LENS_OK, "%s", err.message);
+  /* five values of one size, at most two alive at once: a ping-pong pair
+   * plus the output, which must survive the run */
+  ck_assert_msg (lens_model_unplanned_bytes (model) == 5 * one,
+      "expected %zu unplanned bytes, got %zu", 5 * one,
+      lens_model_unplanned_bytes (model));
+  ck_assert_msg (lens_model_peak_bytes (model) <= 3 * one,
+      "expected liveness reuse to need at most %zu bytes, got %zu", 3 * one,
+      lens_model_peak_bytes (model));
+  out = exec_once (model, input);
+  expected = reference_run (path, input);
+  ck_assert_msg (lens_tensor_compare (out, expected, 1e-5, 1e-5, NULL,
+          &err) == LENS_OK, "reused buffers corrupted a value: %s",
+      err.message);
+  lens_tensor_free (out);
+  lens_tensor_free (expected);
+  lens_tensor_free (input);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
+/* ---- bad input ---- */
+
+START_TEST (test_missing_file)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensModel *model;
+
+  ck_assert_int_eq (lens_model_load (ctx, "/nonexistent/m.onnx", 0, NULL,
+          &model, &err), LENS_ERROR_IO);
+  ck_assert_msg (strstr (err.message, "/nonexistent/m.onnx") != NULL
+      && strchr (err.message, '\n') == NULL,
+      "one line naming the file: %s", err.message);
+  lens_error_clear (&err);
+}
+END_TEST
+
+START_TEST (test_not_onnx)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensModel *model;
+  char *path = NULL;
+  int fd = g_file_open_tmp ("lens-executor-XXXXXX.onnx", &path, NULL);
+
+  close (fd);
+  g_file_set_contents (path, "GIF89a not a model at all \xff\xfe", -1, NULL);
+  ck_assert_int_eq (lens_model_load (ctx, path, 0, NULL, &model, &err),
+      LENS_ERROR_PARSE);
+  ck_assert_msg (strstr (err.message, path) != NULL
+      && strstr (err.message, "not an ONNX model") != NULL,
+      "message should name the file and the problem: %s", err.message);
+  lens_error_clear (&err);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
+START_TEST (test_truncated)
+{
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_fusion_model (FALSE, NULL);
+  LensModel *model;
+  char *data;
+  gsize len;
+
+  ck_assert (g_file_get_contents (path, &data, &len, NULL));
+  /* every cut must be refused cleanly, never crash */
+  for (gsize cut = 1; cut < len; cut += 1 + cut / 4) {
+    LensStatus st;
+    g_file_set_contents (path, data, (gssize) cut, NULL);
+    st = lens_model_load (ctx, path, 0, NULL, &model, &err);
+    if (st == LENS_OK) {
+      lens_model_free (model);
+      continue;                 /* a cut at a message boundary can parse */
+    }
+    ck_assert_msg (err.message != NULL && strstr (err.message, path) != NULL,
+        "cut at %zu: message should name the file: %s", cut, err.message);
+    lens_error_clear (&err);
+  }
+  g_free (data);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
+START_TEST (test_unsupported_op)
+{
+  static const int64_t shape[2] = { 2, 3 };
+  LensError err = LENS_ERROR_INIT;
+  Builder *b = builder_new (17);
+  LensModel *model;
+  char *path;
+
+  add_input (b, "x", 2, shape, NULL);
+  add_node (b, "Relu", "x", "r");
+  add_node (b, "LpNormalization", "r", "y");
+  add_output (b, "y");
+  path = builder_save (b);
+  builder_free (b);
+  ck_assert_int_eq (lens_model_load (ctx, path, 0, NULL, &model, &err),
+      LENS_ERROR_UNSUPPORTED_OP);
+  ck_assert_msg (strstr (err.message, path) != NULL
+      && strstr (err.message, "'y'") != NULL
+      && strstr (err.message, "LpNormalization") != NULL
+      && strstr (err.message, "opset 17") != NULL,
+      "message should name file, node, op and opset: %s", err.message);
+  lens_error_clear (&err);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
+START_TEST (test_wrong_input_rank_and_type)
+{
+  static const int64_t x_shape[4] = { 1, 3, 13, 13 }, bad[3] = { 3, 13, 13 };
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_fusion_model (FALSE, NULL);
+  LensTensor *wrong_rank = random_input (3, bad);
+  LensTensor *wrong_type = lens_tensor_new_host (LENS_DTYPE_INT32, 4,
+      x_shape, NULL);
+  LensModel *model;
+  LensExec *exec;
+
+  ck_assert (lens_model_load (ctx, path, 0, NULL, &model, &err) == LENS_OK);
+  ck_assert (lens_exec_new (model, &exec, &err) == LENS_OK);
+  ck_assert_int_eq (lens_exec_set_input (exec, 0, wrong_rank, &err),
+      LENS_ERROR_INVALID);
+  ck_assert_msg (strstr (err.message, "'x'") != NULL
+      && strstr (err.message, "[1,3,13,13] float32") != NULL
+      && strstr (err.message, "[3,13,13]") != NULL,
+      "message should name the tensor, expected and given: %s", err.message);
+  lens_error_clear (&err);
+  ck_assert_int_eq (lens_exec_set_input (exec, 0, wrong_type, &err),
+      LENS_ERROR_INVALID);
+  ck_assert_msg (strstr (err.message, "int32") != NULL,
+      "message should name the type given: %s", err.message);
+  lens_error_clear (&err);
+  lens_exec_free (exec);
+  lens_model_free (model);
+  /* and a wrong-rank shape at load time */
+  ck_assert_int_eq (lens_model_load (ctx, path, 3, bad, &model, &err),
+      LENS_ERROR_INVALID);
+  ck_assert_msg (strstr (err.message, "rank") != NULL, "%s", err.message);
+  lens_error_clear (&err);
+  lens_tensor_free (wrong_rank);
+  lens_tensor_free (wrong_type);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
+static Suite *
+executor_suite (void)
+{
+  Suite *s = suite_create ("executor");
+  TCase *tc_run = tcase_create ("results");
+  TCase *tc_bad = tcase_create ("bad-input");
+
+  tcase_add_checked_fixture (tc_run, setup, teardown);
+  tcase_set_timeout (tc_run, 300);
+  tcase_add_test (tc_run, test_fused_model_matches_reference);
+  tcase_add_test (tc_run, test_float16_weights);
+  tcase_add_test (tc_run, test_symbolic_dimension);
+  tcase_add_test (tc_run, test_two_execs_share_model);
+  tcase_add_test (tc_run, test_memory_plan_reuses);
+  suite_add_tcase (s, tc_run);
+
+  tcase_add_checked_fixture (tc_bad, setup, teardown);
+  tcase_set_timeout (tc_bad, 300);
+  tcase_add_test (tc_bad, test_missing_file);
+  tcase_add_test (tc_bad, test_not_onnx);
+  tcase_add_test (tc_bad, test_truncated);
+  tcase_add_test (tc_bad, test_unsupported_op);
+  tcase_add_test (tc_bad, test_wrong_input_rank_and_type);
+  suite_add_tcase (s, tc_bad);
+  return s;
+}
+
+int
+main (void)
+{
+  SRunner *sr = srunner_create (executor_suite ());
+  int failed;
+
+  srunner_set_fork_status (sr, CK_NOFORK);
+  srunner_run_all (sr, CK_NORMAL);
+  failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
