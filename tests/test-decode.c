@@ -8,10 +8,9 @@
  * show, and the configuration of every real model in ../shared (skipped
  * when ../shared is absent).
  */
-#include "lens.h"
+#include "lens-check.h"
 #include "onnx.pb-c.h"
 
-#include <check.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -1033,71 +1032,6 @@ END_TEST
 
 /* ---- where the data is ---- */
 
-/* The source root: LENS_SOURCE_ROOT when the build passes it, else from
- * __FILE__, which meson gives relative to the build root, the parent of
- * this binary's directory. */
-static char *
-source_root (void)
-{
-#ifdef LENS_SOURCE_ROOT
-  return g_strdup (LENS_SOURCE_ROOT);
-#else
-  char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  char *file, *tests_dir, *root = NULL;
-
-  if (g_path_is_absolute (__FILE__)) {
-    file = g_strdup (__FILE__);
-  } else {
-    char *exe_dir = exe ? g_path_get_dirname (exe) : g_get_current_dir ();
-    char *build_root = g_path_get_dirname (exe_dir);
-
-    file = g_canonicalize_filename (__FILE__, build_root);
-    g_free (exe_dir);
-    g_free (build_root);
-  }
-  if (g_file_test (file, G_FILE_TEST_EXISTS)) {
-    tests_dir = g_path_get_dirname (file);
-    root = g_path_get_dirname (tests_dir);
-    g_free (tests_dir);
-  }
-  g_free (file);
-  g_free (exe);
-  return root;
-#endif
-}
-
-/* $LENS_SHARED_DIR if set (and nothing else then), else ../shared from
- * the working directory, else next to the source root. */
-static char *
-find_shared_dir (void)
-{
-  const char *env = g_getenv ("LENS_SHARED_DIR");
-  char *root, *cands[2];
-  char *found = NULL;
-
-  if (env && *env) {
-    char *m = g_build_filename (env, "models", NULL);
-
-    if (g_file_test (m, G_FILE_TEST_IS_DIR))
-      found = g_strdup (env);
-    g_free (m);
-    return found;
-  }
-  root = source_root ();
-  cands[0] = g_canonicalize_filename ("../shared", NULL);
-  cands[1] = root ? g_build_filename (root, "..", "shared", NULL) : NULL;
-  for (int i = 0; i < 2; i++) {
-    char *m = cands[i] ? g_build_filename (cands[i], "models", NULL) : NULL;
-
-    if (found == NULL && m && g_file_test (m, G_FILE_TEST_IS_DIR))
-      found = g_canonicalize_filename (cands[i], NULL);
-    g_free (m);
-    g_free (cands[i]);
-  }
-  g_free (root);
-  return found;
-}
-
 static char *shared_dir;
 static char *fixtures_dir;
 
@@ -1433,27 +1367,17 @@ decode_suite (void)
 int
 main (void)
 {
-  SRunner *sr;
-  char *root = source_root ();
-  int failed;
+  char *manifest = g_build_filename (LENS_SOURCE_ROOT, "tests", "fixtures",
+      "ort", "manifest.ini", NULL);
+  int status;
 
-  shared_dir = find_shared_dir ();
-  if (root != NULL) {
-    char *m = g_build_filename (root, "tests", "fixtures", "ort",
-        "manifest.ini", NULL);
-
-    if (g_file_test (m, G_FILE_TEST_EXISTS))
-      fixtures_dir = g_build_filename (root, "tests", "fixtures", "ort",
-          NULL);
-    g_free (m);
-  }
-  sr = srunner_create (decode_suite ());
-  srunner_set_fork_status (sr, CK_NOFORK);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
+  shared_dir = lens_check_shared_dir ();
+  if (g_file_test (manifest, G_FILE_TEST_EXISTS))
+    fixtures_dir = g_build_filename (LENS_SOURCE_ROOT, "tests", "fixtures",
+        "ort", NULL);
+  status = lens_check_run (decode_suite ());
   g_free (shared_dir);
   g_free (fixtures_dir);
-  g_free (root);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  g_free (manifest);
+  return status;
 }

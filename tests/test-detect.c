@@ -6,9 +6,8 @@
  *
  * ../shared is $LENS_SHARED_DIR, else ../shared from the working
  * directory, else <source root>/../shared. */
-#include "lens.h"
+#include "lens-check.h"
 
-#include <check.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -728,33 +727,6 @@ END_TEST
 
 /* ---- set-up ---- */
 
-static char *
-find_shared_dir (void)
-{
-  const char *env = g_getenv ("LENS_SHARED_DIR");
-  char *cands[3];
-  char *found = NULL;
-  int i;
-
-  cands[0] = env && *env ? g_strdup (env) : NULL;
-  cands[1] = g_canonicalize_filename ("../shared", NULL);
-  cands[2] = g_canonicalize_filename (LENS_SOURCE_ROOT "/../shared", NULL);
-  /* an explicit $LENS_SHARED_DIR is used or nothing */
-  for (i = cands[0] ? 0 : 1; i < (cands[0] ? 1 : 3); i++) {
-    char *m = g_build_filename (cands[i], "models", NULL);
-    char *im = g_build_filename (cands[i], "images", NULL);
-
-    if (found == NULL && g_file_test (m, G_FILE_TEST_IS_DIR)
-        && g_file_test (im, G_FILE_TEST_IS_DIR))
-      found = g_strdup (cands[i]);
-    g_free (m);
-    g_free (im);
-  }
-  for (i = 0; i < 3; i++)
-    g_free (cands[i]);
-  return found;
-}
-
 static Suite *
 detect_suite (void)
 {
@@ -792,21 +764,16 @@ detect_suite (void)
 int
 main (void)
 {
-  SRunner *sr;
-  int failed;
+  int status;
 
-  shared_dir = find_shared_dir ();
+  shared_dir = lens_check_shared_dir ();
   if (shared_dir == NULL) {
     printf ("SKIP: no shared test data (set LENS_SHARED_DIR, or put it in "
         "../shared next to the source tree)\n");
     return 77;
   }
   printf ("detect: shared data %s\n", shared_dir);
-  sr = srunner_create (detect_suite ());
-  srunner_set_fork_status (sr, CK_NOFORK);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
+  status = lens_check_run (detect_suite ());
   g_free (shared_dir);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return status;
 }

@@ -5,33 +5,14 @@
  * several execution contexts on one model, and every kind of bad input
  * (missing file, not ONNX, truncated, unsupported op, wrong input rank or
  * type, symbolic dimensions without a shape). */
-#include "lens.h"
+#include "lens-check.h"
 #include "onnx.pb-c.h"
 
-#include <check.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static LensContext *ctx;
-
-static void
-setup (void)
-{
-  LensError err = LENS_ERROR_INIT;
-
-  if (lens_context_new (NULL, &ctx, &err) != LENS_OK)
-    ck_abort_msg ("no OpenCL device: %s", err.message);
-}
-
-static void
-teardown (void)
-{
-  lens_context_free (ctx);
-  ctx = NULL;
-}
 
 /* ---- a tiny model builder ------------------------------------------------ */
 
@@ -401,7 +382,7 @@ check_model_matches_reference (gboolean half_weights)
   LensModel *model;
   LensTensor *out;
 
-  ck_assert_msg (lens_model_load (ctx, path, 0, NULL, &model, &err) ==
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err) ==
       LENS_OK, "%s", err.message);
   /* Conv+SiLU, Conv+Relu fused; Identity, Shape, same-shape Reshape gone:
    * 9 nodes in, 3 to run (two Convs and the final Reshape, a view) */
@@ -443,14 +424,14 @@ START_TEST (test_symbolic_dimension)
   int64_t shape[LENS_MAX_DIMS];
 
   /* no shape for a symbolic input: a clear refusal naming the input */
-  ck_assert_int_eq (lens_model_load (ctx, path, 0, NULL, &model, &err),
+  ck_assert_int_eq (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err),
       LENS_ERROR_INVALID);
   ck_assert_msg (strstr (err.message, "'x'") != NULL
       && strstr (err.message, "symbolic") != NULL,
       "message should name the input and why: %s", err.message);
   lens_error_clear (&err);
 
-  ck_assert_msg (lens_model_load (ctx, path, 4, x_shape, &model, &err) ==
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 4, x_shape, &model, &err) ==
       LENS_OK, "%s", err.message);
   ck_assert_int_eq (lens_model_output_shape (model, 0, shape), 2);
   ck_assert_msg (shape[1] == 5 * 13 * 7, "output shape follows the input: "
@@ -478,7 +459,7 @@ START_TEST (test_two_execs_share_model)
   LensExec *a, *b;
   LensTensor *out_a, *out_b;
 
-  ck_assert (lens_model_load (ctx, path, 0, NULL, &model, &err) == LENS_OK);
+  ck_assert (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err) == LENS_OK);
   ck_assert (lens_exec_new (model, &a, &err) == LENS_OK);
   ck_assert (lens_exec_new (model, &b, &err) == LENS_OK);
   ck_assert (lens_exec_get_context (a) != lens_exec_get_context (b));
@@ -521,7 +502,7 @@ START_TEST (test_memory_plan_reuses)
   add_output (b, "y");
   path = builder_save (b);
   builder_free (b);
-  ck_assert_msg (lens_model_load (ctx, path, 0, NULL, &model, &err) ==
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err) ==
       LENS_OK, "%s", err.message);
   /* five values of one size, at most two alive at once: a ping-pong pair
    * plus the output, which must survive the run */
@@ -552,7 +533,7 @@ START_TEST (test_missing_file)
   LensError err = LENS_ERROR_INIT;
   LensModel *model;
 
-  ck_assert_int_eq (lens_model_load (ctx, "/nonexistent/m.onnx", 0, NULL,
+  ck_assert_int_eq (lens_model_load (lens_check_ctx, "/nonexistent/m.onnx", 0, NULL,
           &model, &err), LENS_ERROR_IO);
   ck_assert_msg (strstr (err.message, "/nonexistent/m.onnx") != NULL
       && strchr (err.message, '\n') == NULL,
@@ -570,7 +551,7 @@ START_TEST (test_not_onnx)
 
   close (fd);
   g_file_set_contents (path, "GIF89a not a model at all \xff\xfe", -1, NULL);
-  ck_assert_int_eq (lens_model_load (ctx, path, 0, NULL, &model, &err),
+  ck_assert_int_eq (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err),
       LENS_ERROR_PARSE);
   ck_assert_msg (strstr (err.message, path) != NULL
       && strstr (err.message, "not an ONNX model") != NULL,
@@ -594,7 +575,7 @@ START_TEST (test_truncated)
   for (gsize cut = 1; cut < len; cut += 1 + cut / 4) {
     LensStatus st;
     g_file_set_contents (path, data, (gssize) cut, NULL);
-    st = lens_model_load (ctx, path, 0, NULL, &model, &err);
+    st = lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err);
     if (st == LENS_OK) {
       lens_model_free (model);
       continue;                 /* a cut at a message boundary can parse */
@@ -623,7 +604,7 @@ START_TEST (test_unsupported_op)
   add_output (b, "y");
   path = builder_save (b);
   builder_free (b);
-  ck_assert_int_eq (lens_model_load (ctx, path, 0, NULL, &model, &err),
+  ck_assert_int_eq (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err),
       LENS_ERROR_UNSUPPORTED_OP);
   ck_assert_msg (strstr (err.message, path) != NULL
       && strstr (err.message, "'y'") != NULL
@@ -647,7 +628,7 @@ START_TEST (test_wrong_input_rank_and_type)
   LensModel *model;
   LensExec *exec;
 
-  ck_assert (lens_model_load (ctx, path, 0, NULL, &model, &err) == LENS_OK);
+  ck_assert (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err) == LENS_OK);
   ck_assert (lens_exec_new (model, &exec, &err) == LENS_OK);
   ck_assert_int_eq (lens_exec_set_input (exec, 0, wrong_rank, &err),
       LENS_ERROR_INVALID);
@@ -664,7 +645,7 @@ START_TEST (test_wrong_input_rank_and_type)
   lens_exec_free (exec);
   lens_model_free (model);
   /* and a wrong-rank shape at load time */
-  ck_assert_int_eq (lens_model_load (ctx, path, 3, bad, &model, &err),
+  ck_assert_int_eq (lens_model_load (lens_check_ctx, path, 3, bad, &model, &err),
       LENS_ERROR_INVALID);
   ck_assert_msg (strstr (err.message, "rank") != NULL, "%s", err.message);
   lens_error_clear (&err);
@@ -682,7 +663,8 @@ executor_suite (void)
   TCase *tc_run = tcase_create ("results");
   TCase *tc_bad = tcase_create ("bad-input");
 
-  tcase_add_checked_fixture (tc_run, setup, teardown);
+  tcase_add_checked_fixture (tc_run, lens_check_setup,
+      lens_check_teardown);
   tcase_set_timeout (tc_run, 300);
   tcase_add_test (tc_run, test_fused_model_matches_reference);
   tcase_add_test (tc_run, test_float16_weights);
@@ -691,7 +673,8 @@ executor_suite (void)
   tcase_add_test (tc_run, test_memory_plan_reuses);
   suite_add_tcase (s, tc_run);
 
-  tcase_add_checked_fixture (tc_bad, setup, teardown);
+  tcase_add_checked_fixture (tc_bad, lens_check_setup,
+      lens_check_teardown);
   tcase_set_timeout (tc_bad, 300);
   tcase_add_test (tc_bad, test_missing_file);
   tcase_add_test (tc_bad, test_not_onnx);
@@ -705,12 +688,5 @@ executor_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (executor_suite ());
-  int failed;
-
-  srunner_set_fork_status (sr, CK_NOFORK);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return lens_check_run (executor_suite ());
 }

@@ -16,9 +16,8 @@
  * working directory (meson runs this in the source root), else next to
  * the source root; without it the test is skipped (exit 77).
  */
-#include "lens.h"
+#include "lens-check.h"
 
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,24 +33,6 @@ static char *shared_dir;
 static char *fixtures_dir;
 static GKeyFile *manifest;
 static char **model_ids;
-static LensContext *ctx;
-
-static void
-setup (void)
-{
-  LensError err = LENS_ERROR_INIT;
-
-  if (lens_context_new (NULL, &ctx, &err) != LENS_OK)
-    ck_abort_msg ("no OpenCL device: %s", err.message);
-}
-
-static void
-teardown (void)
-{
-  lens_context_free (ctx);
-  ctx = NULL;
-}
-
 /* ---- manifest helpers ---- */
 
 static char *
@@ -271,7 +252,7 @@ START_TEST (test_model)
       n_files, n_sens);
 
   t0 = g_get_monotonic_time ();
-  if (lens_model_load (ctx, model_path, 0, NULL, &model, &err) != LENS_OK)
+  if (lens_model_load (lens_check_ctx, model_path, 0, NULL, &model, &err) != LENS_OK)
     ck_abort_msg ("%s: lens_model_load failed: %s", id, err.message);
   t_load = g_get_monotonic_time () - t0;
 
@@ -317,7 +298,7 @@ START_TEST (test_model)
 
   printf ("models: %s (%s, %s): load %.0f ms, first run %.0f ms on %s\n",
       id, rel_model, input_dtype, t_load / 1e3, t_run / 1e3,
-      lens_context_get_device_name (ctx));
+      lens_context_get_device_name (lens_check_ctx));
 
   for (i = 0; i < n_out; i++) {
     LensTensor *ref = load_npy (out_files[i]);
@@ -463,30 +444,6 @@ END_TEST
 
 /* ---- set-up ---- */
 
-static char *
-find_shared_dir (void)
-{
-  const char *env = g_getenv ("LENS_SHARED_DIR");
-  char *cands[3];
-  char *found = NULL;
-  int i;
-
-  cands[0] = env && *env ? g_strdup (env) : NULL;
-  cands[1] = g_canonicalize_filename ("../shared", NULL);
-  cands[2] = g_canonicalize_filename (LENS_SOURCE_ROOT "/../shared", NULL);
-  /* an explicit $LENS_SHARED_DIR is used or nothing */
-  for (i = cands[0] ? 0 : 1; i < (cands[0] ? 1 : 3); i++) {
-    char *m = g_build_filename (cands[i], "models", NULL);
-
-    if (found == NULL && g_file_test (m, G_FILE_TEST_IS_DIR))
-      found = g_strdup (cands[i]);
-    g_free (m);
-  }
-  for (i = 0; i < 3; i++)
-    g_free (cands[i]);
-  return found;
-}
-
 static Suite *
 models_suite (void)
 {
@@ -500,7 +457,8 @@ models_suite (void)
 
   for (i = 0; model_ids[i] != NULL; i++) {
     tc = tcase_create (model_ids[i]);
-    tcase_add_checked_fixture (tc, setup, teardown);
+    tcase_add_checked_fixture (tc, lens_check_setup,
+      lens_check_teardown);
     tcase_set_timeout (tc, 600);
     tcase_add_loop_test (tc, test_model, i, i + 1);
     suite_add_tcase (s, tc);
@@ -513,10 +471,9 @@ main (void)
 {
   GError *error = NULL;
   char *manifest_path;
-  SRunner *sr;
-  int failed;
+  int status;
 
-  shared_dir = find_shared_dir ();
+  shared_dir = lens_check_shared_dir ();
   if (shared_dir == NULL) {
     printf ("SKIP: no shared test data (set LENS_SHARED_DIR, or put it in "
         "../shared next to the source tree)\n");
@@ -540,16 +497,12 @@ main (void)
   }
   printf ("models: shared data %s, fixtures %s\n", shared_dir, fixtures_dir);
 
-  sr = srunner_create (models_suite ());
-  srunner_set_fork_status (sr, CK_NOFORK);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
+  status = lens_check_run (models_suite ());
 
   g_strfreev (model_ids);
   g_key_file_free (manifest);
   g_free (manifest_path);
   g_free (fixtures_dir);
   g_free (shared_dir);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return status;
 }

@@ -1,29 +1,10 @@
 /* test-ops.c: every operator's OpenCL kernel against its plain-C reference,
  * on random cases with awkward shapes (sizes 1, 3, 7, 13, 97; never a
  * multiple of a tile), two seeds each. */
-#include "lens.h"
+#include "lens-check.h"
 
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
-
-static LensContext *ctx;
-
-static void
-setup (void)
-{
-  LensError err = LENS_ERROR_INIT;
-
-  if (lens_context_new (NULL, &ctx, &err) != LENS_OK)
-    ck_abort_msg ("no OpenCL device: %s", err.message);
-}
-
-static void
-teardown (void)
-{
-  lens_context_free (ctx);
-  ctx = NULL;
-}
 
 static void
 check_op (const LensOp * op, guint32 seed)
@@ -31,7 +12,7 @@ check_op (const LensOp * op, guint32 seed)
   LensError err = LENS_ERROR_INIT;
   LensSelftestResult r;
 
-  ck_assert_msg (lens_selftest_op (ctx, op, seed, &r, &err) == LENS_OK,
+  ck_assert_msg (lens_selftest_op (lens_check_ctx, op, seed, &r, &err) == LENS_OK,
       "%s: %s", op->op_type, err.message);
   ck_assert_msg (r.cases >= 3, "%s: expected at least 3 self-test cases, "
       "got %d", op->op_type, r.cases);
@@ -161,7 +142,8 @@ ops_suite (void)
   tcase_add_test (tc_registry, test_refusals);
   suite_add_tcase (s, tc_registry);
 
-  tcase_add_checked_fixture (tc_kernels, setup, teardown);
+  tcase_add_checked_fixture (tc_kernels, lens_check_setup,
+      lens_check_teardown);
   tcase_set_timeout (tc_kernels, 600);
   tcase_add_loop_test (tc_kernels, test_op_seed_a, 0, n_ops);
   tcase_add_loop_test (tc_kernels, test_op_seed_b, 0, n_ops);
@@ -172,13 +154,5 @@ ops_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (ops_suite ());
-  int failed;
-
-  /* one process: PoCL's compiled programs are reused across tests */
-  srunner_set_fork_status (sr, CK_NOFORK);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return lens_check_run (ops_suite ());
 }

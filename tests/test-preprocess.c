@@ -3,30 +3,11 @@
  * C reference on random frames, a synthetic photo-sized letterbox round
  * trip, argument errors) and the activation/score heatmaps (kernel
  * against reference on awkward shapes and strides, known values). */
-#include "lens.h"
+#include "lens-check.h"
 
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static LensContext *ctx;
-
-static void
-setup (void)
-{
-  LensError err = LENS_ERROR_INIT;
-
-  if (lens_context_new (NULL, &ctx, &err) != LENS_OK)
-    ck_abort_msg ("no OpenCL device: %s", err.message);
-}
-
-static void
-teardown (void)
-{
-  lens_context_free (ctx);
-  ctx = NULL;
-}
 
 /* ---- helpers ---- */
 
@@ -433,10 +414,10 @@ compare_device (LensPreprocessor * pp, const LensFrame * f,
   LensStatus st;
 
   st = pp ? lens_preprocessor_run (pp, f, pre, dev, &box_dev, &err) :
-      lens_preprocess_frame (ctx, f, pre, dev, &box_dev, &err);
+      lens_preprocess_frame (lens_check_ctx, f, pre, dev, &box_dev, &err);
   ck_assert_msg (st == LENS_OK, "%s: device pre-processing failed: %s",
       label, err.message);
-  ck_assert_msg (lens_tensor_download (ctx, dev, &err) == LENS_OK,
+  ck_assert_msg (lens_tensor_download (lens_check_ctx, dev, &err) == LENS_OK,
       "%s: download failed: %s", label, err.message);
   ref = run_reference (f, pre, in_w, in_h, &box_ref);
   ck_assert_msg (memcmp (&box_dev, &box_ref, sizeof box_dev) == 0,
@@ -463,7 +444,7 @@ START_TEST (test_device_matches_reference)
   double worst = 0.0;
   int runs = 0;
 
-  ck_assert_msg (lens_preprocessor_new (ctx, &pp, &err) == LENS_OK,
+  ck_assert_msg (lens_preprocessor_new (lens_check_ctx, &pp, &err) == LENS_OK,
       "preprocessor: %s", err.message);
   for (int f = LENS_PIXEL_RGB; f <= LENS_PIXEL_NV12; f++)
     for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
@@ -524,13 +505,13 @@ START_TEST (test_device_input_offset)
   int64_t shape[4] = { 1, 3, 8, 8 };
   float *all;
 
-  ck_assert (lens_tensor_alloc_device (ctx, big, &err) == LENS_OK);
+  ck_assert (lens_tensor_alloc_device (lens_check_ctx, big, &err) == LENS_OK);
   dev = lens_tensor_new_view (big, 4, (int64_t[4]) { 1, 3, 16, 16 });
   lens_tensor_set_shape (dev, 4, shape);
   dev->offset = 100;
-  ck_assert_msg (lens_preprocess_frame (ctx, &tf->frame, &pre, dev, NULL,
+  ck_assert_msg (lens_preprocess_frame (lens_check_ctx, &tf->frame, &pre, dev, NULL,
           &err) == LENS_OK, "%s", err.message);
-  ck_assert (lens_tensor_download (ctx, big, &err) == LENS_OK);
+  ck_assert (lens_tensor_download (lens_check_ctx, big, &err) == LENS_OK);
   ref = run_reference (&tf->frame, &pre, 8, 8, NULL);
   all = big->host;
   for (int i = 0; i < 3 * 64; i++)
@@ -564,9 +545,9 @@ START_TEST (test_letterbox_round_trip)
   for (int y = ry0; y < ry1; y++)
     memset (tf->data[0] + (size_t) y * tf->frame.strides[0] + rx0, 235,
         rx1 - rx0);
-  ck_assert_msg (lens_preprocess_frame (ctx, &tf->frame, &pre, t, &box,
+  ck_assert_msg (lens_preprocess_frame (lens_check_ctx, &tf->frame, &pre, t, &box,
           &err) == LENS_OK, "%s", err.message);
-  ck_assert (lens_tensor_download (ctx, t, &err) == LENS_OK);
+  ck_assert (lens_tensor_download (lens_check_ctx, t, &err) == LENS_OK);
   ck_assert_msg (box.pad_x == 80 && box.pad_y == 0
       && fabsf (box.scale_x - 480.0f / 810.0f) < 1e-6f,
       "expected pad (80, 0), scale 0.5926; got (%g, %g), %g", box.pad_x,
@@ -624,7 +605,7 @@ START_TEST (test_errors_named)
   tf->frame.strides[1] = 10;
 
   lens_tensor_set_name (bad, "images");
-  ck_assert_int_eq (lens_preprocess_frame (ctx, &tf->frame, &pre, bad, NULL,
+  ck_assert_int_eq (lens_preprocess_frame (lens_check_ctx, &tf->frame, &pre, bad, NULL,
           &err), LENS_ERROR_INVALID);
   ck_assert_msg (strstr (err.message, "'images'") != NULL
       && strstr (err.message, "[1,3,H,W]") != NULL,
@@ -659,13 +640,13 @@ compare_heatmap (LensTensor * x, gboolean score, gboolean channel_last,
   LensCompareResult res;
   LensStatus st;
 
-  ck_assert_msg (lens_tensor_upload (ctx, x, &err) == LENS_OK, "%s: %s",
+  ck_assert_msg (lens_tensor_upload (lens_check_ctx, x, &err) == LENS_OK, "%s: %s",
       label, err.message);
-  st = score ? lens_heatmap_score (ctx, x, channel_last, width, first, n,
-      sigmoid, dev, &err) : lens_heatmap_activation (ctx, x, dev, &err);
+  st = score ? lens_heatmap_score (lens_check_ctx, x, channel_last, width, first, n,
+      sigmoid, dev, &err) : lens_heatmap_activation (lens_check_ctx, x, dev, &err);
   ck_assert_msg (st == LENS_OK, "%s: device heatmap failed: %s", label,
       err.message);
-  ck_assert (lens_tensor_download (ctx, dev, &err) == LENS_OK);
+  ck_assert (lens_tensor_download (lens_check_ctx, dev, &err) == LENS_OK);
   st = score ? lens_heatmap_score_reference (x, channel_last, width, first,
       n, sigmoid, ref, &err) : lens_heatmap_activation_reference (x, ref,
       &err);
@@ -796,18 +777,21 @@ preprocess_suite (void)
   tcase_add_test (tc_values, test_packed_formats_agree);
   suite_add_tcase (s, tc_values);
 
-  tcase_add_checked_fixture (tc_device, setup, teardown);
+  tcase_add_checked_fixture (tc_device, lens_check_setup,
+      lens_check_teardown);
   tcase_set_timeout (tc_device, 600);
   tcase_add_test (tc_device, test_device_matches_reference);
   tcase_add_test (tc_device, test_device_input_offset);
   tcase_add_test (tc_device, test_letterbox_round_trip);
   suite_add_tcase (s, tc_device);
 
-  tcase_add_checked_fixture (tc_errors, setup, teardown);
+  tcase_add_checked_fixture (tc_errors, lens_check_setup,
+      lens_check_teardown);
   tcase_add_test (tc_errors, test_errors_named);
   suite_add_tcase (s, tc_errors);
 
-  tcase_add_checked_fixture (tc_heatmaps, setup, teardown);
+  tcase_add_checked_fixture (tc_heatmaps, lens_check_setup,
+      lens_check_teardown);
   tcase_set_timeout (tc_heatmaps, 300);
   tcase_add_test (tc_heatmaps, test_heatmaps_device_matches_reference);
   tcase_add_test (tc_heatmaps, test_heatmap_values);
@@ -818,12 +802,5 @@ preprocess_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (preprocess_suite ());
-  int failed;
-
-  srunner_set_fork_status (sr, CK_NOFORK);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return lens_check_run (preprocess_suite ());
 }

@@ -1,32 +1,13 @@
 /* test-runtime.c: device selection, the program cache, checked CL calls
  * with named errors, tensors (transfers, reuse, views, comparison) and the
  * float16/bfloat16 conversions. */
-#include "lens.h"
+#include "lens-check.h"
 
-#include <check.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static LensContext *ctx;
-
-static void
-setup (void)
-{
-  LensError err = LENS_ERROR_INIT;
-
-  if (lens_context_new (NULL, &ctx, &err) != LENS_OK)
-    ck_abort_msg ("no OpenCL device: %s", err.message);
-}
-
-static void
-teardown (void)
-{
-  lens_context_free (ctx);
-  ctx = NULL;
-}
 
 /* ---- device selection ---- */
 
@@ -99,21 +80,21 @@ START_TEST (test_program_cache)
   cl_kernel k1, k2, k3;
   guint before;
 
-  ck_assert_msg (lens_context_create_kernel (ctx, "fill",
+  ck_assert_msg (lens_context_create_kernel (lens_check_ctx, "fill",
           "-DLENS_TEST_KEY=1", "lens_fill_u32", &k1, &err) == LENS_OK,
       "%s", err.message);
-  before = lens_context_programs_built (ctx);
+  before = lens_context_programs_built (lens_check_ctx);
   /* same key, even from another context on the same device: no rebuild */
   ck_assert (lens_context_new (NULL, &second, &err) == LENS_OK);
   ck_assert_msg (lens_context_create_kernel (second, "fill",
           "-DLENS_TEST_KEY=1", "lens_fill_u32", &k2, &err) == LENS_OK,
       "%s", err.message);
-  ck_assert_msg (lens_context_programs_built (ctx) == before,
+  ck_assert_msg (lens_context_programs_built (lens_check_ctx) == before,
       "same (device, source, options) must not build again");
   /* other options: a new program */
-  ck_assert (lens_context_create_kernel (ctx, "fill",
+  ck_assert (lens_context_create_kernel (lens_check_ctx, "fill",
           "-DLENS_TEST_KEY=2", "lens_fill_u32", &k3, &err) == LENS_OK);
-  ck_assert_msg (lens_context_programs_built (ctx) == before + 1,
+  ck_assert_msg (lens_context_programs_built (lens_check_ctx) == before + 1,
       "new options must build a new program");
   clReleaseKernel (k1);
   clReleaseKernel (k2);
@@ -128,7 +109,7 @@ START_TEST (test_build_failure_has_log)
   cl_kernel k;
 
   /* turns a keyword of common.cl into a syntax error */
-  ck_assert_int_eq (lens_context_create_kernel (ctx, "fill",
+  ck_assert_int_eq (lens_context_create_kernel (lens_check_ctx, "fill",
           "-Dinline=@@", "lens_fill_u32", &k, &err), LENS_ERROR_BUILD);
   ck_assert_msg (strstr (err.message, "clBuildProgram") != NULL,
       "message should name the call: %s", err.message);
@@ -145,12 +126,12 @@ START_TEST (test_unknown_kernel)
   LensError err = LENS_ERROR_INIT;
   cl_kernel k;
 
-  ck_assert_int_eq (lens_context_create_kernel (ctx, "fill", "",
+  ck_assert_int_eq (lens_context_create_kernel (lens_check_ctx, "fill", "",
           "no_such_kernel", &k, &err), LENS_ERROR_CL);
   ck_assert_msg (strstr (err.message, "CL_INVALID_KERNEL_NAME") != NULL,
       "expected CL_INVALID_KERNEL_NAME: %s", err.message);
   lens_error_clear (&err);
-  ck_assert_int_eq (lens_context_create_kernel (ctx, "no_such_program", "",
+  ck_assert_int_eq (lens_context_create_kernel (lens_check_ctx, "no_such_program", "",
           "k", &k, &err), LENS_ERROR_INVALID);
   lens_error_clear (&err);
 }
@@ -162,9 +143,9 @@ START_TEST (test_bad_work_group_named)
   size_t global = 1 << 20, local = 1 << 20;
   cl_kernel k;
 
-  ck_assert (lens_context_create_kernel (ctx, "fill", "",
+  ck_assert (lens_context_create_kernel (lens_check_ctx, "fill", "",
           "lens_fill_u32", &k, &err) == LENS_OK);
-  ck_assert_int_eq (lens_context_enqueue (ctx, k, 1, &global, &local, &err),
+  ck_assert_int_eq (lens_context_enqueue (lens_check_ctx, k, 1, &global, &local, &err),
       LENS_ERROR_CL);
   ck_assert_msg (strstr (err.message, "clEnqueueNDRangeKernel") != NULL,
       "message should name the call: %s", err.message);
@@ -197,16 +178,16 @@ START_TEST (test_tensor_roundtrip_and_reuse)
 
   for (int i = 0; i < 2 * 3 * 97; i++)
     data[i] = i * 0.5f - 7;
-  ck_assert (lens_tensor_upload (ctx, t, &err) == LENS_OK);
+  ck_assert (lens_tensor_upload (lens_check_ctx, t, &err) == LENS_OK);
   first = t->buffer;
   memset (t->host, 0, lens_tensor_nbytes (t));
-  ck_assert (lens_tensor_download (ctx, t, &err) == LENS_OK);
+  ck_assert (lens_tensor_download (lens_check_ctx, t, &err) == LENS_OK);
   for (int i = 0; i < 2 * 3 * 97; i++)
     ck_assert_msg (((float *) t->host)[i] == i * 0.5f - 7,
         "element %d: got %g after round trip", i, ((float *) t->host)[i]);
   /* a smaller shape reuses the buffer */
   lens_tensor_set_shape (t, 2, shape);
-  ck_assert (lens_tensor_alloc_device (ctx, t, &err) == LENS_OK);
+  ck_assert (lens_tensor_alloc_device (lens_check_ctx, t, &err) == LENS_OK);
   ck_assert_msg (t->buffer == first, "buffer should be reused");
   lens_tensor_free (t);
 }
@@ -219,13 +200,13 @@ START_TEST (test_tensor_view_shares_buffer)
   LensTensor *t = lens_tensor_new_host (LENS_DTYPE_INT32, 2, shape, NULL);
   LensTensor *v;
 
-  ck_assert (lens_tensor_upload (ctx, t, &err) == LENS_OK);
+  ck_assert (lens_tensor_upload (lens_check_ctx, t, &err) == LENS_OK);
   v = lens_tensor_new_view (t, 1, flat);
   ck_assert_msg (v->buffer == t->buffer, "a view must share the buffer");
   ck_assert_int_eq (v->strides[0], 1);
   lens_tensor_free (t);
   /* the view keeps the buffer alive */
-  ck_assert (lens_tensor_download (ctx, v, &err) == LENS_OK);
+  ck_assert (lens_tensor_download (lens_check_ctx, v, &err) == LENS_OK);
   lens_tensor_free (v);
 }
 END_TEST
@@ -390,7 +371,8 @@ runtime_suite (void)
   tcase_add_test (tc_select, test_select_bad_index);
   suite_add_tcase (s, tc_select);
 
-  tcase_add_checked_fixture (tc_programs, setup, teardown);
+  tcase_add_checked_fixture (tc_programs, lens_check_setup,
+      lens_check_teardown);
   tcase_set_timeout (tc_programs, 300);
   tcase_add_test (tc_programs, test_program_cache);
   tcase_add_test (tc_programs, test_build_failure_has_log);
@@ -399,7 +381,8 @@ runtime_suite (void)
   tcase_add_test (tc_programs, test_cl_error_names);
   suite_add_tcase (s, tc_programs);
 
-  tcase_add_checked_fixture (tc_tensors, setup, teardown);
+  tcase_add_checked_fixture (tc_tensors, lens_check_setup,
+      lens_check_teardown);
   tcase_add_test (tc_tensors, test_tensor_roundtrip_and_reuse);
   tcase_add_test (tc_tensors, test_tensor_view_shares_buffer);
   tcase_add_test (tc_tensors, test_tensor_compare);
@@ -418,12 +401,5 @@ runtime_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (runtime_suite ());
-  int failed;
-
-  srunner_set_fork_status (sr, CK_NOFORK);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return lens_check_run (runtime_suite ());
 }

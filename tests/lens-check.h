@@ -1,0 +1,26 @@
+/* lens-check.h: what every Check suite of lens shares: an OpenCL context
+ * fixture, the runner, and where the test data (../shared) lives. */
+#ifndef LENS_CHECK_H
+#define LENS_CHECK_H
+
+#include "lens.h"
+
+#include <check.h>
+
+/* The context opened by lens_check_setup (a checked fixture) and closed by
+ * lens_check_teardown; the test aborts when no OpenCL device exists. */
+extern LensContext *lens_check_ctx;
+void lens_check_setup (void);
+void lens_check_teardown (void);
+
+/* Runs @suite in this process (PoCL's compiled programs are then reused
+ * across tests) and returns the exit status for main (). */
+int lens_check_run (Suite *suite);
+
+/* The test data directory: $LENS_SHARED_DIR when set (and nothing else
+ * then), else ../shared from the working directory, else ../shared beside
+ * the source tree; it must hold models/ and images/. NULL when absent:
+ * tests that need it skip (exit 77) with a message. */
+char *lens_check_shared_dir (void);
+
+#endif /* LENS_CHECK_H */
