@@ -66,7 +66,8 @@ extern const LensOp lens_op_mat_mul, lens_op_gemm;
 extern const LensOp lens_op_gather, lens_op_gather_elements;
 extern const LensOp lens_op_batch_normalization, lens_op_tile, lens_op_cast;
 extern const LensOp lens_op_reshape, lens_op_flatten, lens_op_squeeze,
-    lens_op_unsqueeze, lens_op_identity, lens_op_constant, lens_op_shape;
+    lens_op_unsqueeze, lens_op_identity, lens_op_constant, lens_op_shape,
+    lens_op_constant_of_shape, lens_op_range;
 
 /* ---- fused activations ---------------------------------------------------- */
 

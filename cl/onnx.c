@@ -6,6 +6,10 @@
 
 #include <string.h>
 
+/* The newest formats whose semantics lens implements. */
+#define LENS_ONNX_MAX_IR 10
+#define LENS_ONNX_MAX_OPSET 21
+
 /* Refuse allocation bombs: no single tensor above this many bytes. */
 #define MAX_TENSOR_BYTES ((int64_t) 1 << 32)
 
@@ -289,6 +293,17 @@ lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
     const char *domain = m->opset_import[i]->domain;
     if (domain == NULL || *domain == '\0' || strcmp (domain, "ai.onnx") == 0)
       model->opset = (int) m->opset_import[i]->version;
+  }
+
+  /* newer formats may change what an op means: refuse rather than guess */
+  if (model->ir_version > LENS_ONNX_MAX_IR || model->opset > LENS_ONNX_MAX_OPSET) {
+    st = lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "%s: IR version %" G_GINT64_FORMAT ", opset %d: lens supports IR "
+        "versions up to %d and opsets up to %d", path, model->ir_version,
+        model->opset, LENS_ONNX_MAX_IR, LENS_ONNX_MAX_OPSET);
+    onnx__model_proto__free_unpacked (m, NULL);
+    lens_onnx_model_free (model);
+    return st;
   }
 
   model->n_initializers = (int) g->n_initializer;

@@ -617,6 +617,31 @@ START_TEST (test_unsupported_op)
 }
 END_TEST
 
+START_TEST (test_too_new_opset)
+{
+  static const int64_t shape[2] = { 2, 3 };
+  LensError err = LENS_ERROR_INIT;
+  Builder *b = builder_new (22);
+  LensModel *model;
+  char *path;
+
+  add_input (b, "x", 2, shape, NULL);
+  add_node (b, "Relu", "x", "y");
+  add_output (b, "y");
+  path = builder_save (b);
+  builder_free (b);
+  ck_assert_int_eq (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+          &err), LENS_ERROR_UNSUPPORTED);
+  ck_assert_msg (strstr (err.message, "opset 22") != NULL
+      && strstr (err.message, "up to 21") != NULL,
+      "message should name the opset and the newest supported: %s",
+      err.message);
+  lens_error_clear (&err);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
 START_TEST (test_wrong_input_rank_and_type)
 {
   static const int64_t x_shape[4] = { 1, 3, 13, 13 }, bad[3] = { 3, 13, 13 };
@@ -680,6 +705,7 @@ executor_suite (void)
   tcase_add_test (tc_bad, test_not_onnx);
   tcase_add_test (tc_bad, test_truncated);
   tcase_add_test (tc_bad, test_unsupported_op);
+  tcase_add_test (tc_bad, test_too_new_opset);
   tcase_add_test (tc_bad, test_wrong_input_rank_and_type);
   suite_add_tcase (s, tc_bad);
   return s;

@@ -29,6 +29,7 @@ static const LensOp *const registry[] = {
   /* views and shapes (ops/views.c) */
   &lens_op_reshape, &lens_op_flatten, &lens_op_squeeze, &lens_op_unsqueeze,
   &lens_op_identity, &lens_op_constant, &lens_op_shape,
+  &lens_op_constant_of_shape, &lens_op_range,
   NULL
 };
 

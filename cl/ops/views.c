@@ -1,11 +1,14 @@
-/* views.c: Reshape, Flatten, Squeeze, Unsqueeze, Identity and Constant.
+/* views.c: Reshape, Flatten, Squeeze, Unsqueeze, Identity, and the ops
+ * whose value is known at load time: Constant, Shape, ConstantOfShape,
+ * Range.
  *
  * The first five only change the shape: on the device their output shares
  * the input's buffer (a view, no copy). Their reference copies host data.
- * Constant uploads its attribute value; Shape computes its output on the
- * host. */
+ * The others compute their output on the host while shapes are inferred,
+ * so the executor folds them; run only uploads that value. */
 #include "lens-private.h"
 
+#include <math.h>
 #include <string.h>
 
 /* ---- shared ----------------------------------------------------------------- */
@@ -581,4 +584,207 @@ const LensOp lens_op_shape = {
   .run = shape_run,
   .reference = shape_reference,
   .make_case = shape_case,
+};
+
+/* ---- ConstantOfShape -------------------------------------------------------- */
+
+/* Known at load time from its (constant) shape input: reshape fills the
+ * output on the host and marks it constant, so models fold it. */
+static LensStatus
+constant_of_shape_reshape (LensNode * node, LensError *err)
+{
+  const LensAttr *value = lens_node_attr (node, "value");
+  LensTensor *y = node->outputs[0];
+  int64_t *dims, n, count;
+  LensStatus st;
+
+  if (node->n_outputs < 1)
+    return missing_input (node, err);
+  st = lens_node_input_ints (node, 0, &dims, &n, err);
+  if (st != LENS_OK)
+    return st;
+  if (n > LENS_MAX_DIMS) {
+    g_free (dims);
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "ConstantOfShape: %" G_GINT64_FORMAT " dimensions (at most %d)", n,
+        LENS_MAX_DIMS);
+  }
+  for (int d = 0; d < n; d++)
+    if (dims[d] < 0) {
+      g_free (dims);
+      return lens_error_set (err, LENS_ERROR_INVALID,
+          "ConstantOfShape: negative dimension %" G_GINT64_FORMAT, dims[d]);
+    }
+  if (value != NULL && (value->t == NULL || lens_tensor_numel (value->t) != 1)) {
+    g_free (dims);
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "ConstantOfShape: attribute 'value' must hold one element");
+  }
+  y->dtype = value ? value->t->dtype : LENS_DTYPE_FLOAT;
+  lens_tensor_set_shape (y, (int) n, dims);
+  g_free (dims);
+  lens_tensor_alloc_host (y);
+  count = lens_tensor_numel (y);
+  if (value != NULL) {
+    size_t size = lens_dtype_size (y->dtype);
+    for (int64_t i = 0; i < count; i++)
+      memcpy ((guint8 *) y->host + i * size, value->t->host, size);
+  }
+  y->is_constant = TRUE;
+  return LENS_OK;
+}
+
+static LensStatus
+constant_of_shape_reference (LensNode * node, LensError *err)
+{
+  const LensAttr *value = lens_node_attr (node, "value");
+  LensTensor *y = node->outputs[0];
+  size_t size = lens_dtype_size (y->dtype);
+
+  /* the host output was zeroed: zero is the default value */
+  for (int64_t i = 0; value != NULL && i < lens_tensor_numel (y); i++)
+    memcpy ((guint8 *) y->host + i * size, value->t->host, size);
+  return LENS_OK;
+}
+
+static LensNode *
+constant_of_shape_case (int index, GRand * rand)
+{
+  int64_t dims[3];
+  LensTensor *shape;
+  LensNode *node;
+  int n = g_rand_int_range (rand, 1, 4);
+
+  if (index >= 6)
+    return NULL;
+  for (int d = 0; d < n; d++)
+    dims[d] = lens_awkward_size (rand, d == 0);
+  shape = lens_tensor_new_host (LENS_DTYPE_INT64, 1, (int64_t[]) {
+      n}, dims);
+  shape->is_constant = TRUE;
+  node = lens_case_node_new ("ConstantOfShape", 9, 1, &shape, 1);
+  if (index % 2) {
+    int64_t v = g_rand_int_range (rand, -5, 6);
+    LensTensor *t = lens_tensor_new_host (index % 4 == 1 ? LENS_DTYPE_INT64 :
+        LENS_DTYPE_FLOAT, 1, (int64_t[]) {
+        1}, NULL);
+    lens_tensor_set_f64 (t, 0, (double) v);
+    lens_node_set_attr_tensor (node, "value", t);
+  }
+  return node;
+}
+
+const LensOp lens_op_constant_of_shape = {
+  .op_type = "ConstantOfShape",
+  .reshape = constant_of_shape_reshape,
+  .run = shape_run,
+  .reference = constant_of_shape_reference,
+  .make_case = constant_of_shape_case,
+};
+
+/* ---- Range ------------------------------------------------------------------ */
+
+static const LensDType range_types[] = {
+  LENS_DTYPE_FLOAT, LENS_DTYPE_DOUBLE, LENS_DTYPE_INT16, LENS_DTYPE_INT32,
+  LENS_DTYPE_INT64, LENS_DTYPE_UNDEFINED
+};
+
+/* start + i * delta for i < max (ceil ((limit - start) / delta), 0); known
+ * at load time from constant scalars, like Shape. */
+static LensStatus
+range_reshape (LensNode * node, LensError *err)
+{
+  LensTensor *start = lens_node_input (node, 0), *limit =
+      lens_node_input (node, 1), *delta = lens_node_input (node, 2);
+  LensTensor *y = node->outputs[0];
+  double s, l, d;
+  int64_t n;
+  LensStatus st;
+
+  if (start == NULL || limit == NULL || delta == NULL || node->n_outputs < 1)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "Range needs start, limit and delta");
+  st = lens_node_check_dtype (node, "input 'start'", start->dtype,
+      range_types, err);
+  if (st != LENS_OK)
+    return st;
+  if (limit->dtype != start->dtype || delta->dtype != start->dtype)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "Range: start, limit and delta must have one type");
+  if (start->host == NULL || limit->host == NULL || delta->host == NULL)
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "Range: start, limit and delta must be constants known at load time");
+  if (lens_tensor_numel (start) != 1 || lens_tensor_numel (limit) != 1
+      || lens_tensor_numel (delta) != 1)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "Range: start, limit and delta must be scalars");
+  s = lens_tensor_get_f64 (start, 0);
+  l = lens_tensor_get_f64 (limit, 0);
+  d = lens_tensor_get_f64 (delta, 0);
+  if (d == 0)
+    return lens_error_set (err, LENS_ERROR_INVALID, "Range: delta is 0");
+  n = (int64_t) MAX (ceil ((l - s) / d), 0);
+  if (n > ((int64_t) 1 << 28))
+    return lens_error_set (err, LENS_ERROR_NOMEM,
+        "Range: %" G_GINT64_FORMAT " elements is over the limit", n);
+  y->dtype = start->dtype;
+  lens_tensor_set_shape (y, 1, &n);
+  lens_tensor_alloc_host (y);
+  if (lens_dtype_is_float (y->dtype)) {
+    for (int64_t i = 0; i < n; i++)
+      lens_tensor_set_f64 (y, i, s + (double) i * d);
+  } else {
+    int64_t si = lens_tensor_get_i64 (start, 0), di = lens_tensor_get_i64 (delta,
+        0);
+    for (int64_t i = 0; i < n; i++)
+      lens_tensor_set_f64 (y, i, (double) (si + i * di));
+  }
+  y->is_constant = TRUE;
+  return LENS_OK;
+}
+
+static LensStatus
+range_reference (LensNode * node, LensError *err)
+{
+  LensTensor *y = node->outputs[0];
+  double s = lens_tensor_get_f64 (node->inputs[0], 0);
+  double d = lens_tensor_get_f64 (node->inputs[2], 0);
+
+  /* the plain ONNX definition: output[i] = start + i * delta */
+  for (int64_t i = 0; i < lens_tensor_numel (y); i++)
+    lens_tensor_set_f64 (y, i, s + (double) i * d);
+  return LENS_OK;
+}
+
+static LensNode *
+range_case (int index, GRand * rand)
+{
+  static const LensDType types[] = {
+    LENS_DTYPE_FLOAT, LENS_DTYPE_INT32, LENS_DTYPE_INT64
+  };
+  LensTensor *inputs[3];
+  LensDType t = types[index % 3];
+  double start = g_rand_int_range (rand, -20, 20);
+  double delta = (index % 2 ? -1 : 1) * g_rand_int_range (rand, 1, 4);
+  double limit = start + delta * lens_awkward_size (rand, TRUE);
+
+  if (index >= 9)
+    return NULL;
+  inputs[0] = lens_tensor_new_host (t, 0, NULL, NULL);
+  inputs[1] = lens_tensor_new_host (t, 0, NULL, NULL);
+  inputs[2] = lens_tensor_new_host (t, 0, NULL, NULL);
+  lens_tensor_set_f64 (inputs[0], 0, start);
+  lens_tensor_set_f64 (inputs[1], 0, limit);
+  lens_tensor_set_f64 (inputs[2], 0, delta);
+  for (int i = 0; i < 3; i++)
+    inputs[i]->is_constant = TRUE;
+  return lens_case_node_new ("Range", 11, 3, inputs, 1);
+}
+
+const LensOp lens_op_range = {
+  .op_type = "Range",
+  .reshape = range_reshape,
+  .run = shape_run,
+  .reference = range_reference,
+  .make_case = range_case,
 };

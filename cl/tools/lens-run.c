@@ -84,6 +84,11 @@ main (int argc, char **argv)
     goto error;
   if (lens_exec_new (model, &exec, &err) != LENS_OK)
     goto error;
+  fprintf (stderr, "%s: %d nodes to run; device memory: weights %.2f MiB, "
+      "intermediates %.2f MiB (%.2f MiB without reuse)\n", model_path,
+      lens_model_n_nodes (model), lens_model_weight_bytes (model) / 1048576.0,
+      lens_model_peak_bytes (model) / 1048576.0,
+      lens_model_unplanned_bytes (model) / 1048576.0);
   if (lens_exec_set_input (exec, 0, input, &err) != LENS_OK)
     goto error;
   if (lens_exec_run (exec, &err) != LENS_OK)
