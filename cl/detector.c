@@ -656,6 +656,29 @@ lens_detector_run (LensDetector * det, const LensFrame * frame,
   return st;
 }
 
+LensStatus
+lens_detector_get_input (LensDetector * det, LensTensor ** out,
+    LensError *err)
+{
+  LensTensor *in = lens_exec_input (det->exec, 0);
+  LensTensor *host = lens_tensor_new (in->dtype, in->ndim, in->shape);
+  LensStatus st;
+
+  *out = NULL;
+  lens_tensor_set_name (host, in->name);
+  /* borrowed for the download: @host must not release the exec's buffer */
+  host->buffer = in->buffer;
+  host->offset = in->offset;
+  st = lens_tensor_download (det->ctx, host, err);
+  host->buffer = NULL;
+  if (st != LENS_OK) {
+    lens_tensor_free (host);
+    return st;
+  }
+  *out = host;
+  return LENS_OK;
+}
+
 void
 lens_detector_result_clear (LensDetectorResult * result)
 {

@@ -687,6 +687,12 @@ const LensModel *lens_detector_model (const LensDetector *det);
 LensStatus lens_detector_run (LensDetector *det, const LensFrame *frame,
     LensDetectorResult *result, LensError *err);
 void lens_detector_result_clear (LensDetectorResult *result);
+/* A new host tensor with the model input of the last lens_detector_run:
+ * float32 [1,3,H,W] exactly as pre-processing wrote it and the model
+ * computed on (float32 also where the model declares float16), to check
+ * or replay it elsewhere. Blocking. */
+LensStatus lens_detector_get_input (LensDetector *det, LensTensor **out,
+    LensError *err);
 
 /* ---- self-test: every kernel against its C reference ---------------------- */
 

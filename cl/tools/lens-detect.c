@@ -1,16 +1,19 @@
 /* lens-detect: runs a detection model on still images and prints, per
  * image, one JSON document (one line) on stdout:
  *
- *   {"image": PATH, "width": W, "height": H, "inference_ms": T,
+ *   {"image": PATH, "width": W, "height": H,
+ *    "letterbox": {"scale_x": SX, "scale_y": SY, "pad_x": PX, "pad_y": PY},
+ *    "inference_ms": T,
  *    "detections": [{"class_id": I, "label": L, "score": S,
  *                    "box": {"x": X, "y": Y, "w": W, "h": H}}, ...]}
  *
  * Boxes are in source-image pixels (top-left corner and size); scores are
- * rounded to 4 decimals and boxes to 2.
+ * rounded to 4 decimals and boxes to 2. The letterbox is where the image
+ * landed in the model input (x_src = (x_in - pad_x) / scale_x), exact.
  *
  *   lens-detect --model M.onnx [--labels F] [--conf 0.25] [--iou 0.45]
  *               [--device D] [--family NAME] [--feature-tensors A,B,C]
- *               [--heatmap OUT.png] IMAGE...
+ *               [--heatmap OUT.png] [--save-input DIR] IMAGE...
  *
  * Images are JPEG (libjpeg-turbo) or PNG (libpng), told apart by their
  * first bytes, decoded to 8-bit RGB (EXIF orientation is not applied).
@@ -22,12 +25,19 @@
  * blended half and half over the image. With several images, image k
  * (counting from 0 in command-line order) goes to OUT-k.png (the index
  * goes before the extension).
+ * --save-input writes each image's model input, as pre-processing made it
+ * and the model computed on, to DIR/<image file name>.<model file name
+ * without .onnx>.npy (float32 [1,3,H,W], also for a float16 model: lens
+ * computes those in float32), e.g. to run another runtime on the very
+ * same input; DIR is created if needed. Two images of the same file name
+ * would write the same file: the second is refused.
  *
  * An image that cannot be read gives one line on stderr naming the file;
  * the others are still processed, and the exit status is then 1.
  */
 #include "lens.h"
 
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -408,6 +418,17 @@ print_json (const char *path, const LensDetectorResult * res,
   json_builder_add_int_value (b, res->source_width);
   json_builder_set_member_name (b, "height");
   json_builder_add_int_value (b, res->source_height);
+  json_builder_set_member_name (b, "letterbox");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "scale_x");
+  json_builder_add_double_value (b, res->letterbox.scale_x);
+  json_builder_set_member_name (b, "scale_y");
+  json_builder_add_double_value (b, res->letterbox.scale_y);
+  json_builder_set_member_name (b, "pad_x");
+  json_builder_add_double_value (b, res->letterbox.pad_x);
+  json_builder_set_member_name (b, "pad_y");
+  json_builder_add_double_value (b, res->letterbox.pad_y);
+  json_builder_end_object (b);
   json_builder_set_member_name (b, "inference_ms");
   json_builder_add_double_value (b, round_to (res->inference_ms, 2));
   json_builder_set_member_name (b, "detections");
@@ -449,13 +470,63 @@ print_json (const char *path, const LensDetectorResult * res,
   g_object_unref (b);
 }
 
+/* ---- --save-input ---------------------------------------------------------- */
+
+/* DIR/<image file name>.<model file name without .onnx>.npy */
+static char *
+input_path (const char *dir, const char *image, const char *model)
+{
+  char *image_name = g_path_get_basename (image);
+  char *model_name = g_path_get_basename (model);
+  char *file, *path;
+
+  if (g_str_has_suffix (model_name, ".onnx"))
+    model_name[strlen (model_name) - strlen (".onnx")] = '\0';
+  file = g_strconcat (image_name, ".", model_name, ".npy", NULL);
+  path = g_build_filename (dir, file, NULL);
+  g_free (file);
+  g_free (model_name);
+  g_free (image_name);
+  return path;
+}
+
+/* Writes the model input of @det's last run for @image; @written holds
+ * the files of earlier images, so that a name clash is refused rather
+ * than silently overwriting one. */
+static gboolean
+save_input (LensDetector * det, const char *dir, const char *image,
+    const char *model, GHashTable * written, char **error)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensTensor *t = NULL;
+  char *path = input_path (dir, image, model);
+  gboolean ok = FALSE;
+
+  if (g_hash_table_contains (written, path))
+    *error = g_strdup_printf ("--save-input: %s was written for an earlier "
+        "image of the same file name", path);
+  else if (lens_detector_get_input (det, &t, &err) != LENS_OK
+      || lens_npy_save (path, t, &err) != LENS_OK)
+    *error = g_strdup_printf ("--save-input: %s", err.message);
+  else
+    ok = TRUE;
+  if (ok)
+    g_hash_table_add (written, path);
+  else
+    g_free (path);
+  lens_tensor_free (t);
+  lens_error_clear (&err);
+  return ok;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 int
 main (int argc, char **argv)
 {
   char *model_path = NULL, *labels_path = NULL, *device = NULL,
-      *family_name = NULL, *heatmap = NULL, *feature_tensors = NULL;
+      *family_name = NULL, *heatmap = NULL, *feature_tensors = NULL,
+      *save_dir = NULL;
   double conf = 0.25, iou = 0.45;
   char **images = NULL;
   GOptionEntry entries[] = {
@@ -479,6 +550,9 @@ main (int argc, char **argv)
     {"heatmap", 0, 0, G_OPTION_ARG_FILENAME, &heatmap,
         "write the fused heatmap over the image as PNG (OUT-k.png for "
           "image k of several)", "OUT.png"},
+    {"save-input", 0, 0, G_OPTION_ARG_FILENAME, &save_dir,
+          "write each image's model input (float32 [1,3,H,W], as the model "
+          "computed on it) to DIR/IMAGE.MODEL.npy", "DIR"},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &images, NULL,
         "IMAGE..."},
     {NULL}
@@ -490,6 +564,8 @@ main (int argc, char **argv)
   LensContext *ctx = NULL;
   LensDetector *det = NULL;
   LensFamily family = LENS_FAMILY_UNKNOWN;
+  GHashTable *written = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, NULL);
   int n_images, failures = 0, status = 1;
 
   octx = g_option_context_new ("- detect objects in images");
@@ -509,7 +585,8 @@ main (int argc, char **argv)
   if (model_path == NULL || n_images == 0) {
     fprintf (stderr, "usage: lens-detect --model M.onnx [--labels F] "
         "[--conf C] [--iou I] [--device D] [--family NAME] "
-        "[--feature-tensors A,B,C] [--heatmap OUT.png] IMAGE...\n");
+        "[--feature-tensors A,B,C] [--heatmap OUT.png] [--save-input DIR] "
+        "IMAGE...\n");
     goto out_usage;
   }
   if (!(conf > 0.0 && conf <= 1.0) || !(iou > 0.0 && iou <= 1.0)) {
@@ -524,6 +601,12 @@ main (int argc, char **argv)
         "yolo11, yolo26, end2end, yolox, nanodet, fastestdet)\n",
         family_name);
     goto out_usage;
+  }
+
+  if (save_dir != NULL && g_mkdir_with_parents (save_dir, 0777) != 0) {
+    fprintf (stderr, "lens-detect: --save-input: cannot create %s: %s\n",
+        save_dir, g_strerror (errno));
+    goto out;
   }
 
   if (lens_context_new (device, &ctx, &err) != LENS_OK) {
@@ -569,6 +652,12 @@ main (int argc, char **argv)
       continue;
     }
     print_json (path, &res, lens_detector_config (det));
+    if (save_dir != NULL
+        && !save_input (det, save_dir, path, model_path, written, &msg)) {
+      fprintf (stderr, "lens-detect: %s: %s\n", path, msg);
+      g_free (msg);
+      failures++;
+    }
     if (heatmap != NULL) {
       char *out_path = heatmap_path (heatmap, i, n_images);
 
@@ -595,6 +684,8 @@ out:
   g_free (family_name);
   g_free (feature_tensors);
   g_free (heatmap);
+  g_free (save_dir);
+  g_hash_table_unref (written);
   g_strfreev (images);
   return status;
 

@@ -1,12 +1,13 @@
 /* jpeg-rgb.c: decodes a JPEG to a binary PPM (8-bit RGB) on stdout, for
  * tests/ort/regenerate-detections.
  *
- * Owns nothing but the decode: the detection fixtures must start from the
- * very pixels lens-detect decodes, and lens-detect uses libjpeg(-turbo)
- * with its defaults (accurate integer IDCT, fancy chroma upsampling).
- * jpeg-js differs from it by up to ~40 levels on chroma edges, enough to
- * flip low-confidence detections. The script compiles this file with the
- * system's cc and libjpeg (both build dependencies of lens) on first use.
+ * Owns nothing but the decode: the script checks lens-detect's model
+ * inputs against its own pre-processing of the very pixels lens-detect
+ * decodes, and lens-detect uses libjpeg(-turbo) with its defaults
+ * (accurate integer IDCT, fancy chroma upsampling); jpeg-js differs from
+ * it by up to ~40 levels on chroma edges. The script compiles this file
+ * with the system's cc and libjpeg (both build dependencies of lens) on
+ * first use.
  *
  * Usage: jpeg-rgb FILE.jpg > FILE.ppm; jpeg-rgb --version prints the
  * libjpeg-turbo version number (e.g. 2001005 for 2.1.5), or 0.
