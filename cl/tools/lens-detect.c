@@ -383,15 +383,21 @@ append_json (GString * out, JsonNode * node)
         char buf[G_ASCII_DTOSTR_BUF_SIZE];
         double v = json_node_get_double (node);
 
-        for (int digits = 1; digits <= 17; digits++) {
-          char format[8];
+        /* every number lens-detect prints started as a float: the fewest
+         * digits that read back as the same float, whole numbers without
+         * an exponent */
+        if (v == floor (v) && fabs (v) < 1e15) {
+          g_ascii_formatd (buf, sizeof buf, "%.0f", v);
+        } else {
+          for (int digits = 1; digits <= 9; digits++) {
+            char format[8];
 
-          g_snprintf (format, sizeof format, "%%.%dg", digits);
-          g_ascii_formatd (buf, sizeof buf, format, v);
-          if (g_ascii_strtod (buf, NULL) == v)
-            break;
+            g_snprintf (format, sizeof format, "%%.%dg", digits);
+            g_ascii_formatd (buf, sizeof buf, format, v);
+            if ((float) g_ascii_strtod (buf, NULL) == (float) v)
+              break;
+          }
         }
-        /* a whole double stays a JSON number either way */
         g_string_append (out, buf);
       } else {
         char *text = json_to_string (node, FALSE);
