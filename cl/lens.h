@@ -138,6 +138,22 @@ LensStatus lens_context_enqueue (LensContext *ctx, cl_kernel kernel,
 /* Largest work-group size this device allows for @kernel. */
 size_t lens_kernel_max_work_group (LensContext *ctx, cl_kernel kernel);
 
+/* Measuring (lens-bench): kernels lens_context_enqueue launched on this
+ * context so far, and wall time spent compiling programs (clBuildProgram)
+ * on its device so far, in ms. */
+guint64 lens_context_enqueue_count (LensContext *ctx);
+double lens_context_build_ms (LensContext *ctx);
+/* Kernel profiling, off by default (and then free of cost). On, every
+ * launch keeps its OpenCL event under the tag last set (-1 after turning
+ * it on); collect waits for the queue, adds each launch's device time
+ * (CL_PROFILING_COMMAND_END - START, in ms) to ms[tag] and counts it in
+ * launches[tag] (either may be NULL; tags outside 0..n_tags-1 are
+ * dropped), then releases the events. Turning it off drops pending ones. */
+void lens_context_set_profiling (LensContext *ctx, gboolean on);
+void lens_context_set_profile_tag (LensContext *ctx, int tag);
+LensStatus lens_context_profile_collect (LensContext *ctx, int n_tags,
+    double *ms, int *launches, LensError *err);
+
 /* ---- tensors ------------------------------------------------------------- */
 
 #define LENS_MAX_DIMS 8
@@ -426,6 +442,11 @@ LensStatus lens_model_keep_tensor (LensModel *model, const char *name,
 size_t lens_model_weight_bytes (const LensModel *model);
 size_t lens_model_peak_bytes (const LensModel *model);
 size_t lens_model_unplanned_bytes (const LensModel *model);
+/* Operations of one inference, summed over the nodes left to run: 2 per
+ * multiply-add for Conv/ConvInteger/MatMul/Gemm, 0 for data movement, 1
+ * per output element for the rest (the rule is at step_flops () in
+ * cl/model.c). What lens-bench's GFLOP/s divides. */
+double lens_model_flops (const LensModel *model);
 
 /* An execution context: its own command queue and intermediate buffers,
  * the model's weights shared. One per thread or stream. */
@@ -448,6 +469,28 @@ LensStatus lens_exec_get_output (LensExec *exec, int i, LensTensor **out,
 /* The device tensor holding the named graph value after a run (feature
  * maps), or NULL when the name is unknown or was folded away. */
 LensTensor *lens_exec_tensor (LensExec *exec, const char *name);
+
+/* One node's share of a profiled run. */
+typedef struct
+{
+  const char *name;             /* node name (borrowed from the model) */
+  const char *op_type;
+  const char *output;           /* its first output, for
+                                 * lens_model_tensor_shape */
+  double device_ms;             /* its kernels' execution time on the device
+                                 * (OpenCL event profiling), summed */
+  int kernels;                  /* kernels it launched */
+  double flops;                 /* as counted by lens_model_flops */
+} LensNodeProfile;
+
+/* Kernel profiling, off by default: each lens_exec_run then keeps every
+ * kernel's OpenCL event under its node and collects the times after its
+ * single wait (so a profiled run is a little slower). */
+void lens_exec_set_profiling (LensExec *exec, gboolean on);
+/* The last run's per-node profile: lens_model_n_nodes entries in execution
+ * order, owned by @exec and valid until its next run; NULL (and *n_nodes
+ * 0) when that run was not profiled. */
+const LensNodeProfile *lens_exec_profile (LensExec *exec, int *n_nodes);
 
 /* ---- .npy files (NumPy format 1.0-3.0, little-endian, C order) ------------- */
 

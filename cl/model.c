@@ -62,6 +62,10 @@ struct _LensExec
   cl_mem *slots;
   int n_nodes;
   LensNode **nodes;             /* per live step, bound to tensors */
+  /* lens_exec_set_profiling: per-node times of the last run, or NULL */
+  gboolean profiling;
+  LensNodeProfile *profile;
+  gboolean profiled;            /* the last run filled profile */
 };
 
 static Value *
@@ -795,6 +799,77 @@ lens_model_unplanned_bytes (const LensModel * m)
   return m->unplanned_bytes;
 }
 
+static int64_t
+value_numel (const Value * v)
+{
+  int64_t n = 1;
+
+  for (int d = 0; d < v->ndim; d++)
+    n *= v->shape[d];
+  return n;
+}
+
+/* Operations of one step, from its op type and inferred shapes: the rule
+ * behind lens-bench's GFLOP/s.
+ *   Conv, ConvInteger: 2 per multiply-add, 2 * N*Cout*Hout*Wout *
+ *     (Cin/group)*kh*kw (bias and fused activation not counted);
+ *   MatMul, Gemm: 2 * M*N*K * batch;
+ *   pure data movement (views, Transpose, Concat, Split, Slice, Pad,
+ *     Gather*, Tile, Cast, Resize): 0;
+ *   everything else (element-wise, activations, pooling, reductions,
+ *     quantization): 1 per output element. */
+static double
+step_flops (const LensModel * m, const Step * step)
+{
+  static const char *const movement[] = {
+    "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose",
+    "Concat", "Split", "Slice", "Pad", "Gather", "GatherElements", "Tile",
+    "Cast", "Shape", "Constant", "Resize", NULL
+  };
+  const char *op = step->node->op_type;
+  const Value *out = step->outputs[0] >= 0 ?
+      value_at (m, step->outputs[0]) : NULL;
+  double flops = 0;
+
+  if ((strcmp (op, "Conv") == 0 || strcmp (op, "ConvInteger") == 0)
+      && out != NULL && step->n_inputs > 1 && step->inputs[1] >= 0) {
+    const Value *w = value_at (m, step->inputs[1]);
+    double per_output = 1;
+
+    for (int d = 1; d < w->ndim; d++)
+      per_output *= (double) w->shape[d];
+    return 2.0 * (double) value_numel (out) * per_output;
+  }
+  if ((strcmp (op, "MatMul") == 0 || strcmp (op, "Gemm") == 0)
+      && out != NULL && step->inputs[0] >= 0) {
+    const Value *a = value_at (m, step->inputs[0]);
+    int64_t k = a->ndim > 0 ? a->shape[a->ndim - 1] : 1;
+
+    if (strcmp (op, "Gemm") == 0 && a->ndim == 2
+        && lens_node_attr_int (step->node, "transA", 0))
+      k = a->shape[0];
+    return 2.0 * (double) value_numel (out) * (double) k;
+  }
+  for (int i = 0; movement[i] != NULL; i++)
+    if (strcmp (op, movement[i]) == 0)
+      return 0;
+  for (int o = 0; o < step->n_outputs; o++)
+    if (step->outputs[o] >= 0)
+      flops += (double) value_numel (value_at (m, step->outputs[o]));
+  return flops;
+}
+
+double
+lens_model_flops (const LensModel * m)
+{
+  double flops = 0;
+
+  for (guint s = 0; s < m->steps->len; s++)
+    if (!step_at (m, s)->removed)
+      flops += step_flops (m, step_at (m, s));
+  return flops;
+}
+
 /* Values computed per inference are the outputs of the steps left to run
  * (fused or dropped steps' values are not), in execution order. */
 static int
@@ -960,6 +1035,7 @@ lens_exec_free (LensExec * e)
     lens_node_free (e->nodes[n]);
   }
   g_free (e->nodes);
+  g_free (e->profile);
   if (e->tensors != NULL)
     for (guint v = 0; v < m->values->len; v++)
       if (value_at (m, (int) v)->constant == NULL)
@@ -1041,13 +1117,68 @@ lens_exec_run (LensExec * e, LensError *err)
 {
   LensStatus st = LENS_OK;
 
-  for (int n = 0; n < e->n_nodes && st == LENS_OK; n++)
+  e->profiled = FALSE;
+  for (int n = 0; n < e->n_nodes && st == LENS_OK; n++) {
+    if (e->profiling)
+      lens_context_set_profile_tag (e->ctx, n);
     st = lens_node_run (e->ctx, e->nodes[n], err);
+  }
   if (st == LENS_OK)
     st = lens_context_finish (e->ctx, err);
+  if (e->profiling) {
+    double *ms = g_new0 (double, MAX (e->n_nodes, 1));
+    int *launches = g_new0 (int, MAX (e->n_nodes, 1));
+    /* after a failure too: the events of the launches made are released */
+    LensStatus pst = lens_context_profile_collect (e->ctx, e->n_nodes, ms,
+        launches, st == LENS_OK ? err : NULL);
+
+    lens_context_set_profile_tag (e->ctx, -1);
+    if (st == LENS_OK)
+      st = pst;
+    for (int n = 0; n < e->n_nodes && st == LENS_OK; n++) {
+      e->profile[n].device_ms = ms[n];
+      e->profile[n].kernels = launches[n];
+    }
+    e->profiled = st == LENS_OK;
+    g_free (ms);
+    g_free (launches);
+  }
   if (st != LENS_OK)
     lens_error_prefix (err, "%s: ", e->model->path);
   return st;
+}
+
+void
+lens_exec_set_profiling (LensExec * e, gboolean on)
+{
+  LensModel *m = e->model;
+
+  if (on && e->profile == NULL) {
+    int n = 0;
+
+    e->profile = g_new0 (LensNodeProfile, MAX (e->n_nodes, 1));
+    for (guint s = 0; s < m->steps->len; s++) {
+      Step *step = step_at (m, s);
+      if (step->removed)
+        continue;
+      e->profile[n].name = step->node->name;
+      e->profile[n].op_type = step->node->op_type;
+      e->profile[n].output = value_at (m, step->outputs[0])->name;
+      e->profile[n].flops = step_flops (m, step);
+      n++;
+    }
+  }
+  e->profiling = on;
+  e->profiled = FALSE;
+  lens_context_set_profiling (e->ctx, on);
+}
+
+const LensNodeProfile *
+lens_exec_profile (LensExec * e, int *n_nodes)
+{
+  if (n_nodes != NULL)
+    *n_nodes = e->profiled ? e->n_nodes : 0;
+  return e->profiled ? e->profile : NULL;
 }
 
 LensStatus

@@ -1,6 +1,7 @@
 /* runtime.c: OpenCL device selection, contexts, the per-process program
- * cache keyed by (device, source hash, build options), and checked kernel
- * launches.
+ * cache keyed by (device, source hash, build options), checked kernel
+ * launches, and the opt-in kernel profiling (OpenCL events per launch,
+ * tagged by the caller) that lens-bench --profile reads.
  *
  * Contexts opened on the same device share one LensDevice: one cl_context
  * and one program cache, so a program is compiled once per process whatever
@@ -22,14 +23,29 @@ typedef struct
   gboolean is_gpu;
   gboolean exact_divide;        /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT */
   int refcount;
-  GMutex lock;                  /* guards programs */
+  GMutex lock;                  /* guards programs and build_us */
   GHashTable *programs;         /* "sha256|options" -> cl_program */
+  gint64 build_us;              /* wall time spent in clBuildProgram */
 } LensDevice;
+
+/* One kernel launch kept for profiling: its event and the tag (the node)
+ * current when it was enqueued. */
+typedef struct
+{
+  cl_event event;
+  int tag;
+} ProfiledLaunch;
 
 struct _LensContext
 {
   LensDevice *dev;
   cl_command_queue queue;
+  guint64 n_enqueues;           /* kernels launched on this queue */
+  /* lens_context_set_profiling: off, lens_context_enqueue asks for no
+   * event at all, so profiling costs nothing unless asked for */
+  gboolean profiling;
+  int profile_tag;
+  GArray *launches;             /* ProfiledLaunch, since the last collect */
 };
 
 static GMutex devices_lock;
@@ -314,12 +330,25 @@ lens_context_new_like (LensContext * like, LensContext ** out, LensError *err)
   return context_on_device (&same, out, err);
 }
 
+static void
+release_launches (LensContext * ctx)
+{
+  if (ctx->launches == NULL)
+    return;
+  for (guint i = 0; i < ctx->launches->len; i++)
+    clReleaseEvent (g_array_index (ctx->launches, ProfiledLaunch, i).event);
+  g_array_set_size (ctx->launches, 0);
+}
+
 void
 lens_context_free (LensContext * ctx)
 {
   if (ctx == NULL)
     return;
   clFinish (ctx->queue);
+  release_launches (ctx);
+  if (ctx->launches != NULL)
+    g_array_free (ctx->launches, TRUE);
   clReleaseCommandQueue (ctx->queue);
   device_release (ctx->dev);
   g_free (ctx);
@@ -387,6 +416,7 @@ build_program (LensDevice * dev, const LensKernelSource * common,
   cl_program program;
   cl_int rc, build_rc;
   char *full_options;
+  gint64 start;
 
   program = clCreateProgramWithSource (dev->context, 2, strings, lengths, &rc);
   if (rc != CL_SUCCESS)
@@ -399,8 +429,11 @@ build_program (LensDevice * dev, const LensKernelSource * common,
   full_options = g_strdup_printf ("-cl-std=CL1.2 %s%s",
       dev->exact_divide ? "-cl-fp32-correctly-rounded-divide-sqrt " : "",
       options ? options : "");
+  start = g_get_monotonic_time ();
   build_rc = clBuildProgram (program, 1, &dev->device, full_options, NULL,
       NULL);
+  /* the caller holds dev->lock */
+  dev->build_us += g_get_monotonic_time () - start;
   if (build_rc != CL_SUCCESS) {
     size_t log_size = 0;
     char *log;
@@ -479,6 +512,17 @@ lens_context_programs_built (LensContext * ctx)
   return n;
 }
 
+double
+lens_context_build_ms (LensContext * ctx)
+{
+  gint64 us;
+
+  g_mutex_lock (&ctx->dev->lock);
+  us = ctx->dev->build_us;
+  g_mutex_unlock (&ctx->dev->lock);
+  return us / 1000.0;
+}
+
 static char *
 kernel_name (cl_kernel kernel)
 {
@@ -526,6 +570,7 @@ lens_context_enqueue (LensContext * ctx, cl_kernel kernel, cl_uint work_dim,
     const size_t *global, const size_t *local, LensError *err)
 {
   size_t rounded[3] = { 1, 1, 1 };
+  cl_event event = NULL;
   cl_int rc;
 
   for (cl_uint d = 0; d < work_dim; d++) {
@@ -535,7 +580,14 @@ lens_context_enqueue (LensContext * ctx, cl_kernel kernel, cl_uint work_dim,
         global[d];
   }
   rc = clEnqueueNDRangeKernel (ctx->queue, kernel, work_dim, NULL, rounded,
-      local, 0, NULL, NULL);
+      local, 0, NULL, ctx->profiling ? &event : NULL);
+  if (rc == CL_SUCCESS) {
+    ctx->n_enqueues++;
+    if (ctx->profiling) {
+      ProfiledLaunch launch = { event, ctx->profile_tag };
+      g_array_append_val (ctx->launches, launch);
+    }
+  }
   if (rc != CL_SUCCESS) {
     char *name = kernel_name (kernel);
     lens_error_set (err, LENS_ERROR_CL,
@@ -556,4 +608,66 @@ lens_kernel_max_work_group (LensContext * ctx, cl_kernel kernel)
   clGetKernelWorkGroupInfo (kernel, ctx->dev->device,
       CL_KERNEL_WORK_GROUP_SIZE, sizeof (size), &size, NULL);
   return size;
+}
+
+guint64
+lens_context_enqueue_count (LensContext * ctx)
+{
+  return ctx->n_enqueues;
+}
+
+void
+lens_context_set_profiling (LensContext * ctx, gboolean on)
+{
+  if (on && ctx->launches == NULL)
+    ctx->launches = g_array_new (FALSE, FALSE, sizeof (ProfiledLaunch));
+  if (!on)
+    release_launches (ctx);
+  ctx->profiling = on;
+  ctx->profile_tag = -1;
+}
+
+void
+lens_context_set_profile_tag (LensContext * ctx, int tag)
+{
+  ctx->profile_tag = tag;
+}
+
+LensStatus
+lens_context_profile_collect (LensContext * ctx, int n_tags, double *ms,
+    int *launches, LensError *err)
+{
+  LensStatus st = LENS_OK;
+  cl_int rc;
+
+  if (ctx->launches == NULL || ctx->launches->len == 0)
+    return LENS_OK;
+  rc = clFinish (ctx->queue);
+  if (rc != CL_SUCCESS)
+    st = lens_error_set (err, LENS_ERROR_CL, "clFinish: %s",
+        lens_cl_error_name (rc));
+  for (guint i = 0; i < ctx->launches->len && st == LENS_OK; i++) {
+    ProfiledLaunch *l = &g_array_index (ctx->launches, ProfiledLaunch, i);
+    cl_ulong start = 0, end = 0;
+
+    rc = clGetEventProfilingInfo (l->event, CL_PROFILING_COMMAND_START,
+        sizeof (start), &start, NULL);
+    if (rc == CL_SUCCESS)
+      rc = clGetEventProfilingInfo (l->event, CL_PROFILING_COMMAND_END,
+          sizeof (end), &end, NULL);
+    if (rc != CL_SUCCESS) {
+      st = lens_error_set (err, LENS_ERROR_CL,
+          "clGetEventProfilingInfo (launch %u): %s", i,
+          lens_cl_error_name (rc));
+      break;
+    }
+    if (l->tag < 0 || l->tag >= n_tags)
+      continue;
+    if (ms != NULL && end > start)
+      ms[l->tag] += (end - start) / 1e6;
+    if (launches != NULL)
+      launches[l->tag]++;
+  }
+  release_launches (ctx);
+  return st;
 }
