@@ -156,6 +156,49 @@ START_TEST (test_bad_work_group_named)
 }
 END_TEST
 
+START_TEST (test_profiling_counts_launches)
+{
+  LensError err = LENS_ERROR_INIT;
+  int64_t shape[1] = { 97 };
+  LensTensor *t = lens_tensor_new (LENS_DTYPE_UINT32, 1, shape);
+  cl_uint value = 7, n = 97;
+  size_t global = 97;
+  double ms[2] = { 0, 0 };
+  int launches[2] = { 0, 0 };
+  guint64 before;
+  cl_kernel k;
+
+  ck_assert (lens_tensor_alloc_device (lens_check_ctx, t, &err) == LENS_OK);
+  ck_assert (lens_context_create_kernel (lens_check_ctx, "fill", "",
+          "lens_fill_u32", &k, &err) == LENS_OK);
+  ck_assert (lens_kernel_set_arg (k, 0, sizeof (cl_mem), &t->buffer, &err)
+      == LENS_OK && lens_kernel_set_arg (k, 1, sizeof value, &value, &err)
+      == LENS_OK && lens_kernel_set_arg (k, 2, sizeof n, &n, &err) == LENS_OK);
+  before = lens_context_enqueue_count (lens_check_ctx);
+  lens_context_set_profiling (lens_check_ctx, TRUE);
+  lens_context_set_profile_tag (lens_check_ctx, 0);
+  for (int i = 0; i < 2; i++)
+    ck_assert (lens_context_enqueue (lens_check_ctx, k, 1, &global, NULL,
+            &err) == LENS_OK);
+  lens_context_set_profile_tag (lens_check_ctx, 1);
+  ck_assert (lens_context_enqueue (lens_check_ctx, k, 1, &global, NULL,
+          &err) == LENS_OK);
+  ck_assert_msg (lens_context_profile_collect (lens_check_ctx, 2, ms,
+          launches, &err) == LENS_OK, "%s", err.message);
+  lens_context_set_profiling (lens_check_ctx, FALSE);
+  ck_assert_msg (launches[0] == 2 && launches[1] == 1,
+      "expected 2 launches under tag 0 and 1 under tag 1, got %d and %d",
+      launches[0], launches[1]);
+  ck_assert_msg (ms[0] >= 0 && ms[1] >= 0, "device times must not be "
+      "negative: %g, %g", ms[0], ms[1]);
+  ck_assert_msg (lens_context_enqueue_count (lens_check_ctx) - before == 3,
+      "expected 3 counted launches, got %" G_GUINT64_FORMAT,
+      lens_context_enqueue_count (lens_check_ctx) - before);
+  clReleaseKernel (k);
+  lens_tensor_free (t);
+}
+END_TEST
+
 START_TEST (test_cl_error_names)
 {
   ck_assert_str_eq (lens_cl_error_name (CL_INVALID_WORK_GROUP_SIZE),
@@ -379,6 +422,7 @@ runtime_suite (void)
   tcase_add_test (tc_programs, test_unknown_kernel);
   tcase_add_test (tc_programs, test_bad_work_group_named);
   tcase_add_test (tc_programs, test_cl_error_names);
+  tcase_add_test (tc_programs, test_profiling_counts_launches);
   suite_add_tcase (s, tc_programs);
 
   tcase_add_checked_fixture (tc_tensors, lens_check_setup,
