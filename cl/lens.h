@@ -124,6 +124,14 @@ LensStatus lens_context_finish (LensContext *ctx, LensError *err);
 LensStatus lens_context_create_kernel (LensContext *ctx, const char *program,
     const char *options, const char *kernel_name, cl_kernel *out,
     LensError *err);
+/* Compiled program binaries persist on disk, keyed by (platform, device,
+ * driver version, source hash, build options), so a warm start compiles
+ * nothing. The directory is @dir (NULL: no disk cache), else
+ * $LENS_CACHE_DIR ("" turns it off), else $XDG_CACHE_HOME/lens. A directory
+ * that cannot be written only means compiling again next time. */
+void lens_program_cache_set_dir (const char *dir);
+/* Programs loaded from the disk cache and binaries written, so far. */
+void lens_program_cache_stats (guint *hits, guint *writes);
 /* Number of programs compiled so far on this context's device. */
 guint lens_context_programs_built (LensContext *ctx);
 

@@ -22,6 +22,8 @@ typedef struct
   char *platform_name;
   gboolean is_gpu;
   gboolean exact_divide;        /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT */
+  char *identity;               /* platform, device and driver versions: what
+                                 * a cached program binary was built for */
   int refcount;
   GMutex lock;                  /* guards programs and build_us */
   GHashTable *programs;         /* "sha256|options" -> cl_program */
@@ -252,6 +254,16 @@ device_acquire (const Candidate * c, LensDevice ** out, LensError *err)
         NULL);
     dev->exact_divide = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
   }
+  {
+    char *pv = get_platform_string (c->platform, CL_PLATFORM_VERSION);
+    char *dv = get_device_string (c->device, CL_DEVICE_VERSION);
+    char *drv = get_device_string (c->device, CL_DRIVER_VERSION);
+    dev->identity = g_strdup_printf ("%s|%s|%s|%s|%s", dev->platform_name,
+        pv, dev->device_name, dv, drv);
+    g_free (pv);
+    g_free (dv);
+    g_free (drv);
+  }
   dev->refcount = 1;
   g_mutex_init (&dev->lock);
   dev->programs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
@@ -278,6 +290,7 @@ device_release (LensDevice * dev)
   clReleaseContext (dev->context);
   g_free (dev->device_name);
   g_free (dev->platform_name);
+  g_free (dev->identity);
   g_free (dev);
 }
 
@@ -406,6 +419,133 @@ find_source (const char *name)
   return NULL;
 }
 
+/* ---- program binary cache on disk ----------------------------------------- */
+
+static GMutex cache_lock;
+static char *cache_dir;         /* NULL: not chosen yet */
+static gboolean cache_dir_set;
+static guint cache_hits, cache_writes;
+
+void
+lens_program_cache_set_dir (const char *dir)
+{
+  g_mutex_lock (&cache_lock);
+  g_free (cache_dir);
+  cache_dir = g_strdup (dir && *dir ? dir : NULL);
+  cache_dir_set = TRUE;
+  g_mutex_unlock (&cache_lock);
+}
+
+/* The directory in use: set by the API, else $LENS_CACHE_DIR ("" turns the
+ * cache off), else the user's cache directory + /lens. */
+static char *
+current_cache_dir (void)
+{
+  char *dir;
+
+  g_mutex_lock (&cache_lock);
+  if (!cache_dir_set) {
+    const char *env = g_getenv ("LENS_CACHE_DIR");
+    cache_dir = env ? (*env ? g_strdup (env) : NULL) :
+        g_build_filename (g_get_user_cache_dir (), "lens", NULL);
+    cache_dir_set = TRUE;
+  }
+  dir = g_strdup (cache_dir);
+  g_mutex_unlock (&cache_lock);
+  return dir;
+}
+
+void
+lens_program_cache_stats (guint * hits, guint * writes)
+{
+  g_mutex_lock (&cache_lock);
+  if (hits)
+    *hits = cache_hits;
+  if (writes)
+    *writes = cache_writes;
+  g_mutex_unlock (&cache_lock);
+}
+
+/* DIR/<sha256 of device identity, sources and options>.bin, or NULL */
+static char *
+cache_path (LensDevice * dev, const LensKernelSource * common,
+    const LensKernelSource * src, const char *full_options)
+{
+  char *dir = current_cache_dir (), *key, *hash, *file, *path;
+
+  if (dir == NULL)
+    return NULL;
+  key = g_strdup_printf ("%s\n%s\n%s\n%s", dev->identity, common->sha256,
+      src->sha256, full_options);
+  hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, key, -1);
+  file = g_strdup_printf ("%s-%s.bin", src->name, hash);
+  path = g_build_filename (dir, file, NULL);
+  g_free (key);
+  g_free (hash);
+  g_free (file);
+  g_free (dir);
+  return path;
+}
+
+/* A program from a cached binary, or NULL (absent, unreadable, rejected by
+ * the driver: the caller then builds from source). */
+static cl_program
+load_cached (LensDevice * dev, const char *path, const char *full_options)
+{
+  const unsigned char *binary;
+  cl_program program;
+  cl_int rc, status;
+  char *data = NULL;
+  gsize len = 0;
+
+  if (path == NULL || !g_file_get_contents (path, &data, &len, NULL))
+    return NULL;
+  binary = (const unsigned char *) data;
+  program = clCreateProgramWithBinary (dev->context, 1, &dev->device, &len,
+      &binary, &status, &rc);
+  g_free (data);
+  if (rc != CL_SUCCESS || status != CL_SUCCESS)
+    return NULL;
+  if (clBuildProgram (program, 1, &dev->device, full_options, NULL, NULL)
+      != CL_SUCCESS) {
+    clReleaseProgram (program);
+    return NULL;
+  }
+  g_mutex_lock (&cache_lock);
+  cache_hits++;
+  g_mutex_unlock (&cache_lock);
+  return program;
+}
+
+/* Writes the program's binary atomically; a cache directory that cannot be
+ * written only costs the next start a compile. */
+static void
+store_cached (LensDevice * dev, cl_program program, const char *path)
+{
+  size_t size = 0;
+  unsigned char *binary;
+  char *dir;
+
+  if (path == NULL
+      || clGetProgramInfo (program, CL_PROGRAM_BINARY_SIZES, sizeof size,
+          &size, NULL) != CL_SUCCESS || size == 0)
+    return;
+  binary = g_malloc (size);
+  if (clGetProgramInfo (program, CL_PROGRAM_BINARIES, sizeof binary, &binary,
+          NULL) == CL_SUCCESS) {
+    dir = g_path_get_dirname (path);
+    if (g_mkdir_with_parents (dir, 0755) == 0
+        && g_file_set_contents (path, (const char *) binary, (gssize) size,
+            NULL)) {
+      g_mutex_lock (&cache_lock);
+      cache_writes++;
+      g_mutex_unlock (&cache_lock);
+    }
+    g_free (dir);
+  }
+  g_free (binary);
+}
+
 static LensStatus
 build_program (LensDevice * dev, const LensKernelSource * common,
     const LensKernelSource * src, const char *options, cl_program * out,
@@ -415,14 +555,8 @@ build_program (LensDevice * dev, const LensKernelSource * common,
   size_t lengths[2] = { common->length, src->length };
   cl_program program;
   cl_int rc, build_rc;
-  char *full_options;
+  char *full_options, *cached;
   gint64 start;
-
-  program = clCreateProgramWithSource (dev->context, 2, strings, lengths, &rc);
-  if (rc != CL_SUCCESS)
-    return lens_error_set (err, LENS_ERROR_CL,
-        "clCreateProgramWithSource (%s.cl): %s", src->name,
-        lens_cl_error_name (rc));
 
   /* correctly rounded division where the device offers it: results that
    * must match ONNX Runtime bit for bit (lens_logistic) divide */
@@ -430,6 +564,24 @@ build_program (LensDevice * dev, const LensKernelSource * common,
       dev->exact_divide ? "-cl-fp32-correctly-rounded-divide-sqrt " : "",
       options ? options : "");
   start = g_get_monotonic_time ();
+  cached = cache_path (dev, common, src, full_options);
+  program = load_cached (dev, cached, full_options);
+  if (program != NULL) {
+    dev->build_us += g_get_monotonic_time () - start;
+    g_free (cached);
+    g_free (full_options);
+    *out = program;
+    return LENS_OK;
+  }
+
+  program = clCreateProgramWithSource (dev->context, 2, strings, lengths, &rc);
+  if (rc != CL_SUCCESS) {
+    g_free (cached);
+    g_free (full_options);
+    return lens_error_set (err, LENS_ERROR_CL,
+        "clCreateProgramWithSource (%s.cl): %s", src->name,
+        lens_cl_error_name (rc));
+  }
   build_rc = clBuildProgram (program, 1, &dev->device, full_options, NULL,
       NULL);
   /* the caller holds dev->lock */
@@ -449,9 +601,12 @@ build_program (LensDevice * dev, const LensKernelSource * common,
         g_strstrip (log));
     g_free (log);
     g_free (full_options);
+    g_free (cached);
     clReleaseProgram (program);
     return LENS_ERROR_BUILD;
   }
+  store_cached (dev, program, cached);
+  g_free (cached);
   g_free (full_options);
   *out = program;
   return LENS_OK;

@@ -71,6 +71,73 @@ START_TEST (test_select_bad_index)
 }
 END_TEST
 
+/* ---- program binaries on disk ---- */
+
+START_TEST (test_disk_cache_warm_start)
+{
+  LensError err = LENS_ERROR_INIT;
+  char *dir = g_dir_make_tmp ("lens-cache-XXXXXX", NULL);
+  char *options = g_strdup_printf ("-DLENS_CACHE_TEST=%u", g_random_int ());
+  guint hits0, writes0, hits1, writes1, hits2, writes2;
+  LensContext *c;
+  cl_kernel k;
+  GDir *listing;
+  int files = 0;
+
+  lens_program_cache_set_dir (dir);
+  lens_program_cache_stats (&hits0, &writes0);
+  /* cold: compiled from source, binary written */
+  ck_assert (lens_context_new (NULL, &c, &err) == LENS_OK);
+  ck_assert_msg (lens_context_create_kernel (c, "fill", options,
+          "lens_fill_u32", &k, &err) == LENS_OK, "%s", err.message);
+  clReleaseKernel (k);
+  lens_context_free (c);        /* the last context: programs go */
+  lens_program_cache_stats (&hits1, &writes1);
+  ck_assert_msg (writes1 == writes0 + 1 && hits1 == hits0,
+      "a cold build should write one binary (writes %u -> %u, hits %u -> %u)",
+      writes0, writes1, hits0, hits1);
+  listing = g_dir_open (dir, 0, NULL);
+  while (listing && g_dir_read_name (listing))
+    files++;
+  g_dir_close (listing);
+  ck_assert_int_eq (files, 1);
+
+  /* warm: loaded from the binary, nothing compiled */
+  ck_assert (lens_context_new (NULL, &c, &err) == LENS_OK);
+  ck_assert (lens_context_create_kernel (c, "fill", options, "lens_fill_u32",
+          &k, &err) == LENS_OK);
+  clReleaseKernel (k);
+  lens_context_free (c);
+  lens_program_cache_stats (&hits2, &writes2);
+  ck_assert_msg (hits2 == hits1 + 1 && writes2 == writes1,
+      "a warm start should load the binary (hits %u -> %u, writes %u -> %u)",
+      hits1, hits2, writes1, writes2);
+
+  /* a directory that cannot be written: still works, just no cache */
+  lens_program_cache_set_dir ("/proc/lens-not-writable");
+  ck_assert (lens_context_new (NULL, &c, &err) == LENS_OK);
+  ck_assert_msg (lens_context_create_kernel (c, "fill", "-DLENS_CACHE_TEST=ro",
+          "lens_fill_u32", &k, &err) == LENS_OK, "%s", err.message);
+  clReleaseKernel (k);
+  lens_context_free (c);
+  lens_program_cache_set_dir (g_getenv ("LENS_CACHE_DIR"));
+  g_free (options);
+  {
+    GDir *d = g_dir_open (dir, 0, NULL);
+    const char *name;
+    while (d && (name = g_dir_read_name (d)) != NULL) {
+      char *path = g_build_filename (dir, name, NULL);
+      g_unlink (path);
+      g_free (path);
+    }
+    if (d)
+      g_dir_close (d);
+  }
+  g_rmdir (dir);
+  g_free (dir);
+}
+END_TEST
+
 /* ---- program cache and checked calls ---- */
 
 START_TEST (test_program_cache)
@@ -412,6 +479,7 @@ runtime_suite (void)
   tcase_add_test (tc_select, test_select_index_and_name);
   tcase_add_test (tc_select, test_select_env);
   tcase_add_test (tc_select, test_select_bad_index);
+  tcase_add_test (tc_select, test_disk_cache_warm_start);
   suite_add_tcase (s, tc_select);
 
   tcase_add_checked_fixture (tc_programs, lens_check_setup,
