@@ -1,33 +1,44 @@
 /* quant.c: DynamicQuantizeLinear (opset 11): float32 x to uint8 y with a
  * per-tensor scale and zero point computed from x's range, all on the
- * device (kernels/quant.cl: two-stage min/max reduction, parameters,
- * quantization) so that a following ConvInteger or MatMulInteger reads
- * the zero point without a host round trip. The reference is in
- * cl/ref/quant.c. */
+ * device (kernels/quant.cl: per-chunk min/max, then the parameters and
+ * the quantization in one kernel) so that a following ConvInteger or
+ * MatMulInteger reads the zero point without a host round trip. The
+ * reference is in cl/ref/quant.c. */
 #include "lens-private.h"
 #include "ref/quant.h"
 
 #include <math.h>
 
-/* Work-group size of the reductions (-DDQL_GROUP). */
-#define DQL_GROUP_SIZE 256
-/* Work-groups of the first reduction stage, at most, and the elements a
- * work-item should at least get before another group is added. */
-#define DQL_MAX_PARTIALS 256
-#define DQL_ITEMS_PER_WORK_ITEM 16
+/* Work-group size (-DDQL_GROUP): a GPU reduces across 256 work-items; a
+ * CPU device (PoCL) runs a work-group's items one after the other and
+ * pays per work-group, so there one work-item per group walks its whole
+ * chunk in float16 vectors. */
+#define DQL_GROUP_GPU 256
+#define DQL_GROUP_CPU 1
+/* Work-groups per compute unit, at most: a few more than one per core lets
+ * a core that finishes early (or shares its time with another process)
+ * take over the rest; a GPU wants several per multiprocessor. */
+#define DQL_GROUPS_PER_CU 4
+/* elements a work-group should at least get before another is added: the
+ * launch and the re-reduction of the partials stay small next to it */
+#define DQL_MIN_GROUP_ELEMENTS_CPU (16 * 1024)
+#define DQL_MIN_GROUP_ELEMENTS_GPU (DQL_GROUP_GPU * 16 * 4)
+/* the scratch buffer holds this many (min, max) pairs */
+#define DQL_MAX_PARTIALS 1024
 
 enum
 {
   SLOT_MINMAX,
-  SLOT_PARAMS,
   SLOT_QUANTIZE,
 };
 
-/* node->priv: the scratch buffer of the (min, max) pairs of stage one */
+/* node->priv: the scratch buffer of the (min, max) pairs of the first
+ * kernel, and the device's compute units (for the number of groups) */
 typedef struct
 {
   cl_context context;
   cl_mem partial;
+  cl_uint compute_units;
 } DqlState;
 
 static LensStatus
@@ -78,6 +89,7 @@ static LensStatus
 ensure_scratch (LensContext * ctx, DqlState * s, LensError *err)
 {
   cl_context context = lens_context_get_cl_context (ctx);
+  cl_uint units = 1;
   cl_int rc;
 
   if (s->partial != NULL && s->context == context)
@@ -93,6 +105,9 @@ ensure_scratch (LensContext * ctx, DqlState * s, LensError *err)
         lens_cl_error_name (rc));
   }
   s->context = context;
+  rc = clGetDeviceInfo (lens_context_get_device (ctx),
+      CL_DEVICE_MAX_COMPUTE_UNITS, sizeof (units), &units, NULL);
+  s->compute_units = rc == CL_SUCCESS && units > 0 ? units : 1;
   return LENS_OK;
 }
 
@@ -100,16 +115,20 @@ static LensStatus
 dql_run (LensContext * ctx, LensNode * node, LensError *err)
 {
   static const char *const names[] = { "lens_dql_minmax_partial",
-    "lens_dql_params", "lens_dql_quantize"
+    "lens_dql_quantize"
   };
   DqlState *s = node->priv;
   LensTensor *x = node->inputs[0], *y = node->outputs[0];
   LensTensor *y_scale = node->outputs[1], *y_zero_point = node->outputs[2];
-  cl_long n = lens_tensor_numel (x);
+  cl_long n = lens_tensor_numel (x), n_vec = n / 16, chunk;
+  gboolean gpu = lens_context_is_gpu (ctx);
+  size_t local = gpu ? DQL_GROUP_GPU : DQL_GROUP_CPU;
+  int64_t min_elements = gpu ? DQL_MIN_GROUP_ELEMENTS_GPU :
+      DQL_MIN_GROUP_ELEMENTS_CPU;
   cl_int groups;
-  cl_kernel k[3];
+  cl_kernel k[2];
   char *options;
-  size_t global, local = DQL_GROUP_SIZE;
+  size_t global;
   LensStatus st = LENS_OK;
 
   for (int i = 0; i < node->n_outputs + 1 && st == LENS_OK; i++) {
@@ -125,43 +144,41 @@ dql_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
 
-  options = g_strdup_printf ("-DDQL_GROUP=%d", DQL_GROUP_SIZE);
-  for (int i = 0; i < 3 && st == LENS_OK; i++)
+  options = g_strdup_printf ("-DDQL_GROUP=%d", (int) local);
+  for (int i = 0; i < 2 && st == LENS_OK; i++)
     st = lens_node_kernel (ctx, node, SLOT_MINMAX + i, "quant", options,
         names[i], &k[i], err);
   g_free (options);
   if (st != LENS_OK)
     return st;
-  if (lens_kernel_max_work_group (ctx, k[SLOT_MINMAX]) < DQL_GROUP_SIZE)
-    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-        "DynamicQuantizeLinear: the device allows fewer than %d work-items "
-        "per work-group", DQL_GROUP_SIZE);
+  for (int i = 0; i < 2; i++)
+    if (lens_kernel_max_work_group (ctx, k[i]) < local)
+      return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+          "DynamicQuantizeLinear: the device allows fewer than %d "
+          "work-items per work-group for %s", (int) local, names[i]);
 
-  /* stage one: enough work-groups to keep the device busy, few enough for
-   * one work-group to finish the job */
-  groups = (cl_int) CLAMP ((n + DQL_GROUP_SIZE * DQL_ITEMS_PER_WORK_ITEM - 1)
-      / (DQL_GROUP_SIZE * DQL_ITEMS_PER_WORK_ITEM), 1, DQL_MAX_PARTIALS);
-  global = (size_t) groups * DQL_GROUP_SIZE;
-  st = lens_kernel_set_args (k[SLOT_MINMAX], err, 3, LENS_ARG (x->buffer),
-      LENS_ARG (n), LENS_ARG (s->partial));
+  /* a few long, contiguous chunks of float16 vectors (the last one
+   * possibly shorter; the n % 16 elements after them go to work-item 0) */
+  groups = (cl_int) CLAMP ((n + min_elements - 1) / min_elements, 1,
+      MIN ((int64_t) s->compute_units * DQL_GROUPS_PER_CU,
+          DQL_MAX_PARTIALS));
+  chunk = (n_vec + groups - 1) / groups;
+  if (chunk > 0)
+    groups = (cl_int) ((n_vec + chunk - 1) / chunk);
+  global = (size_t) groups * local;
+
+  st = lens_kernel_set_args (k[SLOT_MINMAX], err, 4, LENS_ARG (x->buffer),
+      LENS_ARG (n), LENS_ARG (chunk), LENS_ARG (s->partial));
   if (st == LENS_OK)
     st = lens_context_enqueue (ctx, k[SLOT_MINMAX], 1, &global, &local, err);
-
-  global = DQL_GROUP_SIZE;
   if (st == LENS_OK)
-    st = lens_kernel_set_args (k[SLOT_PARAMS], err, 4,
-        LENS_ARG (s->partial), LENS_ARG (groups),
-        LENS_ARG (y_scale->buffer), LENS_ARG (y_zero_point->buffer));
-  if (st == LENS_OK)
-    st = lens_context_enqueue (ctx, k[SLOT_PARAMS], 1, &global, &local, err);
-
-  global = (size_t) n;
-  if (st == LENS_OK)
-    st = lens_kernel_set_args (k[SLOT_QUANTIZE], err, 5, LENS_ARG (x->buffer),
-        LENS_ARG (n), LENS_ARG (y_scale->buffer),
+    st = lens_kernel_set_args (k[SLOT_QUANTIZE], err, 8, LENS_ARG (x->buffer),
+        LENS_ARG (n), LENS_ARG (chunk), LENS_ARG (s->partial),
+        LENS_ARG (groups), LENS_ARG (y_scale->buffer),
         LENS_ARG (y_zero_point->buffer), LENS_ARG (y->buffer));
   if (st == LENS_OK)
-    st = lens_context_enqueue (ctx, k[SLOT_QUANTIZE], 1, &global, NULL, err);
+    st = lens_context_enqueue (ctx, k[SLOT_QUANTIZE], 1, &global, &local,
+        err);
   return st;
 }
 
@@ -201,6 +218,9 @@ static const DqlCase dql_cases[] = {
   { 99991, VALUES_UNIFORM, -10, 2 },
   { 1, VALUES_UNIFORM, -7, -7 },
   { 0, VALUES_UNIFORM, 1e-3, 2e-3 },
+  /* many work-groups, ties in every chunk and in the n % 16 tail */
+  { (1 << 20) + 7, VALUES_HALF_STEPS, -100 / 32.0, 155 / 32.0 },
+  { 16 * 4099, VALUES_UNIFORM, -0.5, 64 },
 };
 
 static LensNode *

@@ -8,7 +8,8 @@
  *
  * When x_max == x_min (all of x is zero) the formula divides 0 by 0; ONNX
  * Runtime then uses y_scale = 1, which gives y_zero_point = 0 and y = 0,
- * and so does lens. */
+ * and so does lens.  NaN elements: fminf / fmaxf leave them out of the
+ * range, and they quantize to 0 (fmaxf (NaN, 0) is 0), as in the kernels. */
 #include "ref/quant.h"
 
 #include <math.h>
