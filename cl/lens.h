@@ -518,7 +518,11 @@ typedef enum
   LENS_PIXEL_BGRX,
   LENS_PIXEL_I420,              /* planar Y, U, V (chroma halved both ways) */
   LENS_PIXEL_NV12,              /* planar Y, interleaved UV */
+  LENS_PIXEL_XRGB,              /* packed, 4 bytes per pixel, 1st ignored */
+  LENS_PIXEL_XBGR,
 } LensPixelFormat;
+
+#define LENS_PIXEL_N_FORMATS (LENS_PIXEL_XBGR + 1)
 
 typedef struct
 {
@@ -745,6 +749,71 @@ void lens_detector_result_clear (LensDetectorResult *result);
 LensStatus lens_detector_get_input (LensDetector *det, LensTensor **out,
     LensError *err);
 
+/* ---- motion: frame differencing on a Gaussian pyramid ------------------- */
+
+/* The motion engine (lensdetect mode=motion; no model). Per frame, on the
+ * device: luma, a Gaussian pyramid (separable 5-tap convolution, halving
+ * each level: level k has stride 2^(k+1) source pixels), the difference of
+ * each level against a running background (exponential average, so slow
+ * changes and sensor noise are absorbed), less the frame's median
+ * difference (global brightness changes are not motion), a threshold
+ * max (threshold, noise_factor * robust noise sigma of that level), and a
+ * 3x3 closing of the detection level's mask. Its 8-connected regions that
+ * also changed in the last few frames are the detections (a ghost of the
+ * first frame, or an object that stopped, is not motion). The pipeline is
+ * described at the top of cl/motion.c. */
+
+#define LENS_MOTION_MAX_LEVELS 8
+
+typedef struct
+{
+  int levels;                   /* pyramid levels, 1..8; default 3 (strides
+                                 * 2, 4, 8) */
+  int detect_level;             /* level whose mask gives the detections;
+                                 * -1 (default): the coarsest at least 160
+                                 * cells wide (stride 8 at 1280x720, 4 at
+                                 * 640x360), so people stay apart */
+  float threshold;              /* least |difference| that is motion, in
+                                 * luma levels (0..255); default 12 */
+  float noise_factor;           /* the threshold is at least this many
+                                 * robust noise sigmas; default 5 */
+  float background_rate;        /* background update per frame where
+                                 * still, (0, 1]; default 0.05 */
+  float foreground_rate;        /* where the scene differs from the
+                                 * background but nothing changes (a ghost
+                                 * of the first frame, an object that
+                                 * stopped): how fast it fades into the
+                                 * background, [0, 1]; default 0.03. Where
+                                 * something moves it is frozen. */
+  int min_area;                 /* least region box area, source pixels;
+                                 * default 256 */
+  int max_detections;           /* default 100 */
+} LensMotionOptions;
+
+void lens_motion_options_init (LensMotionOptions *options);
+
+/* One engine per stream (not thread-safe); it keeps the background. */
+typedef struct _LensMotion LensMotion;
+
+/* @options NULL: the defaults. Refuses out-of-range options. */
+LensStatus lens_motion_new (LensContext *ctx,
+    const LensMotionOptions *options, LensMotion **out, LensError *err);
+void lens_motion_free (LensMotion *motion);
+const LensMotionOptions *lens_motion_options (const LensMotion *motion);
+/* Forgets the background: the next frame starts the stream again (as a
+ * new frame size or pixel format does by itself). */
+void lens_motion_reset (LensMotion *motion);
+/* Runs one frame (any LensFrame format; only its luma is used) and waits
+ * for it. Fills @result (clear it with lens_detector_result_clear):
+ * detections with class_id 0 ("motion"), score = the region's mean motion
+ * strength in 0..1, boxes in source pixels; one feature map per level,
+ * finest first, named "motion-STRIDE", with activation = |difference| in
+ * luma levels and score = the strength (|difference| / (4 * threshold),
+ * at most 1); inference_ms = the whole call. The first frame of a stream
+ * only learns the background and reports no detections. */
+LensStatus lens_motion_run (LensMotion *motion, const LensFrame *frame,
+    LensDetectorResult *result, LensError *err);
+
 /* ---- self-test: every kernel against its C reference ---------------------- */
 
 typedef struct
@@ -762,6 +831,12 @@ typedef struct
 LensStatus lens_selftest_op (LensContext *ctx, const LensOp *op, guint32 seed,
     LensSelftestResult *result, LensError *err);
 void lens_selftest_result_clear (LensSelftestResult *result);
+/* Every motion kernel (see "motion" above) against its plain-C reference
+ * on random data at awkward sizes (1, 3, 7, 13, 97 in each direction, and
+ * 321x83): one result per kernel (kernel_ms: wall time of the passed
+ * cases); *results is g_new'd: clear each and g_free it. */
+LensStatus lens_motion_selftest (LensContext *ctx, guint32 seed,
+    LensSelftestResult **results, int *n_results, LensError *err);
 
 G_END_DECLS
 

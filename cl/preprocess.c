@@ -5,7 +5,8 @@
  *
  * Conventions (frame w x h into model input W x H):
  *
- * - Pixel formats: packed RGB, BGR, RGBx, BGRx (any size), I420 and NV12
+ * - Pixel formats: packed RGB, BGR, RGBx, BGRx, xRGB, xBGR (any size), I420
+ *   and NV12
  *   with chroma planes of ceil(w/2) x ceil(h/2); pixel (x, y) takes the
  *   chroma sample (x/2, y/2) (nearest, no chroma interpolation). YUV to RGB
  *   is BT.601 limited range, as GStreamer's videoconvert does for SD:
@@ -69,7 +70,7 @@ typedef struct
 struct _LensPreprocessor
 {
   LensContext *ctx;
-  cl_kernel kernels[LENS_PIXEL_NV12 + 1];       /* per format, on first use */
+  cl_kernel kernels[LENS_PIXEL_N_FORMATS];      /* per format, on first use */
   /* device copy of table + planes, and the host staging it is uploaded
    * from: the frame is copied here first so that the caller's memory is
    * free when run returns and the upload needs no host wait */
@@ -90,6 +91,8 @@ format_name (LensPixelFormat format)
     case LENS_PIXEL_BGRX: return "BGRx";
     case LENS_PIXEL_I420: return "I420";
     case LENS_PIXEL_NV12: return "NV12";
+    case LENS_PIXEL_XRGB: return "xRGB";
+    case LENS_PIXEL_XBGR: return "xBGR";
     default: return "unknown";
   }
 }
@@ -118,6 +121,8 @@ frame_layout (const LensFrame * f, PlaneLayout * l, LensError *err)
       break;
     case LENS_PIXEL_RGBX:
     case LENS_PIXEL_BGRX:
+    case LENS_PIXEL_XRGB:
+    case LENS_PIXEL_XBGR:
       l->n_planes = 1;
       l->row_bytes[0] = 4 * f->width;
       l->rows[0] = f->height;
@@ -305,13 +310,18 @@ fetch_rgb (const LensFrame * f, int x, int y, float rgb[3])
     case LENS_PIXEL_RGB:
     case LENS_PIXEL_BGR:
     case LENS_PIXEL_RGBX:
-    case LENS_PIXEL_BGRX:{
+    case LENS_PIXEL_BGRX:
+    case LENS_PIXEL_XRGB:
+    case LENS_PIXEL_XBGR:{
       int bpp = (f->format == LENS_PIXEL_RGB
           || f->format == LENS_PIXEL_BGR) ? 3 : 4;
       gboolean bgr = f->format == LENS_PIXEL_BGR
-          || f->format == LENS_PIXEL_BGRX;
+          || f->format == LENS_PIXEL_BGRX || f->format == LENS_PIXEL_XBGR;
+      /* xRGB/xBGR: the ignored byte comes first */
+      int skip = (f->format == LENS_PIXEL_XRGB
+          || f->format == LENS_PIXEL_XBGR) ? 1 : 0;
 
-      p = f->planes[0] + (size_t) y * f->strides[0] + (size_t) x * bpp;
+      p = f->planes[0] + (size_t) y * f->strides[0] + (size_t) x * bpp + skip;
       rgb[0] = p[bgr ? 2 : 0];
       rgb[1] = p[1];
       rgb[2] = p[bgr ? 0 : 2];
@@ -449,7 +459,7 @@ lens_preprocessor_free (LensPreprocessor * pp)
   /* OpenCL keeps these alive until enqueued commands that use them end */
   if (pp->data != NULL)
     clReleaseMemObject (pp->data);
-  for (int f = 0; f <= LENS_PIXEL_NV12; f++)
+  for (int f = 0; f < LENS_PIXEL_N_FORMATS; f++)
     if (pp->kernels[f] != NULL)
       clReleaseKernel (pp->kernels[f]);
   g_free (pp);

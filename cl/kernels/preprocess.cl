@@ -1,5 +1,5 @@
 /* preprocess.cl: one kernel from an 8-bit video frame to the float32
- * [1,3,H,W] model input: pixel fetch (packed RGB/BGR/RGBx/BGRx, or
+ * [1,3,H,W] model input: pixel fetch (packed RGB/BGR/RGBx/BGRx/xRGB/xBGR, or
  * I420/NV12 with BT.601 limited-range conversion), bilinear resize,
  * letterbox padding and per-channel normalization, in one pass.
  *
@@ -21,6 +21,8 @@
 #define FMT_BGRX 3
 #define FMT_I420 4
 #define FMT_NV12 5
+#define FMT_XRGB 6
+#define FMT_XBGR 7
 
 /* BT.601 limited range (Y 16..235, UV 16..240) to RGB 0..255, unrounded;
  * the same expression as yuv_to_rgb () in preprocess.c */
@@ -44,13 +46,16 @@ inline float3
 lens_fetch (__global const uchar * data, int x, int y,
     int off0, int stride0, int off1, int stride1, int off2, int stride2)
 {
-#if FORMAT == FMT_RGB || FORMAT == FMT_BGR || FORMAT == FMT_RGBX || FORMAT == FMT_BGRX
+#if FORMAT == FMT_RGB || FORMAT == FMT_BGR || FORMAT == FMT_RGBX || FORMAT == FMT_BGRX || FORMAT == FMT_XRGB || FORMAT == FMT_XBGR
 #if FORMAT == FMT_RGB || FORMAT == FMT_BGR
   __global const uchar *p = data + off0 + (long) y * stride0 + x * 3;
+#elif FORMAT == FMT_XRGB || FORMAT == FMT_XBGR
+  /* the ignored byte comes first */
+  __global const uchar *p = data + off0 + (long) y * stride0 + x * 4 + 1;
 #else
   __global const uchar *p = data + off0 + (long) y * stride0 + x * 4;
 #endif
-#if FORMAT == FMT_RGB || FORMAT == FMT_RGBX
+#if FORMAT == FMT_RGB || FORMAT == FMT_RGBX || FORMAT == FMT_XRGB
   return convert_float3 ((uchar3) (p[0], p[1], p[2]));
 #else
   return convert_float3 ((uchar3) (p[2], p[1], p[0]));
