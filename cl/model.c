@@ -378,6 +378,158 @@ constant_scalar (const LensModel * m, const Step * step, int input, float def)
       (float) lens_tensor_get_f64 (t, 0) : def;
 }
 
+/* The one live step reading value @v, or NULL when @v is a graph output or
+ * has no reader or several. */
+static Step *
+sole_consumer (const LensModel * m, int v)
+{
+  int first = -1;
+
+  if (value_at (m, v)->is_output || count_consumers (m, v, &first) != 1)
+    return NULL;
+  return step_at (m, first);
+}
+
+/* The input of the two-input @step other than value @v, which it reads
+ * once; -1 otherwise. */
+static int
+other_input (const Step * step, int v)
+{
+  if (step->n_inputs != 2)
+    return -1;
+  if (step->inputs[0] == v && step->inputs[1] != v)
+    return step->inputs[1];
+  if (step->inputs[1] == v && step->inputs[0] != v)
+    return step->inputs[0];
+  return -1;
+}
+
+static gboolean
+same_shape (const Value * a, const Value * b)
+{
+  if (a->ndim != b->ndim)
+    return FALSE;
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shape[d] != b->shape[d])
+      return FALSE;
+  return TRUE;
+}
+
+/* x * Sigmoid (x) for value @x that only these two read (the Sigmoid
+ * first, in ONNX order): the Mul step, and the Sigmoid in *sig; else
+ * NULL. */
+static Step *
+silu_of (const LensModel * m, int x, Step ** sig)
+{
+  int first = -1, mul_index = -1;
+  Step *mul;
+
+  if (value_at (m, x)->is_output || count_consumers (m, x, &first) != 2)
+    return NULL;
+  *sig = step_at (m, first);
+  if (!is_op (*sig, "Sigmoid") || value_at (m, (*sig)->outputs[0])->is_output
+      || count_consumers (m, (*sig)->outputs[0], &mul_index) != 1)
+    return NULL;
+  mul = step_at (m, mul_index);
+  if (!is_op (mul, "Mul") || mul->n_inputs != 2
+      || !((mul->inputs[0] == x && mul->inputs[1] == (*sig)->outputs[0])
+          || (mul->inputs[1] == x && mul->inputs[0] == (*sig)->outputs[0])))
+    return NULL;
+  return mul;
+}
+
+/* A constant float of one value per channel of @y (axis 1) whose shape
+ * broadcasts along that axis only: [1, C, 1, 1] or [C, 1, 1] for NCHW. */
+static gboolean
+is_channel_bias (const LensModel * m, int b, const Value * y)
+{
+  const Value *v = value_at (m, b);
+  int axis = 1 - (y->ndim - v->ndim);   /* v's dimension under y's axis 1 */
+
+  if (v->constant == NULL || v->dtype != LENS_DTYPE_FLOAT || axis < 0
+      || v->ndim > y->ndim)
+    return FALSE;
+  for (int d = 0; d < v->ndim; d++)
+    if (v->shape[d] != (d == axis ? y->shape[1] : 1))
+      return FALSE;
+  return TRUE;
+}
+
+/* The dequantization after a ConvInteger in dynamically quantized models,
+ *
+ *   Cast (to float) -> Mul (by a float scalar s) [-> Add (a constant
+ *   per-channel bias)] [-> Sigmoid, Mul (SiLU)]
+ *
+ * each step the only reader of the previous one's output (none a graph
+ * output), becomes a ConvInteger with the fused epilogue (cl/ops/conv.c):
+ * s as input 4, the bias as input 5, "activation" = "SiLU". It computes
+ * the same float operations in the same order, so the result is bit for
+ * bit the same, in one pass over the output instead of three to five. The
+ * scale (DynamicQuantizeLinear's times the weights') is computed per
+ * inference: it must be ready when the ConvInteger step runs. */
+static void
+fuse_conv_integer_epilogues (LensModel * m)
+{
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *conv = step_at (m, s);
+    Step *cast, *mul, *add = NULL, *sig = NULL, *act = NULL, *last;
+    const Value *y;
+    int scale, bias = -1, *inputs;
+    Value *sv;
+
+    if (!is_op (conv, "ConvInteger") || conv->n_inputs > 4)
+      continue;
+    y = value_at (m, conv->outputs[0]);
+    cast = sole_consumer (m, conv->outputs[0]);
+    if (cast == NULL || !is_op (cast, "Cast")
+        || lens_node_attr_int (cast->node, "to", 0) != LENS_DTYPE_FLOAT)
+      continue;
+    mul = sole_consumer (m, cast->outputs[0]);
+    if (mul == NULL || !is_op (mul, "Mul"))
+      continue;
+    scale = other_input (mul, cast->outputs[0]);
+    if (scale < 0)
+      continue;
+    sv = value_at (m, scale);
+    if (sv->dtype != LENS_DTYPE_FLOAT || value_bytes (sv) != sizeof (float)
+        || (sv->constant == NULL && sv->producer >= (int) s)
+        || !same_shape (value_at (m, mul->outputs[0]), y))
+      continue;
+    last = mul;
+
+    add = sole_consumer (m, mul->outputs[0]);
+    if (add != NULL && is_op (add, "Add")) {
+      bias = other_input (add, mul->outputs[0]);
+      if (bias >= 0 && is_channel_bias (m, bias, y)
+          && same_shape (value_at (m, add->outputs[0]), y))
+        last = add;
+      else
+        bias = -1;
+    }
+    if (last == add)
+      act = silu_of (m, add->outputs[0], &sig);
+
+    inputs = g_new (int, 6);
+    for (int i = 0; i < 4; i++)
+      inputs[i] = i < conv->n_inputs ? conv->inputs[i] : -1;
+    inputs[4] = scale;
+    inputs[5] = bias;
+    g_free (conv->inputs);
+    conv->inputs = inputs;
+    conv->n_inputs = bias >= 0 ? 6 : 5;
+    cast->removed = TRUE;
+    if (last == add)
+      mul->removed = TRUE;
+    if (act != NULL) {
+      lens_node_set_attr_string (conv->node, "activation", "SiLU");
+      sig->removed = TRUE;
+      add->removed = TRUE;
+      last = act;
+    }
+    take_output (m, conv, last);
+  }
+}
+
 /* Conv followed by an activation that only it feeds becomes one Conv with a
  * fused activation: Relu, LeakyRelu, HardSwish, HardSigmoid, Clip (constant
  * bounds) and Sigmoid·Mul = SiLU. */
@@ -436,18 +588,8 @@ fuse_activations (LensModel * m)
       lens_node_set_attr_float (conv->node, "activation_beta", hi);
       take_output (m, conv, next);
     } else if (consumers == 2) {
-      /* x * sigmoid (x): the Sigmoid comes first in ONNX order */
-      Step *sig = next, *mul = NULL;
-      int sig_consumers, mul_index = -1;
-      if (!is_op (sig, "Sigmoid") || value_at (m, sig->outputs[0])->is_output)
-        continue;
-      sig_consumers = count_consumers (m, sig->outputs[0], &mul_index);
-      if (sig_consumers != 1)
-        continue;
-      mul = step_at (m, mul_index);
-      if (!is_op (mul, "Mul") || mul->n_inputs != 2
-          || !((mul->inputs[0] == y && mul->inputs[1] == sig->outputs[0])
-              || (mul->inputs[1] == y && mul->inputs[0] == sig->outputs[0])))
+      Step *sig = NULL, *mul = silu_of (m, y, &sig);
+      if (mul == NULL)
         continue;
       lens_node_set_attr_string (conv->node, "activation", "SiLU");
       sig->removed = TRUE;
@@ -636,6 +778,7 @@ lens_model_load (LensContext * ctx, const char *path, int ndim,
     }
   }
   if (st == LENS_OK) {
+    fuse_conv_integer_epilogues (m);
     fuse_activations (m);
     drop_no_ops (m);
     /* fused steps changed attributes: their templates are re-initialized

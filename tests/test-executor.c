@@ -1,7 +1,8 @@
 /* test-executor.c: the graph executor on small models built here with the
  * ONNX protobuf layer: results against the C reference run node by node,
  * constant and shape folding, float16 weights, the rewrites (Conv +
- * activation fusion, Identity and no-op Reshape removal), the memory plan,
+ * activation fusion, ConvInteger + dequantization epilogue fusion, Identity
+ * and no-op Reshape removal), the memory plan,
  * several execution contexts on one model, and every kind of bad input
  * (missing file, not ONNX, truncated, unsupported op, wrong input rank or
  * type, symbolic dimensions without a shape). */
@@ -163,6 +164,34 @@ add_init_ints (Builder * b, const char *name, int n, const int64_t *values)
   g_ptr_array_add (b->inits, t);
 }
 
+/* An int8 or uint8 (@dtype) initializer with values f(i) in [-100, 100]
+ * (int8) or [50, 250] (uint8). */
+static void
+add_init_bytes (Builder * b, const char *name, int ndim, const int64_t *shape,
+    LensDType dtype)
+{
+  Onnx__TensorProto *t = keep (b, g_new0 (Onnx__TensorProto, 1), NULL);
+  int64_t n = 1;
+
+  onnx__tensor_proto__init (t);
+  t->name = keep (b, g_strdup (name), NULL);
+  t->n_dims = ndim;
+  t->dims = keep (b, g_memdup2 (shape, sizeof (int64_t) * MAX (ndim, 1)),
+      NULL);
+  for (int d = 0; d < ndim; d++)
+    n *= shape[d];
+  t->has_data_type = TRUE;
+  t->data_type = dtype;
+  t->has_raw_data = TRUE;
+  t->raw_data.len = n;
+  t->raw_data.data = keep (b, g_malloc (n), NULL);
+  for (int64_t i = 0; i < n; i++) {
+    int v = (int) lrint (100 * sin (0.9 * i + 0.2));
+    t->raw_data.data[i] = (uint8_t) (dtype == LENS_DTYPE_INT8 ? v : v + 150);
+  }
+  g_ptr_array_add (b->inits, t);
+}
+
 static Onnx__NodeProto *
 add_node (Builder * b, const char *op_type, const char *inputs,
     const char *outputs)
@@ -198,6 +227,23 @@ add_attr_ints (Builder * b, Onnx__NodeProto * n, const char *name, int count,
   a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
   a->n_ints = count;
   a->ints = keep (b, g_memdup2 (values, sizeof (int64_t) * count), NULL);
+  n->attribute = keep (b, g_renew (Onnx__AttributeProto *, NULL, 1), NULL);
+  n->attribute[0] = a;
+  n->n_attribute = 1;
+}
+
+static void
+add_attr_int (Builder * b, Onnx__NodeProto * n, const char *name,
+    int64_t value)
+{
+  Onnx__AttributeProto *a = keep (b, g_new0 (Onnx__AttributeProto, 1), NULL);
+
+  onnx__attribute_proto__init (a);
+  a->name = (char *) name;
+  a->has_type = TRUE;
+  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+  a->has_i = TRUE;
+  a->i = value;
   n->attribute = keep (b, g_renew (Onnx__AttributeProto *, NULL, 1), NULL);
   n->attribute[0] = a;
   n->n_attribute = 1;
@@ -274,6 +320,57 @@ build_fusion_model (gboolean half_weights, const char *symbolic)
   add_node (b, "Relu", "c2", "y");
   add_node (b, "Reshape", "y,flat", "flat_y");
   add_output (b, "flat_y");
+  path = builder_save (b);
+  builder_free (b);
+  return path;
+}
+
+/* Two convolutions of a dynamically quantized model, as the int8
+ * Ultralytics models have them: DynamicQuantizeLinear, the scale
+ * (activation scale x weight scale), ConvInteger -> Cast -> Mul (scale) ->
+ * Add (bias [1, C, 1, 1]) -> Sigmoid, Mul (SiLU); then the same without
+ * the SiLU (the Add read by a Relu), the operands in the other order, a
+ * [C, 1, 1] bias and no weight zero point. 15 nodes. */
+static char *
+build_conv_integer_model (void)
+{
+  Builder *b = builder_new (13);
+  static const int64_t x_shape[4] = { 1, 3, 13, 13 };
+  static const int64_t w1[4] = { 8, 3, 3, 3 }, b1[4] = { 1, 8, 1, 1 };
+  static const int64_t w2[4] = { 5, 8, 1, 1 }, b2[3] = { 5, 1, 1 };
+  static const int64_t pads[4] = { 1, 1, 1, 1 };
+  Onnx__NodeProto *n;
+  char *path;
+
+  add_input (b, "x", 4, x_shape, NULL);
+  add_init_bytes (b, "w1", 4, w1, LENS_DTYPE_INT8);
+  add_init_bytes (b, "w1_zero", 0, NULL, LENS_DTYPE_INT8);
+  add_init (b, "w1_scale", 0, NULL, FALSE, 0.01f);
+  add_init (b, "b1", 4, b1, FALSE, 0.5f);
+  add_init_bytes (b, "w2", 4, w2, LENS_DTYPE_INT8);
+  add_init (b, "w2_scale", 0, NULL, FALSE, -0.02f);
+  add_init (b, "b2", 3, b2, FALSE, 0.3f);
+
+  add_node (b, "DynamicQuantizeLinear", "x", "xq,xs,xz");
+  add_node (b, "Mul", "xs,w1_scale", "s1");
+  n = add_node (b, "ConvInteger", "xq,w1,xz,w1_zero", "acc1");
+  add_attr_ints (b, n, "pads", 4, pads);
+  n = add_node (b, "Cast", "acc1", "f1");
+  add_attr_int (b, n, "to", LENS_DTYPE_FLOAT);
+  add_node (b, "Mul", "f1,s1", "m1");
+  add_node (b, "Add", "m1,b1", "d1");
+  add_node (b, "Sigmoid", "d1", "g1");
+  add_node (b, "Mul", "d1,g1", "y1");
+
+  add_node (b, "DynamicQuantizeLinear", "y1", "q2,qs2,qz2");
+  add_node (b, "Mul", "w2_scale,qs2", "s2");
+  add_node (b, "ConvInteger", "q2,w2,qz2", "acc2");
+  n = add_node (b, "Cast", "acc2", "f2");
+  add_attr_int (b, n, "to", LENS_DTYPE_FLOAT);
+  add_node (b, "Mul", "s2,f2", "m2");
+  add_node (b, "Add", "b2,m2", "d2");
+  add_node (b, "Relu", "d2", "y");
+  add_output (b, "y");
   path = builder_save (b);
   builder_free (b);
   return path;
@@ -404,6 +501,38 @@ check_model_matches_reference (gboolean half_weights)
 START_TEST (test_fused_model_matches_reference)
 {
   check_model_matches_reference (FALSE);
+}
+END_TEST
+
+/* The fused ConvInteger computes the float operations of the ops it
+ * replaced in their order: the result is the same bit for bit. */
+START_TEST (test_conv_integer_epilogue_fused)
+{
+  static const int64_t x_shape[4] = { 1, 3, 13, 13 };
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_conv_integer_model ();
+  LensTensor *input = random_input (4, x_shape);
+  LensTensor *expected = reference_run (path, input);
+  LensModel *model;
+  LensTensor *out;
+
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+          &err) == LENS_OK, "%s", err.message);
+  /* 15 nodes: Cast, Mul, Add, Sigmoid, Mul of the first ConvInteger and
+   * Cast, Mul, Add of the second fused into them */
+  ck_assert_msg (lens_model_n_nodes (model) == 15 - 5 - 3,
+      "expected 7 nodes after the epilogue fusions, got %d",
+      lens_model_n_nodes (model));
+  out = exec_once (model, input);
+  ck_assert_msg (lens_tensor_compare (out, expected, 0, 0, NULL, &err) ==
+      LENS_OK, "fused executor vs node-by-node reference, bit for bit: %s",
+      err.message);
+  lens_tensor_free (out);
+  lens_tensor_free (expected);
+  lens_tensor_free (input);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
 }
 END_TEST
 
@@ -692,6 +821,7 @@ executor_suite (void)
       lens_check_teardown);
   tcase_set_timeout (tc_run, 300);
   tcase_add_test (tc_run, test_fused_model_matches_reference);
+  tcase_add_test (tc_run, test_conv_integer_epilogue_fused);
   tcase_add_test (tc_run, test_float16_weights);
   tcase_add_test (tc_run, test_symbolic_dimension);
   tcase_add_test (tc_run, test_two_execs_share_model);

@@ -34,6 +34,11 @@
  * kernel adds the float partial sums into int32 accumulators every
  * rows_per_chunk kernel rows (at most 256 products per lane).
  *
+ * A ConvInteger the graph rewrite fused with its dequantization epilogue
+ * (Cast to float, Mul by the scalar scale, Add of a per-channel bias, an
+ * activation; -DCONV_INT_FUSED=1) stores floats instead, computed with the
+ * same roundings as those separate ops: see conv_int_epilogue.
+ *
  * lens_conv2d_depthwise handles one input channel per group (depthwise
  * convolution, small channel multiplier), where a channel tile would
  * waste work and packing would cost as much as the convolution: each
@@ -42,13 +47,17 @@
  * borders, masked lanes near them).
  *
  * Build options: -DCONV_TM (output channels per work-item), -DCONV_TP (8
- * or 16: pixels per vector), -DACT (fused activation, see common.cl). */
+ * or 16: pixels per vector), -DACT (fused activation, see common.cl),
+ * -DCONV_INT_FUSED (ConvInteger with its float epilogue). */
 
 #ifndef CONV_TM
 #define CONV_TM 8
 #endif
 #ifndef CONV_TP
 #define CONV_TP 16
+#endif
+#ifndef CONV_INT_FUSED
+#define CONV_INT_FUSED 0
 #endif
 
 /* The geometry every convolution kernel takes after its buffers, in this
@@ -66,6 +75,7 @@
 #define conv_vloadp CONV_VEC (vload)
 #define conv_vstorep CONV_VEC (vstore)
 #define conv_convert_intp CONV_VEC (convert_int)
+#define conv_convert_floatp CONV_VEC (convert_float)
 #if CONV_TP == 16
 #define CONV_LANES (int16) (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, \
     14, 15)
@@ -255,12 +265,80 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
   }
 }
 
+#if CONV_INT_FUSED
+#define CONV_INT_OUT float
+#else
+#define CONV_INT_OUT int
+#endif
+
+#if ACT == ACT_SILU
+/* lens_logistic (common.cl) on a vector: the same operations lane by lane
+ * (so the same results), but SIMD code where the scalar function, called
+ * per lane inside a work-item, would not be vectorized. */
+inline conv_floatp
+conv_logistic (conv_floatp x)
+{
+  const conv_floatp v = select (select (x, (conv_floatp) 18.0f, x > 18.0f),
+      (conv_floatp) -18.0f, x < -18.0f);
+  const conv_floatp s = v * v;
+  conv_floatp p, q, r;
+
+  /* OpenCL's vector fma takes vectors only: the constants are splat */
+  p = fma (s, (conv_floatp) 4.37031012579801e-11f,
+      (conv_floatp) 1.15627324459942e-07f);
+  p = fma (p, s, (conv_floatp) 6.08574864600143e-05f);
+  p = fma (p, s, (conv_floatp) 8.51377133304701e-03f);
+  p = fma (p, s, (conv_floatp) 2.48287947061529e-01f);
+  p = p * v;
+  q = fma (s, (conv_floatp) 6.10247389755681e-13f,
+      (conv_floatp) 5.76102136993427e-09f);
+  q = fma (q, s, (conv_floatp) 6.29106785017040e-06f);
+  q = fma (q, s, (conv_floatp) 1.70198817374094e-03f);
+  q = fma (q, s, (conv_floatp) 1.16817656904453e-01f);
+  q = fma (q, s, (conv_floatp) 9.93151921023180e-01f);
+  r = p / q + 0.5f;
+  return select (fmin (fmax (r, 0.0f), 1.0f), x, isnan (x));
+}
+#endif
+
+/* The fused epilogue of ConvInteger, exactly what the ops it replaced
+ * compute: Cast (int32 to float, rounded to nearest even), Mul by @scale,
+ * Add of @bias (when @has_bias), the activation, each rounded on its own:
+ * no contraction into a fused multiply-add, which would round once. */
+inline conv_floatp
+conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
+{
+#pragma OPENCL FP_CONTRACT OFF
+  conv_floatp v = conv_convert_floatp (total) * scale;
+
+  if (has_bias)
+    v = v + bias;
+#if ACT == ACT_SILU
+  /* lens_activate's x * lens_logistic (x), as Sigmoid then Mul */
+  return v * conv_logistic (v);
+#elif ACT == ACT_NONE
+  return v;
+#else
+  float a[CONV_TP];
+  conv_vstorep (v, 0, a);
+#pragma unroll
+  for (int p = 0; p < CONV_TP; p++)
+    a[p] = lens_activate (a[p], 0.0f, 0.0f);
+  return conv_vloadp (0, a);
+#endif
+}
+
 /* As lens_conv2d_packed on zero-point-adjusted integers held in floats;
- * the float sums go into int32 every @rows_per_chunk kernel rows. */
+ * the float sums go into int32 every @rows_per_chunk kernel rows. Stores
+ * the int32 totals, or with CONV_INT_FUSED the floats of
+ * conv_int_epilogue (the scalar @scale[0] is computed on the device per
+ * inference; @bias has one value per output channel). Without
+ * CONV_INT_FUSED, @scale and @bias are never read. */
 __kernel void
 lens_conv2d_packed_integer (__global const float *xp,
-    __global const float *wp, __global int *y, CONV_PACKED_ARGS,
-    int rows_per_chunk)
+    __global const float *wp, __global CONV_INT_OUT *y,
+    __global const float *scale, __global const float *bias, int has_bias,
+    CONV_PACKED_ARGS, int rows_per_chunk)
 {
   CONV_PACKED_BEGIN;
   conv_intp total[CONV_TM];
@@ -285,16 +363,26 @@ lens_conv2d_packed_integer (__global const float *xp,
     }
   }
 
+#if CONV_INT_FUSED
+  const float s = scale[0];
+#endif
 #pragma unroll
   for (int m = 0; m < CONV_TM; m++) {
     if (m < m_count) {
-      const conv_intp v = total[m] + conv_convert_intp (acc[m]);
-      __global int *yrow = y +
+      const conv_intp sum = total[m] + conv_convert_intp (acc[m]);
+#if CONV_INT_FUSED
+      const conv_floatp v = conv_int_epilogue (sum, s,
+          has_bias ? bias[oc0 + m] : 0.0f, has_bias);
+      float t[CONV_TP];
+#else
+      const conv_intp v = sum;
+      int t[CONV_TP];
+#endif
+      __global CONV_INT_OUT *yrow = y +
           (((size_t) n * out_c + oc0 + m) * out_h + oy) * out_w + ox0;
       if (ox0 + CONV_TP <= out_w) {
         conv_vstorep (v, 0, yrow);
       } else {
-        int t[CONV_TP];
         conv_vstorep (v, 0, t);
         for (int p = 0; p < out_w - ox0; p++)
           yrow[p] = t[p];

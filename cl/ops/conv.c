@@ -3,6 +3,13 @@
  * automatic padding, and for Conv an optional bias and a fused activation
  * (lens-specific "activation" attributes set by graph rewrites).
  *
+ * ConvInteger may also carry its dequantization epilogue, fused by the
+ * graph rewrite of cl/model.c (lens-specific): input 4 is a float scalar
+ * scale s, input 5 an optional float bias of one value per output channel
+ * (any shape), and "activation" an optional fused activation; the output
+ * is then float, act ((float) acc * s + bias[oc]) with every operation
+ * rounded as the separate Cast, Mul, Add (and Sigmoid, Mul) would.
+ *
  * init parses the attributes into LensConvParams (cl/ref/conv.h); reshape
  * resolves the geometry against the input shapes; run enqueues the kernels
  * of kernels/conv.cl: depthwise convolutions read x directly, every other
@@ -156,13 +163,14 @@ conv_integer_init (LensNode * node, LensError *err)
 {
   ConvState *state = g_new0 (ConvState, 1);
   LensConvParams *p = &state->p;
+  LensStatus st;
 
   node->priv = state;
-  if (lens_node_attr (node, "activation") != NULL)
-    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-        "ConvInteger: attribute 'activation' (fused activation) is not "
-        "supported on int32 outputs");
-  return parse_attributes (node, p, err);
+  st = parse_attributes (node, p, err);
+  if (st != LENS_OK)
+    return st;
+  /* only with the fused epilogue (input 4), checked by reshape */
+  return lens_activation_from_node (node, &p->act, err);
 }
 
 static void
@@ -350,13 +358,24 @@ conv_integer_reshape (LensNode * node, LensError *err)
   LensTensor *x = lens_node_input (node, 0), *w = lens_node_input (node, 1);
   LensTensor *x_zp = lens_node_input (node, 2);
   LensTensor *w_zp = lens_node_input (node, 3);
+  LensTensor *scale = lens_node_input (node, 4);
+  LensTensor *bias = lens_node_input (node, 5);
   LensTensor *y = lens_node_output (node, 0);
   LensStatus st;
 
-  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 4)
+  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 6)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "ConvInteger needs inputs x, w, optional x_zero_point and "
-        "w_zero_point, and one output");
+        "w_zero_point (and for the fused epilogue a scale and an optional "
+        "bias), and one output");
+  if (scale == NULL && (bias != NULL || p->act.kind != LENS_ACT_NONE))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "ConvInteger: a fused bias or activation needs the fused scale "
+        "(input 4)");
+  if (scale != NULL && (scale->dtype != LENS_DTYPE_FLOAT
+          || lens_tensor_numel (scale) != 1))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "ConvInteger: the fused scale (input 4) must be a single float");
   st = lens_node_check_dtype (node, "input x", x->dtype, bytes, err);
   if (st == LENS_OK)
     st = lens_node_check_dtype (node, "input w", w->dtype, bytes, err);
@@ -367,11 +386,16 @@ conv_integer_reshape (LensNode * node, LensError *err)
     return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
         "ConvInteger: input x_zero_point must be a single %s value "
         "(per-tensor)", lens_dtype_name (x->dtype));
-  y->dtype = LENS_DTYPE_INT32;
+  y->dtype = scale != NULL ? LENS_DTYPE_FLOAT : LENS_DTYPE_INT32;
   ((ConvState *) node->priv)->w_ready = FALSE;
   st = resolve_geometry (node, p, x, w, y, err);
   if (st != LENS_OK)
     return st;
+  if (bias != NULL && (bias->dtype != LENS_DTYPE_FLOAT
+          || lens_tensor_numel (bias) != p->out_c))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "ConvInteger: the fused bias (input 5) must be %d floats (output "
+        "channels)", p->out_c);
   if (p->k_w > CONV_INT_CHUNK)
     return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
         "ConvInteger: kernel width %d is not supported (at most %d)",
@@ -432,18 +456,20 @@ pick_local_size (LensContext * ctx, cl_kernel k, const size_t *global,
     local[1] *= 2;
 }
 
+/* @int_fused: ConvInteger with its float epilogue (CONV_INT_FUSED) */
 static char *
-conv_options (LensActivationKind act)
+conv_options (LensActivationKind act, gboolean int_fused)
 {
-  return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d", (int) act,
-      CONV_TILE_OC, CONV_TILE_PX);
+  return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d%s", (int) act,
+      CONV_TILE_OC, CONV_TILE_PX, int_fused ? " -DCONV_INT_FUSED=1" : "");
 }
 
 static LensStatus
 get_kernel (LensContext * ctx, LensNode * node, LensActivationKind act,
-    int slot, const char *name, cl_kernel *k, LensError *err)
+    gboolean int_fused, int slot, const char *name, cl_kernel *k,
+    LensError *err)
 {
-  char *options = conv_options (act);
+  char *options = conv_options (act, int_fused);
   LensStatus st = lens_node_kernel (ctx, node, slot, "conv", options, name,
       k, err);
 
@@ -519,6 +545,8 @@ pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   /* absent zero points are never read: x stands in for their buffers */
   cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
   cl_mem w_zp_buffer = w_zp ? w_zp->buffer : x->buffer;
+  /* the same build options as the node's main kernel: one program */
+  gboolean int_fused = lens_node_input (node, 4) != NULL;
   size_t global[3], local[3];
   cl_uint next;
   cl_kernel k;
@@ -527,8 +555,8 @@ pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   st = ensure_scratch (ctx, &state->x_packed, (size_t) planes * pg->h_p *
       pg->w_p * sizeof (float), err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, state->p.act.kind, SLOT_PACK_INPUT,
-        "lens_conv_pack_input", &k, err);
+    st = get_kernel (ctx, node, state->p.act.kind, int_fused,
+        SLOT_PACK_INPUT, "lens_conv_pack_input", &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 7, LENS_ARG (x->buffer),
         LENS_ARG (x_zp_buffer), LENS_ARG (state->x_packed->buffer),
@@ -553,8 +581,8 @@ pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   st = ensure_scratch (ctx, &state->w_packed, (size_t) tiles * k_size *
       CONV_TILE_OC * sizeof (float), err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, state->p.act.kind, SLOT_PACK_WEIGHTS,
-        "lens_conv_pack_weights", &k, err);
+    st = get_kernel (ctx, node, state->p.act.kind, int_fused,
+        SLOT_PACK_WEIGHTS, "lens_conv_pack_weights", &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 10, LENS_ARG (w->buffer),
         LENS_ARG (w_zp_buffer), LENS_ARG (state->w_packed->buffer),
@@ -631,7 +659,7 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_kernel k;
   LensStatus st;
 
-  st = get_kernel (ctx, node, p->act.kind, SLOT_DEPTHWISE,
+  st = get_kernel (ctx, node, p->act.kind, FALSE, SLOT_DEPTHWISE,
       "lens_conv2d_depthwise", &k, err);
   if (st != LENS_OK)
     return st;
@@ -691,7 +719,7 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   packed_geometry (p, &pg);
   st = pack_inputs (ctx, node, &pg, x, w, NULL, NULL, err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, p->act.kind, SLOT_PACKED,
+    st = get_kernel (ctx, node, p->act.kind, FALSE, SLOT_PACKED,
         "lens_conv2d_packed", &k, err);
   if (st != LENS_OK)
     return st;
@@ -719,10 +747,14 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   LensTensor *x = node->inputs[0], *w = node->inputs[1];
   LensTensor *x_zp = lens_node_input (node, 2);
   LensTensor *w_zp = lens_node_input (node, 3);
+  LensTensor *scale = lens_node_input (node, 4);
+  LensTensor *bias = lens_node_input (node, 5);
   LensTensor *y = node->outputs[0];
   /* whole kernel rows per float chunk (resolve_geometry keeps k_w within
    * CONV_INT_CHUNK) */
   cl_int rows_per_chunk = CONV_INT_CHUNK / p->k_w;
+  cl_int has_bias = bias != NULL;
+  cl_mem scale_buffer, bias_buffer;
   PackedGeometry pg;
   cl_uint next;
   cl_kernel k;
@@ -736,6 +768,10 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st == LENS_OK)
     st = require_plain (node, w_zp, "input w_zero_point", err);
   if (st == LENS_OK)
+    st = require_plain (node, scale, "input scale (fused)", err);
+  if (st == LENS_OK)
+    st = require_plain (node, bias, "input bias (fused)", err);
+  if (st == LENS_OK)
     st = require_plain (node, y, "output y", err);
   if (st != LENS_OK)
     return st;
@@ -743,14 +779,19 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   packed_geometry (p, &pg);
   st = pack_inputs (ctx, node, &pg, x, w, x_zp, w_zp, err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, LENS_ACT_NONE, SLOT_PACKED,
+    st = get_kernel (ctx, node, p->act.kind, scale != NULL, SLOT_PACKED,
         "lens_conv2d_packed_integer", &k, err);
+  if (st != LENS_OK)
+    return st;
+  /* buffers the kernel never reads (no epilogue, no bias): any valid one */
+  scale_buffer = scale ? scale->buffer : state->x_packed->buffer;
+  bias_buffer = bias ? bias->buffer : state->x_packed->buffer;
+  st = lens_kernel_set_args (k, err, 6,
+      LENS_ARG (state->x_packed->buffer),
+      LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
+      LENS_ARG (scale_buffer), LENS_ARG (bias_buffer), LENS_ARG (has_bias));
   if (st == LENS_OK)
-    st = lens_kernel_set_args (k, err, 3,
-        LENS_ARG (state->x_packed->buffer),
-        LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer));
-  if (st == LENS_OK)
-    st = set_packed_args (k, 3, p, &pg, &next, err);
+    st = set_packed_args (k, 6, p, &pg, &next, err);
   if (st == LENS_OK)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &rows_per_chunk,
         err);
@@ -830,7 +871,7 @@ build_case (const char *op_type, int opset, const ConvCase * c, int n_extra,
   int64_t pads[4];
   int ndim = c->spatial + 2;
   gboolean is_float = x_dtype == LENS_DTYPE_FLOAT;
-  LensTensor *inputs[4] = { NULL };
+  LensTensor *inputs[6] = { NULL };
   int n_inputs = 2;
   LensNode *node;
 
@@ -917,14 +958,24 @@ conv_case (int index, GRand * rand)
   return node;
 }
 
+/* The fused epilogue of a ConvInteger case */
+enum
+{
+  EPILOGUE_NONE,                /* int32 output */
+  EPILOGUE_SCALE,               /* (float) acc * s */
+  EPILOGUE_BIAS,                /* (float) acc * s + B */
+  EPILOGUE_SILU,                /* SiLU ((float) acc * s + B) */
+};
+
 /* ConvInteger cases: the geometry of a ConvCase (activation and bias
- * unused) with element types and zero points. */
+ * unused) with element types, zero points and the fused epilogue. */
 typedef struct
 {
   int geometry;                 /* index into conv_cases */
   LensDType x_dtype, w_dtype;
   gboolean x_zp;
   int w_zp;                     /* 0 absent, 1 scalar, 2 per output channel */
+  int epilogue;
 } ConvIntegerCase;
 
 static const ConvIntegerCase conv_integer_cases[] = {
@@ -941,6 +992,15 @@ static const ConvIntegerCase conv_integer_cases[] = {
   { 13, LENS_DTYPE_INT8, LENS_DTYPE_INT8, FALSE, 2 },
   { 16, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, TRUE, 2 },
   { 17, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1 },
+  /* fused epilogues (the int8 Ultralytics models: uint8 x with its zero
+   * point, int8 weights) */
+  { 0, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
+  { 2, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 0, EPILOGUE_SILU },
+  { 4, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, TRUE, 2, EPILOGUE_BIAS },
+  { 5, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, FALSE, 0, EPILOGUE_SILU },
+  { 7, LENS_DTYPE_INT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_BIAS },
+  { 13, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 0, EPILOGUE_SCALE },
+  { 17, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
 };
 
 static LensNode *
@@ -957,6 +1017,8 @@ conv_integer_case (int index, GRand * rand)
   ic = &conv_integer_cases[index];
   c = &conv_cases[ic->geometry];
   n_extra = ic->w_zp ? 2 : ic->x_zp ? 1 : 0;
+  if (ic->epilogue != EPILOGUE_NONE)
+    n_extra = ic->epilogue == EPILOGUE_SCALE ? 3 : 4;
   node = build_case ("ConvInteger", 10, c, n_extra, ic->x_dtype, ic->w_dtype,
       rand);
   w = node->inputs[1];
@@ -970,6 +1032,21 @@ conv_integer_case (int index, GRand * rand)
     node->inputs[3] = lens_tensor_new_random (ic->w_dtype,
         ic->w_zp == 2 ? 1 : 0, &w->shape[0], rand, lo, lo + 255);
   }
+  if (ic->epilogue != EPILOGUE_NONE) {
+    /* a scale as DynamicQuantizeLinear's times a weight scale gives:
+     * products of the outputs are large, their floats rounded */
+    int64_t one = 1;
+    node->inputs[4] = lens_tensor_new_random (LENS_DTYPE_FLOAT, 1, &one,
+        rand, 1e-5, 1e-3);
+  }
+  if (ic->epilogue >= EPILOGUE_BIAS) {
+    /* the [1, M, 1, 1] bias of the models (one value per channel) */
+    int64_t b_shape[4] = { 1, w->shape[0], 1, 1 };
+    node->inputs[5] = lens_tensor_new_random (LENS_DTYPE_FLOAT,
+        c->spatial + 2, b_shape, rand, -2, 2);
+  }
+  if (ic->epilogue == EPILOGUE_SILU)
+    lens_node_set_attr_string (node, "activation", "SiLU");
   return node;
 }
 

@@ -6,7 +6,11 @@
  *       * W[oc, ic - group_start, ky, kx]
  *
  * with x read as 0 (ConvInteger: as x_zero_point) outside the input. The
- * geometry comes from LensConvParams, resolved by reshape. */
+ * geometry comes from LensConvParams, resolved by reshape.
+ *
+ * A ConvInteger with the fused epilogue (input 4, the scale s; see
+ * cl/ops/conv.c) gives act ((float) y * s + B[oc]) in float, in the order
+ * and roundings of the Cast, Mul, Add (and activation) it replaced. */
 #include "ref/conv.h"
 
 /* Sum of products over one output element's receptive field, for an
@@ -85,8 +89,12 @@ lens_ref_conv_integer (LensNode * node, LensError *err)
   const LensTensor *x = node->inputs[0], *w = node->inputs[1];
   const LensTensor *x_zp = lens_node_input (node, 2);
   const LensTensor *w_zp = lens_node_input (node, 3);
+  const LensTensor *scale = lens_node_input (node, 4);
+  const LensTensor *bias = lens_node_input (node, 5);
   int32_t *y = node->outputs[0]->host;
+  float *fy = node->outputs[0]->host;
   int64_t x_zero = x_zp ? lens_tensor_get_i64 (x_zp, 0) : 0;
+  float s = scale ? ((const float *) scale->host)[0] : 0.0f;
 
   for (int n = 0; n < p->batch; n++)
     for (int oc = 0; oc < p->out_c; oc++) {
@@ -96,9 +104,21 @@ lens_ref_conv_integer (LensNode * node, LensError *err)
         w_zero = lens_tensor_get_i64 (w_zp,
             lens_tensor_numel (w_zp) == 1 ? 0 : oc);
       for (int oy = 0; oy < p->out_h; oy++)
-        for (int ox = 0; ox < p->out_w; ox++)
-          *y++ = (int32_t) receptive_sum (p, x, w, read_int8, x_zero, w_zero,
-              n, oc, oy, ox);
+        for (int ox = 0; ox < p->out_w; ox++) {
+          int32_t acc = (int32_t) receptive_sum (p, x, w, read_int8, x_zero,
+              w_zero, n, oc, oy, ox);
+          float v;
+          if (scale == NULL) {
+            *y++ = acc;
+            continue;
+          }
+          /* one rounding per statement, as the separate ops */
+          v = (float) acc;
+          v = v * s;
+          if (bias != NULL)
+            v = v + ((const float *) bias->host)[oc];
+          *fy++ = lens_activation_apply (&p->act, v);
+        }
     }
   return LENS_OK;
 }

@@ -24,7 +24,8 @@ typedef struct
   LensConvAutoPad auto_pad;
   int n_kernel_shape, n_strides, n_dilations, n_pads;
   int64_t kernel_shape[2], strides[2], dilations[2], pads[4];
-  LensActivation act;           /* Conv only */
+  LensActivation act;           /* Conv, and ConvInteger with a fused
+                                 * dequantize epilogue */
 
   /* geometry resolved by reshape; a 1-D convolution is a 2-D one whose
    * height, kernel height, stride, dilation are 1 and top pad is 0 */
