@@ -57,7 +57,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_lens_detect_debug);
 #define DEFAULT_CONF_THRESHOLD 0.25f
 #define DEFAULT_IOU_THRESHOLD 0.45f
 #define DEFAULT_INTERVAL 1
-#define DEFAULT_MODE GST_LENS_DETECT_MODE_DETECT
+#define DEFAULT_MODE GST_LENS_DETECT_MODE_AUTO
 #define DEFAULT_FEATURE_MAPS FALSE
 #define DEFAULT_SYNC_INFERENCE FALSE
 
@@ -95,6 +95,8 @@ gst_lens_detect_mode_get_type (void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
+    {GST_LENS_DETECT_MODE_AUTO, "Detection when a model is set, else motion",
+        "auto"},
     {GST_LENS_DETECT_MODE_DETECT, "Object detection with the model",
         "detect"},
     {GST_LENS_DETECT_MODE_MOTION, "Motion detection (no model needed)",
@@ -410,7 +412,8 @@ gst_lens_detect_class_init (GstLensDetectClass * klass)
   g_object_class_install_property (gobject_class, PROP_MODE,
       g_param_spec_enum ("mode", "Mode", "What to compute on frames: "
           "detect (the model's objects) or motion (moving regions, "
-          "labelled \"motion\"; no model needed)",
+          "labelled \"motion\"; no model needed); auto: detect when a "
+          "model is set, else motion",
           GST_TYPE_LENS_DETECT_MODE, DEFAULT_MODE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
@@ -847,6 +850,10 @@ gst_lens_detect_start (GstBaseTransform * trans)
   mode = self->mode;
   GST_OBJECT_UNLOCK (self);
 
+  /* motion is the default that needs nothing */
+  if (mode == GST_LENS_DETECT_MODE_AUTO)
+    mode = model != NULL && *model != '\0' ? GST_LENS_DETECT_MODE_DETECT :
+        GST_LENS_DETECT_MODE_MOTION;
   if (mode == GST_LENS_DETECT_MODE_MOTION) {
     /* contexts on one device share the cl_context and compiled programs:
      * one per instance costs a command queue */

@@ -18,6 +18,7 @@ G_DECLARE_FINAL_TYPE (GstLensDetect, gst_lens_detect, GST, LENS_DETECT,
 
 typedef enum
 {
+  GST_LENS_DETECT_MODE_AUTO,    /* detect with a model, else motion */
   GST_LENS_DETECT_MODE_DETECT,
   GST_LENS_DETECT_MODE_MOTION,
 } GstLensDetectMode;
