@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+
+#include "lens-image.h"
 /* jpeglib.h needs stdio.h's FILE first */
-#include <jpeglib.h>
 
 static char *shared_dir;
 static LensContext *ctx;
@@ -43,45 +44,20 @@ static const ModelCase models[] = {
   {"FastestDet.onnx", "fastestdet", 352, 1, {16}, TRUE},
 };
 
-typedef struct
-{
-  int width, height;
-  guint8 *rgb;
-} Image;
-
-static Image
+static LensImage
 load_jpeg (const char *name)
 {
   char *path = g_build_filename (shared_dir, "images", name, NULL);
-  struct jpeg_decompress_struct cinfo;
-  struct jpeg_error_mgr jerr;
-  FILE *f = fopen (path, "rb");
-  Image img;
+  char *error = NULL;
+  LensImage img;
 
-  ck_assert_msg (f != NULL, "cannot open %s", path);
-  cinfo.err = jpeg_std_error (&jerr);
-  jpeg_create_decompress (&cinfo);
-  jpeg_stdio_src (&cinfo, f);
-  jpeg_read_header (&cinfo, TRUE);
-  cinfo.out_color_space = JCS_RGB;
-  jpeg_start_decompress (&cinfo);
-  img.width = (int) cinfo.output_width;
-  img.height = (int) cinfo.output_height;
-  img.rgb = g_malloc ((gsize) img.width * img.height * 3);
-  while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = img.rgb + (gsize) cinfo.output_scanline * img.width * 3;
-
-    jpeg_read_scanlines (&cinfo, &row, 1);
-  }
-  jpeg_finish_decompress (&cinfo);
-  jpeg_destroy_decompress (&cinfo);
-  fclose (f);
+  ck_assert_msg (lens_image_load (path, &img, &error), "%s: %s", path, error);
   g_free (path);
   return img;
 }
 
 static LensFrame
-frame_of (const Image * img)
+frame_of (const LensImage * img)
 {
   LensFrame frame = { 0 };
 
@@ -253,7 +229,7 @@ START_TEST (test_model)
   LensDetector *det = new_detector (mc->path, TRUE, NULL);
   const LensDecodeConfig *c = lens_detector_config (det);
   LensError err = LENS_ERROR_INIT;
-  Image bus = load_jpeg ("bus.jpg"), dog = load_jpeg ("dog.jpg");
+  LensImage bus = load_jpeg ("bus.jpg"), dog = load_jpeg ("dog.jpg");
   LensFrame frame;
   LensDetectorResult r;
   char *what, *found;
@@ -317,8 +293,8 @@ START_TEST (test_model)
   g_free (found);
 
   lens_detector_free (det);
-  g_free (bus.rgb);
-  g_free (dog.rgb);
+  lens_image_clear (&bus);
+  lens_image_clear (&dog);
 }
 END_TEST
 
@@ -370,7 +346,7 @@ START_TEST (test_shared)
 {
   LensDetector *a = new_detector ("yolox_nano.onnx", TRUE, NULL), *b = NULL;
   LensError err = LENS_ERROR_INIT;
-  Image bus = load_jpeg ("bus.jpg"), dog = load_jpeg ("dog.jpg");
+  LensImage bus = load_jpeg ("bus.jpg"), dog = load_jpeg ("dog.jpg");
   LensFrame fbus = frame_of (&bus), fdog = frame_of (&dog);
   LensDetectorResult ra, rb;
   RunJob jobs[2];
@@ -417,8 +393,8 @@ START_TEST (test_shared)
   lens_detector_result_clear (&ra);
   lens_detector_result_clear (&rb);
   lens_detector_free (b);
-  g_free (bus.rgb);
-  g_free (dog.rgb);
+  lens_image_clear (&bus);
+  lens_image_clear (&dog);
 }
 END_TEST
 
@@ -430,7 +406,7 @@ START_TEST (test_feature_tensor_override)
   LensDetectorResult r;
   LensError err = LENS_ERROR_INIT;
   LensDetectorOptions opts;
-  Image dog = load_jpeg ("dog.jpg");
+  LensImage dog = load_jpeg ("dog.jpg");
   LensFrame frame = frame_of (&dog);
   char *path = g_build_filename (shared_dir, "models", "FastestDet.onnx",
       NULL);
@@ -485,7 +461,7 @@ START_TEST (test_feature_tensor_override)
 
   g_free (names);
   g_free (path);
-  g_free (dog.rgb);
+  lens_image_clear (&dog);
 }
 END_TEST
 

@@ -11,12 +11,13 @@
 #include <gst/video/gstvideometa.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
-#include <jpeglib.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "gstlens.h"
+
+#include "lens-image.h"
 
 static gchar *shared_dir;
 
@@ -235,46 +236,21 @@ GST_END_TEST;
 
 /* ---- bus.jpg against lens-detect ---- */
 
-typedef struct
-{
-  gint width, height;
-  guint8 *rgb;
-} Image;
-
 /* Decoded as lens-detect decodes it (libjpeg to RGB), so that both see
  * the same pixels. */
-static Image
+static LensImage
 load_jpeg (const gchar * path)
 {
-  struct jpeg_decompress_struct cinfo;
-  struct jpeg_error_mgr jerr;
-  FILE *f = fopen (path, "rb");
-  Image img;
+  gchar *error = NULL;
+  LensImage img;
 
-  fail_unless (f != NULL, "cannot open %s", path);
-  cinfo.err = jpeg_std_error (&jerr);
-  jpeg_create_decompress (&cinfo);
-  jpeg_stdio_src (&cinfo, f);
-  jpeg_read_header (&cinfo, TRUE);
-  cinfo.out_color_space = JCS_RGB;
-  jpeg_start_decompress (&cinfo);
-  img.width = (gint) cinfo.output_width;
-  img.height = (gint) cinfo.output_height;
-  img.rgb = g_malloc ((gsize) img.width * img.height * 3);
-  while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = img.rgb + (gsize) cinfo.output_scanline * img.width * 3;
-
-    jpeg_read_scanlines (&cinfo, &row, 1);
-  }
-  jpeg_finish_decompress (&cinfo);
-  jpeg_destroy_decompress (&cinfo);
-  fclose (f);
+  fail_unless (lens_image_load (path, &img, &error), "%s: %s", path, error);
   return img;
 }
 
 /* An RGB buffer (GStreamer's 4-byte aligned rows) of @img. */
 static GstBuffer *
-image_buffer (const Image * img, GstVideoInfo * info, GstClockTime pts)
+image_buffer (const LensImage * img, GstVideoInfo * info, GstClockTime pts)
 {
   GstBuffer *buf;
   GstMapInfo map;
@@ -321,7 +297,7 @@ GST_START_TEST (test_bus_matches_lens_detect)
 {
   gchar *model = model_path (SLOW_MODEL);
   gchar *image = g_build_filename (shared_dir, "images", "bus.jpg", NULL);
-  Image img = load_jpeg (image);
+  LensImage img = load_jpeg (image);
   GstBus *bus;
   GstHarness *h = detect_harness (SLOW_MODEL,
       "sync-inference=true feature-maps=true", &bus);
@@ -441,7 +417,7 @@ GST_START_TEST (test_bus_matches_lens_detect)
   gst_harness_teardown (h);
   gst_object_unref (bus);
   g_free (caps);
-  g_free (img.rgb);
+  lens_image_clear (&img);
   g_free (image);
   g_free (model);
 }
@@ -497,7 +473,7 @@ GST_END_TEST;
 GST_START_TEST (test_freshest_frame)
 {
   gchar *image = g_build_filename (shared_dir, "images", "bus.jpg", NULL);
-  Image img = load_jpeg (image);
+  LensImage img = load_jpeg (image);
   GstBus *bus;
   GstHarness *h;
   GstVideoInfo info;
@@ -603,7 +579,7 @@ GST_START_TEST (test_freshest_frame)
   gst_object_unref (bus);
   gst_buffer_unref (frame);
   g_free (caps);
-  g_free (img.rgb);
+  lens_image_clear (&img);
   g_free (image);
 }
 
