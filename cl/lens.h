@@ -838,6 +838,111 @@ void lens_selftest_result_clear (LensSelftestResult *result);
 LensStatus lens_motion_selftest (LensContext *ctx, guint32 seed,
     LensSelftestResult **results, int *n_results, LensError *err);
 
+/* ---- overlay: drawing boxes, text and heatmaps on frames ----------------- */
+
+typedef enum
+{
+  LENS_COLORMAP_TURBO,          /* blue, cyan, green, yellow, red */
+  LENS_COLORMAP_INFERNO,        /* black, purple, red, orange, pale yellow */
+  LENS_COLORMAP_GRAY,
+} LensColormap;
+
+/* One pass over one plane: @n_channels bytes per sample at @offsets from
+ * the sample's address (base + y * stride + x * step), taking channels
+ * @channels (0..2) of the colour; a sample covers @sub x @sub pixels. */
+typedef struct
+{
+  int width, height;            /* samples */
+  int base, stride, step, sub;  /* bytes, bytes, bytes, pixels */
+  int n_channels;
+  int offsets[3];
+  int channels[3];
+} LensOverlayPass;
+
+/* Where a frame lies in a buffer and how to draw on it. Colours are in
+ * the frame's space: 0xRRGGBB for the RGB family, 0xYYUUVV (BT.601
+ * limited range) for I420/NV12; lens_overlay_colour converts. */
+typedef struct
+{
+  LensPixelFormat format;
+  int width, height;
+  gboolean yuv;
+  int n_passes;
+  LensOverlayPass passes[2];
+  size_t size;                  /* bytes the frame spans in the buffer */
+} LensOverlayLayout;
+
+/* Fills @layout for a frame of @format; plane p starts at @offsets[p] with
+ * rows of @strides[p] bytes (either NULL: planes packed tightly, in order,
+ * rows without padding). */
+LensStatus lens_overlay_layout_init (LensOverlayLayout *layout,
+    LensPixelFormat format, int width, int height, const int *strides,
+    const size_t *offsets, LensError *err);
+/* @rgb (0xRRGGBB) in @layout's colour space. */
+guint32 lens_overlay_colour (const LensOverlayLayout *layout, guint32 rgb);
+
+/* A rectangle [x0,x1) x [y0,y1) of frame pixels: solid @fg when @glyph is
+ * -1, else character @glyph of the built-in font in cells of 6x8 * @scale
+ * pixels (set bits @fg, the others @bg; @bg -1 leaves them). Later
+ * primitives cover earlier ones. */
+typedef struct
+{
+  int x0, y0, x1, y1;
+  gint32 fg, bg;
+  int glyph, scale;
+} LensOverlayPrim;
+
+#define LENS_OVERLAY_GLYPH_W 6
+#define LENS_OVERLAY_GLYPH_H 8
+
+/* The 4 primitives of a box outline @thickness pixels wide inside
+ * (x, y, w, h) into @out; returns 4. */
+int lens_overlay_box (LensOverlayPrim *out, int x, int y, int w, int h,
+    int thickness, guint32 colour);
+/* One primitive per character of @text (at most @max) at (x, y); lower
+ * case is drawn as upper case, characters the font lacks as '?'. Returns
+ * the number written. */
+int lens_overlay_text (LensOverlayPrim *out, int max, int x, int y,
+    const char *text, int scale, guint32 fg, gint32 bg);
+
+/* A heatmap grid and where it lies on the frame: cell (i, j) covers model
+ * input pixels [i*stride, (i+1)*stride); frame x = (input x - pad_x) /
+ * scale_x. Values map linearly from [lo, hi] to the colormap. */
+typedef struct
+{
+  const float *grid;
+  int width, height;
+  float stride;
+  float scale_x, scale_y, pad_x, pad_y;
+  float lo, hi;
+} LensOverlayHeatmap;
+
+/* @colormap as 256 colours (4 bytes each, the 4th 0) in the space of a
+ * yuv or RGB frame. */
+void lens_overlay_colormap_lut (LensColormap colormap, gboolean yuv,
+    guint8 lut[256 * 4]);
+
+typedef struct _LensOverlay LensOverlay;
+
+LensStatus lens_overlay_new (LensContext *ctx, LensOverlay **out,
+    LensError *err);
+void lens_overlay_free (LensOverlay *ov);
+/* Blends @heatmap (bilinear, colormapped) over the frame in @frame with
+ * weight @alpha. The grid is copied before return; the work is enqueued
+ * on @ov's context. */
+LensStatus lens_overlay_heatmap (LensOverlay *ov, cl_mem frame,
+    const LensOverlayLayout *layout, const LensOverlayHeatmap *heatmap,
+    LensColormap colormap, float alpha, LensError *err);
+/* Draws @prims in order. They are copied before return. */
+LensStatus lens_overlay_draw (LensOverlay *ov, cl_mem frame,
+    const LensOverlayLayout *layout, const LensOverlayPrim *prims, int n,
+    LensError *err);
+/* The plain-C references of both, on a frame in host memory. */
+void lens_overlay_heatmap_ref (guint8 *frame, const LensOverlayLayout *layout,
+    const LensOverlayHeatmap *heatmap, LensColormap colormap, float alpha);
+void lens_overlay_draw_ref (guint8 *frame, const LensOverlayLayout *layout,
+    const LensOverlayPrim *prims, int n);
+
 G_END_DECLS
 
 #endif /* LENS_H */

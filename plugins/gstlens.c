@@ -5,13 +5,21 @@
 
 #include <gst/gst.h>
 
+#include "gstlens.h"
 #include "gstlensdetect.h"
+#include "gstlensoverlay.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
-  return gst_element_register (plugin, "lensdetect", GST_RANK_NONE,
-      GST_TYPE_LENS_DETECT);
+  /* the meta is registered with the plugin, so that other elements and
+   * applications find it by name (gst_meta_get_info) and can attach it */
+  gst_lens_feature_map_meta_get_info ();
+  if (!gst_element_register (plugin, "lensdetect", GST_RANK_NONE,
+          GST_TYPE_LENS_DETECT))
+    return FALSE;
+  return gst_element_register (plugin, "lensoverlay", GST_RANK_NONE,
+      GST_TYPE_LENS_OVERLAY);
 }
 
 #ifndef PACKAGE
