@@ -230,6 +230,30 @@ conv_load_pixels (__global const float *p, int stride)
     } \
   }
 
+/* The common tail of the float packed kernels: bias, activation and the
+ * store of the acc tile (a partial last tile element by element). */
+#define CONV_PACKED_STORE \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) { \
+    if (m < m_count) { \
+      const int oc = oc0 + m; \
+      const float b = has_bias ? bias[oc] : 0.0f; \
+      __global float *yrow = y + \
+          (((size_t) n * out_c + oc) * out_h + oy) * out_w + ox0; \
+      float v[CONV_TP]; \
+      conv_vstorep (acc[m] + b, 0, v); \
+      if (ox0 + CONV_TP <= out_w) { \
+  _Pragma ("unroll") \
+        for (int p = 0; p < CONV_TP; p++) \
+          v[p] = lens_activate (v[p], act_alpha, act_beta); \
+        conv_vstorep (conv_vloadp (0, v), 0, yrow); \
+      } else { \
+        for (int p = 0; p < out_w - ox0; p++) \
+          yrow[p] = lens_activate (v[p], act_alpha, act_beta); \
+      } \
+    } \
+  }
+
 __kernel void
 lens_conv2d_packed (__global const float *xp, __global const float *wp,
     __global const float *bias, __global float *y, int has_bias,
@@ -243,26 +267,47 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
       CONV_PACKED_ROW (xc, ky);
   }
 
+  CONV_PACKED_STORE;
+}
+
+/* A float 1x1, stride-1, unpadded convolution straight from x: the packed
+ * geometry with h_p = 1 and w_p = out_w = in_h * in_w (the flattened
+ * plane), so no packing pass. Unlike the packed input, x has no room past
+ * the plane: the partial last tile masks its lanes. Same NDRange. */
+__kernel void
+lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
+    __global const float *bias, __global float *y, int has_bias,
+    CONV_PACKED_ARGS, float act_alpha, float act_beta)
+{
+  CONV_PACKED_BEGIN;
+
+  if (ox0 + CONV_TP <= out_w) {
+    for (int ic = 0; ic < in_per_group; ic++) {
+      const conv_floatp xv = conv_vloadp (0, xg + ic * plane_p);
 #pragma unroll
-  for (int m = 0; m < CONV_TM; m++) {
-    if (m < m_count) {
-      const int oc = oc0 + m;
-      const float b = has_bias ? bias[oc] : 0.0f;
-      __global float *yrow = y +
-          (((size_t) n * out_c + oc) * out_h + oy) * out_w + ox0;
+      for (int m = 0; m < CONV_TM; m++)
+        acc[m] = fma (xv, (conv_floatp) (wt[m]), acc[m]);
+      wt += CONV_TM;
+    }
+  } else {
+    const conv_intp inside = ox0 + CONV_LANES < out_w;
+    const int last = out_w - ox0 - 1;
+    for (int ic = 0; ic < in_per_group; ic++) {
+      __global const float *xc = xg + ic * plane_p;
       float v[CONV_TP];
-      conv_vstorep (acc[m] + b, 0, v);
-      if (ox0 + CONV_TP <= out_w) {
 #pragma unroll
-        for (int p = 0; p < CONV_TP; p++)
-          v[p] = lens_activate (v[p], act_alpha, act_beta);
-        conv_vstorep (conv_vloadp (0, v), 0, yrow);
-      } else {
-        for (int p = 0; p < out_w - ox0; p++)
-          yrow[p] = lens_activate (v[p], act_alpha, act_beta);
-      }
+      for (int p = 0; p < CONV_TP; p++)
+        v[p] = xc[min (p, last)];
+      const conv_floatp xv = select ((conv_floatp) 0.0f, conv_vloadp (0, v),
+          inside);
+#pragma unroll
+      for (int m = 0; m < CONV_TM; m++)
+        acc[m] = fma (xv, (conv_floatp) (wt[m]), acc[m]);
+      wt += CONV_TM;
     }
   }
+
+  CONV_PACKED_STORE;
 }
 
 #if CONV_INT_FUSED
@@ -402,19 +447,23 @@ conv_depthwise_row (__global const float *x, __global const float *w,
 {
   const int ic = oc / out_per_group;
   const int iy0 = oy * stride_h - pad_top;
-  /* how far past a vector's first column its loads reach (stride 2
+  /* how far past a tap's first column its vector load reaches (stride 2
    * loads two whole vectors, see conv_load_pixels) */
-  const int reach = (k_w - 1) * dil_w + (stride_w == 2 ? 2 * CONV_TP - 1 :
-      (CONV_TP - 1) * stride_w);
+  const int reach = stride_w == 2 ? 2 * CONV_TP - 1 : (CONV_TP - 1) *
+      stride_w;
   const float b = has_bias ? bias[oc] : 0.0f;
   __global const float *xc = x + ((size_t) n * in_c + ic) * in_h * in_w;
   __global const float *wc = w + (size_t) oc * k_h * k_w;
   __global float *yrow = y + (((size_t) n * out_c + oc) * out_h + oy) *
       out_w;
 
-  for (int ox0 = 0; ox0 < out_w; ox0 += CONV_TP) {
+  for (int ox_tile = 0; ox_tile < out_w; ox_tile += CONV_TP) {
+    /* a partial last tile moves back to end at the row's end (when the
+     * row has a whole vector): its loads stay inside x where they can,
+     * and it computes some outputs again, to the same values */
+    const int ox0 = out_w >= CONV_TP ? min (ox_tile, out_w - CONV_TP) :
+        ox_tile;
     const int ix0 = ox0 * stride_w - pad_left;
-    const bool inside = ix0 >= 0 && ix0 + reach < in_w;
     conv_floatp acc = 0.0f;
 
     for (int ky = 0; ky < k_h; ky++) {
@@ -427,7 +476,8 @@ conv_depthwise_row (__global const float *x, __global const float *w,
         const int ix = ix0 + kx * dil_w;
         conv_floatp xv;
 
-        if (inside) {
+        /* per tap: at a border only the taps that reach past it pay */
+        if (ix >= 0 && ix + reach < in_w) {
           xv = conv_load_pixels (xrow + ix, stride_w);
         } else if (stride_w == 1 && in_w >= CONV_TP) {
           /* the nearest whole vector inside the row, its lanes moved

@@ -25,19 +25,27 @@
 
 /* dst[r * dst_pitch + dst_offset + c] = src[r * src_pitch + src_offset + c]
  * for r < rows, c < cols: one input of a Concat or one output of a Split,
- * seen as [outer, axis * inner] blocks. */
+ * seen as [outer, axis * inner] blocks. Each work-item copies @span
+ * neighbouring elements of a row: 1 on GPUs (neighbouring items,
+ * coalesced), a run on CPUs (the index arithmetic once per run instead of
+ * per element). NDRange rows x ceil (cols / span). */
 __kernel void
 lens_copy_block (__global const ELEM * src, int src_pitch, int src_offset,
-    __global ELEM * dst, int dst_pitch, int dst_offset, int rows, int cols)
+    __global ELEM * dst, int dst_pitch, int dst_offset, int rows, int cols,
+    int span)
 {
   int i = get_global_id (0);
-  int r, c;
+  int chunks = (cols + span - 1) / span;
+  int r, c0, c1;
 
-  if (i >= rows * cols)
+  if (i >= rows * chunks)
     return;
-  r = i / cols;
-  c = i - r * cols;
-  dst[r * dst_pitch + dst_offset + c] = src[r * src_pitch + src_offset + c];
+  r = i / chunks;
+  c0 = (i - r * chunks) * span;
+  c1 = min (c0 + span, cols);
+  for (int c = c0; c < c1; c++)
+    dst[r * dst_pitch + dst_offset + c] = src[r * src_pitch + src_offset +
+        c];
 }
 
 #define UNRAVEL_STRIDED(K) \
@@ -48,21 +56,31 @@ lens_copy_block (__global const ELEM * src, int src_pitch, int src_offset,
   }
 
 /* dst[i] = src[src_base + sum_d coord_d (i) * src_strides_d]: the output is
- * contiguous with @shape; strides may be negative (Slice with negative
- * steps) or permuted (Transpose). */
+ * contiguous with @shape (rank >= 1); strides may be negative (Slice with
+ * negative steps) or permuted (Transpose). Each work-item copies @span
+ * neighbouring elements of an innermost row (see lens_copy_block), so it
+ * unravels the outer dimensions once. NDRange n / shape.s0 rows x
+ * ceil (shape.s0 / span). */
 __kernel void
 lens_copy_strided (__global const ELEM * src, int src_base,
-    __global ELEM * dst, int n, int rank, int8 shape, int8 src_strides)
+    __global ELEM * dst, int n, int rank, int8 shape, int8 src_strides,
+    int span)
 {
   int i = get_global_id (0);
-  int rem = i, off = src_base;
+  int inner = shape.s0, chunks = (inner + span - 1) / span;
+  int row, c0, c1, rem, off = src_base;
 
-  if (i >= n)
+  if (i >= (n / inner) * chunks)
     return;
-  UNRAVEL_STRIDED (0) UNRAVEL_STRIDED (1) UNRAVEL_STRIDED (2)
-  UNRAVEL_STRIDED (3) UNRAVEL_STRIDED (4) UNRAVEL_STRIDED (5)
-  UNRAVEL_STRIDED (6) UNRAVEL_STRIDED (7)
-  dst[i] = src[off];
+  row = i / chunks;
+  c0 = (i - row * chunks) * span;
+  c1 = min (c0 + span, inner);
+  rem = row;
+  UNRAVEL_STRIDED (1) UNRAVEL_STRIDED (2) UNRAVEL_STRIDED (3)
+  UNRAVEL_STRIDED (4) UNRAVEL_STRIDED (5) UNRAVEL_STRIDED (6)
+  UNRAVEL_STRIDED (7)
+  for (int c = c0; c < c1; c++)
+    dst[row * inner + c] = src[off + c * src_strides.s0];
 }
 
 /* dst[b, c, r] = src[b, r, c] for a contiguous src of [batch, rows, cols].

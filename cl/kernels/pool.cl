@@ -107,6 +107,60 @@ lens_max_pool (__global const T * x, __global T * y, int rows, int chunks,
         k_w, s_h, s_w, p_h, p_w, d_h, d_w);
 }
 
+/* Output columns per work-item of lens_max_pool_sep, and its widest
+ * window (pool.c picks the kernel by the same limits, and column strides
+ * of at most 2). */
+#define POOL_S1_SPAN 16
+#define POOL_S1_MAX_K 17
+
+/* MaxPool with dilations 1 and a column stride of 1 or 2 (SPP's 5/9/13
+ * windows, the 2x2 and 3x3 stride-2 downsamplers): a work-item takes
+ * POOL_S1_SPAN outputs of a row, first the maximum of each column over
+ * the k_h rows, then of k_w column maxima per output: about k_h + k_w
+ * taps per output at stride 1 instead of k_h x k_w, and the window
+ * arithmetic once per span. The maximum of the same taps in another
+ * order, so the same value as lens_max_pool (columns outside x count as
+ * T_LOWEST, which never wins over a tap, just as lens_max_pool starts
+ * from it). NDRange rows x chunks of spans. */
+__kernel void
+lens_max_pool_sep (__global const T * x, __global T * y, int rows,
+    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
+    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
+{
+  int i = get_global_id (0);
+  T col[2 * POOL_S1_SPAN + POOL_S1_MAX_K - 2];
+
+  if (i >= rows * chunks)
+    return;
+
+  const int row = i / chunks;
+  const int ox0 = (i - row * chunks) * POOL_S1_SPAN;
+  const int oy = row % out_h;
+  const int y0 = oy * s_h - p_h, x0 = ox0 * s_w - p_w;
+  const int n = min (POOL_S1_SPAN, out_w - ox0);
+  const int sw = min (s_w, 2);
+  const int cols = (n - 1) * sw + min (k_w, POOL_S1_MAX_K);
+  __global const T *plane = x + (long) (row / out_h) * in_h * in_w;
+  int ky0, ky1;
+
+  tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+  for (int c = 0; c < cols; c++) {
+    const int ix = x0 + c;
+    T best = T_LOWEST;
+    if (ix >= 0 && ix < in_w) {
+      for (int ky = ky0; ky < ky1; ky++)
+        best = MAX_OF (best, plane[(y0 + ky) * in_w + ix]);
+    }
+    col[c] = best;
+  }
+  for (int o = 0; o < n; o++) {
+    T best = T_LOWEST;
+    for (int kx = 0; kx < k_w && kx < POOL_S1_MAX_K; kx++)
+      best = MAX_OF (best, col[o * sw + kx]);
+    y[(long) row * out_w + ox0 + o] = best;
+  }
+}
+
 /* Indices as ONNX numbers them: flattened over (N, C, H, W), the plane
  * row major (storage_order 0) or column major (storage_order 1). */
 __kernel void

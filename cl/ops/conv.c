@@ -15,7 +15,9 @@
  * of kernels/conv.cl: depthwise convolutions read x directly, every other
  * one packs x (padded, as floats) and the weights (once when constant)
  * into scratch buffers of the node and runs the vector-tiled kernel (see
- * the top of kernels/conv.cl). The references are in cl/ref/conv.c. 3-D
+ * the top of kernels/conv.cl); a float 1x1 convolution over the whole
+ * plane packs only its weights and reads x directly (lens_conv2d_1x1).
+ * The references are in cl/ref/conv.c. 3-D
  * convolutions are refused. */
 #include "lens-private.h"
 #include "ref/conv.h"
@@ -49,6 +51,7 @@ enum
   SLOT_DEPTHWISE,
   SLOT_PACK_INPUT,
   SLOT_PACK_WEIGHTS,
+  SLOT_DIRECT,
 };
 
 /* node->priv: the parameters first (the references read them as
@@ -501,6 +504,7 @@ typedef struct
   int in_h, in_w, out_h, out_w;
   int h_p, w_p, pad_top, pad_left;      /* the packed input */
   int oc_tiles, ow_tiles;
+  gboolean flat;                /* the 1-D case above */
 } PackedGeometry;
 
 static void
@@ -510,6 +514,7 @@ packed_geometry (const LensConvParams * p, PackedGeometry * pg)
       && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0
       && p->out_h == p->in_h && p->out_w == p->in_w;
 
+  pg->flat = flat;
   pg->in_h = flat ? 1 : p->in_h;
   pg->in_w = flat ? p->in_h * p->in_w : p->in_w;
   pg->out_h = flat ? 1 : p->out_h;
@@ -525,12 +530,13 @@ packed_geometry (const LensConvParams * p, PackedGeometry * pg)
       (p->k_w - 1) * p->dil_w;
 }
 
-/* Enqueues the packing of x and (unless already done for constant
- * weights) w. x_zp / w_zp are ConvInteger's optional zero points. */
+/* Enqueues the packing of x (when @pack_x) and (unless already done for
+ * constant weights) w. x_zp / w_zp are ConvInteger's optional zero
+ * points. */
 static LensStatus
 pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
-    LensTensor * x, LensTensor * w, LensTensor * x_zp, LensTensor * w_zp,
-    LensError *err)
+    gboolean pack_x, LensTensor * x, LensTensor * w, LensTensor * x_zp,
+    LensTensor * w_zp, LensError *err)
 {
   ConvState *state = node->priv;
   const LensConvParams *p = &state->p;
@@ -552,6 +558,8 @@ pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   cl_kernel k;
   LensStatus st;
 
+  if (!pack_x)
+    goto weights;
   st = ensure_scratch (ctx, &state->x_packed, (size_t) planes * pg->h_p *
       pg->w_p * sizeof (float), err);
   if (st == LENS_OK)
@@ -575,8 +583,12 @@ pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   global[2] = planes;
   pick_local_size (ctx, k, global, local);
   st = lens_context_enqueue (ctx, k, 3, global, local, err);
-  if (st != LENS_OK || state->w_ready)
+  if (st != LENS_OK)
     return st;
+
+weights:
+  if (state->w_ready)
+    return LENS_OK;
 
   st = ensure_scratch (ctx, &state->w_packed, (size_t) tiles * k_size *
       CONV_TILE_OC * sizeof (float), err);
@@ -698,7 +710,8 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_int has_bias = b != NULL;
   cl_float alpha = p->act.alpha, beta = p->act.beta;
   PackedGeometry pg;
-  cl_mem bias;
+  gboolean direct;
+  cl_mem x_in, bias;
   cl_uint next;
   cl_kernel k;
   LensStatus st;
@@ -717,16 +730,26 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
     return conv_depthwise_run (ctx, node, err);
 
   packed_geometry (p, &pg);
-  st = pack_inputs (ctx, node, &pg, x, w, NULL, NULL, err);
+  /* a flat 1x1 convolution's packed input would be a copy of x: the
+   * direct kernel reads x itself */
+  direct = pg.flat;
+  st = pack_inputs (ctx, node, &pg, !direct, x, w, NULL, NULL, err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, p->act.kind, FALSE, SLOT_PACKED,
-        "lens_conv2d_packed", &k, err);
+    st = get_kernel (ctx, node, p->act.kind, FALSE,
+        direct ? SLOT_DIRECT : SLOT_PACKED,
+        direct ? "lens_conv2d_1x1" : "lens_conv2d_packed", &k, err);
   if (st != LENS_OK)
     return st;
+  x_in = direct ? x->buffer : state->x_packed->buffer;
+  if (direct) {
+    /* x has exactly in_w (the plane) columns per channel */
+    pg.w_p = pg.in_w;
+  }
   /* without a bias the kernel never reads it: any valid buffer will do */
   bias = b ? b->buffer : w->buffer;
   st = lens_kernel_set_args (k, err, 5,
-      LENS_ARG (state->x_packed->buffer), LENS_ARG (state->w_packed->buffer),
+      LENS_ARG (x_in),
+      LENS_ARG (state->w_packed->buffer),
       LENS_ARG (bias), LENS_ARG (y->buffer), LENS_ARG (has_bias));
   if (st == LENS_OK)
     st = set_packed_args (k, 5, p, &pg, &next, err);
@@ -777,7 +800,7 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
     return st;
 
   packed_geometry (p, &pg);
-  st = pack_inputs (ctx, node, &pg, x, w, x_zp, w_zp, err);
+  st = pack_inputs (ctx, node, &pg, TRUE, x, w, x_zp, w_zp, err);
   if (st == LENS_OK)
     st = get_kernel (ctx, node, p->act.kind, scale != NULL, SLOT_PACKED,
         "lens_conv2d_packed_integer", &k, err);

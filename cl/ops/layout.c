@@ -82,6 +82,15 @@ enqueue_1d (LensContext * ctx, cl_kernel k, int64_t n, LensError *err)
   return lens_context_enqueue (ctx, k, 1, &global, &local, err);
 }
 
+/* Elements of a row each work-item of the copy kernels moves: a CPU
+ * device pays per work-item (index arithmetic, scheduling), a GPU wants
+ * neighbouring items on neighbouring elements. */
+static cl_int
+copy_span (LensContext * ctx)
+{
+  return lens_context_is_gpu (ctx) ? 1 : 16;
+}
+
 /* dst viewed as [rows, dst_pitch], src as [rows, src_pitch]: copies a
  * rows x cols block between the two (one Concat input, one Split output). */
 static LensStatus
@@ -93,6 +102,7 @@ copy_block (LensContext * ctx, LensNode * node, const char *options,
   cl_int sp = (cl_int) src_pitch, so = (cl_int) src_offset;
   cl_int dp = (cl_int) dst_pitch, dof = (cl_int) dst_offset;
   cl_int r = (cl_int) rows, c = (cl_int) cols;
+  cl_int span = copy_span (ctx);
   cl_kernel k;
   LensStatus st;
 
@@ -101,11 +111,11 @@ copy_block (LensContext * ctx, LensNode * node, const char *options,
   st = lens_node_kernel (ctx, node, lens_elem_size_slot (dst->dtype), "layout",
       options, "lens_copy_block", &k, err);
   if (st == LENS_OK)
-    st = lens_kernel_set_args (k, err, 8, LENS_ARG (src->buffer),
+    st = lens_kernel_set_args (k, err, 9, LENS_ARG (src->buffer),
         LENS_ARG (sp), LENS_ARG (so), LENS_ARG (dst->buffer), LENS_ARG (dp),
-        LENS_ARG (dof), LENS_ARG (r), LENS_ARG (c));
+        LENS_ARG (dof), LENS_ARG (r), LENS_ARG (c), LENS_ARG (span));
   if (st == LENS_OK)
-    st = enqueue_1d (ctx, k, rows * cols, err);
+    st = enqueue_1d (ctx, k, rows * ((cols + span - 1) / span), err);
   return st;
 }
 
@@ -144,6 +154,7 @@ copy_strided (LensContext * ctx, LensNode * node, const char *options,
   int64_t n = lens_tensor_numel (y);
   cl_int cbase = (cl_int) base, cn = (cl_int) n, crank;
   cl_int8 cshape, cstrides;
+  cl_int span = copy_span (ctx);
   cl_kernel k;
   LensStatus st;
 
@@ -180,17 +191,25 @@ copy_strided (LensContext * ctx, LensNode * node, const char *options,
     }
   }
 
+  if (rank == 0) {
+    /* a single element: one row of one */
+    rank = 1;
+    shape[0] = 1;
+    strides[0] = 0;
+  }
   crank = rank;
   cshape = to_cl_int8 (rank, shape);
   cstrides = to_cl_int8 (rank, strides);
   st = lens_node_kernel (ctx, node, lens_elem_size_slot (y->dtype), "layout", options,
       "lens_copy_strided", &k, err);
   if (st == LENS_OK)
-    st = lens_kernel_set_args (k, err, 7, LENS_ARG (x->buffer),
+    st = lens_kernel_set_args (k, err, 8, LENS_ARG (x->buffer),
         LENS_ARG (cbase), LENS_ARG (y->buffer), LENS_ARG (cn),
-        LENS_ARG (crank), LENS_ARG (cshape), LENS_ARG (cstrides));
+        LENS_ARG (crank), LENS_ARG (cshape), LENS_ARG (cstrides),
+        LENS_ARG (span));
   if (st == LENS_OK)
-    st = enqueue_1d (ctx, k, n, err);
+    st = enqueue_1d (ctx, k, n / shape[rank - 1] * ((shape[rank - 1] + span -
+                1) / span), err);
   return st;
 }
 

@@ -46,6 +46,10 @@ static const LensDType float_dtypes[] = {
 #define POOL_GROUP 64
 /* Output elements of a row each of their work items computes. */
 #define POOL_ROW_SPAN 4
+/* Must match POOL_S1_SPAN and POOL_S1_MAX_K in kernels/pool.cl: outputs
+ * per work-item of the separable MaxPool, and its widest window. */
+#define POOL_S1_SPAN 16
+#define POOL_S1_MAX_K 17
 /* Must match POOL_MAX_GROUP in kernels/pool.cl. */
 #define POOL_MAX_GROUP 256
 
@@ -363,6 +367,7 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   LensTensor *indices = lens_node_output (node, 1);
   cl_int geometry[12], rows, chunks;
   cl_int storage_order = s->storage_order;
+  gboolean separable;
   size_t global, local;
   cl_kernel k;
   LensStatus st;
@@ -372,13 +377,23 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
     st = require_contiguous (node, y, "output Y", err);
   if (st == LENS_OK && indices != NULL)
     st = require_contiguous (node, indices, "output Indices", err);
-  if (st == LENS_OK)
-    st = lens_node_kernel (ctx, node, 0, "pool", pool_options (x->dtype),
-        indices ? "lens_max_pool_with_indices" : "lens_max_pool", &k, err);
   if (st != LENS_OK)
     return st;
   kernel_geometry (&s->geometry, geometry);
+  /* unit dilations and column strides of 1 or 2 (SPP, downsampling): the
+   * separable kernel, its spans of outputs per work-item (limits as in
+   * kernels/pool.cl) */
+  separable = indices == NULL && geometry[7] <= 2
+      && geometry[10] == 1 && geometry[11] == 1
+      && geometry[5] <= POOL_S1_MAX_K;
+  st = lens_node_kernel (ctx, node, separable ? 1 : 0, "pool",
+      pool_options (x->dtype), indices ? "lens_max_pool_with_indices" :
+      separable ? "lens_max_pool_sep" : "lens_max_pool", &k, err);
+  if (st != LENS_OK)
+    return st;
   row_split (y, geometry, &rows, &chunks);
+  if (separable)
+    chunks = (geometry[3] + POOL_S1_SPAN - 1) / POOL_S1_SPAN;
   if (indices != NULL) {
     st = lens_kernel_set_args (k, err, 5, LENS_ARG (x->buffer),
         LENS_ARG (y->buffer), LENS_ARG (indices->buffer), LENS_ARG (rows),
@@ -472,6 +487,11 @@ max_pool_case (int index, GRand * rand)
   static const LensDType dtypes[] = {
     LENS_DTYPE_FLOAT, LENS_DTYPE_UINT8, LENS_DTYPE_INT8
   };
+  /* input height (width 7 more), kernel height, width, stride */
+  static const int64_t spp[][4] = {
+    {13, 5, 5, 1}, {13, 9, 9, 1}, {13, 13, 13, 1}, {20, 3, 17, 1},
+    {6, 13, 19, 1}, {41, 3, 3, 2}, {40, 2, 2, 2}, {21, 5, 17, 2},
+  };
   int spatial = index % 4 == 3 ? 1 : 2;
   LensDType dtype = dtypes[index % 3];
   int64_t shape[2 + LENS_POOL_MAX_SPATIAL];
@@ -479,8 +499,25 @@ max_pool_case (int index, GRand * rand)
   LensTensor *x;
   LensNode *node;
 
-  if (index >= 18)
+  if (index >= 18 + (int) G_N_ELEMENTS (spp))
     return NULL;
+  if (index >= 18) {
+    /* the separable kernel: SPP ("same" pads, windows wider than its
+     * span of outputs and the input) and stride-2 downsampling */
+    const int64_t *c = spp[index - 18];
+    int64_t kernel[2] = { c[1], c[2] }, pads[4] = {
+      c[1] / 2, c[2] / 2, c[1] / 2, c[2] / 2
+    }, strides[2] = { c[3], c[3] };
+    int64_t spp_shape[4] = { 1, 3, c[0], c[0] + 7 };
+
+    /* a range every dtype holds, narrow enough for ties */
+    x = lens_tensor_new_random (dtypes[index % 3], 4, spp_shape, rand, 0, 6);
+    node = lens_case_node_new ("MaxPool", 12, 1, &x, 1);
+    lens_node_set_attr_ints (node, "kernel_shape", 2, kernel);
+    lens_node_set_attr_ints (node, "pads", 4, pads);
+    lens_node_set_attr_ints (node, "strides", 2, strides);
+    return node;
+  }
   random_pool_shape (rand, spatial, shape);
   /* narrow integer ranges make ties, which test the first-maximum rule */
   if (dtype == LENS_DTYPE_FLOAT)
