@@ -510,6 +510,17 @@ lens_detector_new_shared (LensDetector * like, LensDetector ** out,
 }
 
 void
+lens_detector_set_thresholds (LensDetector * det, float conf_threshold,
+    float iou_threshold)
+{
+  /* decoding is per detector: sharing a model never shares these */
+  if (conf_threshold > 0)
+    det->config.conf_threshold = conf_threshold;
+  if (iou_threshold > 0)
+    det->config.iou_threshold = iou_threshold;
+}
+
+void
 lens_detector_free (LensDetector * det)
 {
   if (det == NULL)

@@ -735,6 +735,10 @@ void lens_detector_free (LensDetector *det);
 LensStatus lens_detector_new_shared (LensDetector *like, LensDetector **out,
     LensError *err);
 const LensDecodeConfig *lens_detector_config (const LensDetector *det);
+/* Changes this detector's confidence and NMS thresholds (values <= 0 keep
+ * the current one); detectors sharing a model keep their own. */
+void lens_detector_set_thresholds (LensDetector *det, float conf_threshold,
+    float iou_threshold);
 const LensModel *lens_detector_model (const LensDetector *det);
 /* Runs one frame: pre-processing on the device, inference, decoding and
  * (when enabled) heatmaps. Fills @result (clear it with

@@ -249,12 +249,11 @@ static GHashTable *model_cache;         /* key -> GstLensModelEntry */
 static gchar *
 model_cache_key (const gchar * device, const LensDetectorOptions * options)
 {
-  /* everything the shared part of a detector depends on */
-  return g_strdup_printf ("%s\n%s\n%s\n%d\n%.9g\n%.9g",
-      device ? device : "", options->model_path,
-      options->labels_path ? options->labels_path : "",
-      options->feature_maps, options->conf_threshold,
-      options->iou_threshold);
+  /* everything the shared part of a detector depends on (the thresholds
+   * are each detector's own: lens_detector_set_thresholds) */
+  return g_strdup_printf ("%s\n%s\n%s\n%d", device ? device : "",
+      options->model_path, options->labels_path ? options->labels_path : "",
+      options->feature_maps);
 }
 
 static LensStatus
@@ -277,6 +276,8 @@ model_cache_acquire (const gchar * device, const LensDetectorOptions * options,
     st = lens_detector_new_shared (entry->detectors->data, &det, err);
     if (st != LENS_OK)
       goto done;
+    lens_detector_set_thresholds (det, options->conf_threshold,
+        options->iou_threshold);
     entry->detectors = g_list_prepend (entry->detectors, det);
     GST_DEBUG ("sharing model %s (%u detectors)", entry->path,
         g_list_length (entry->detectors));

@@ -847,6 +847,63 @@ GST_START_TEST (test_shared_model)
 
 GST_END_TEST;
 
+/* Two instances of one model with different thresholds: they share the
+ * loaded model, and each filters with its own conf-threshold. */
+GST_START_TEST (test_shared_model_own_thresholds)
+{
+  gchar *image = g_build_filename (shared_dir, "images", "bus.jpg", NULL);
+  LensImage img = load_jpeg (image);
+  const gchar *props[2] = { "sync-inference=true conf-threshold=0.25",
+    "sync-inference=true conf-threshold=0.6"
+  };
+  guint counts[2];
+  GstVideoInfo info;
+  GstHarness *h[2];
+  GstBus *bus[2];
+  gchar *caps;
+
+  caps = g_strdup_printf ("video/x-raw,format=RGB,width=%d,height=%d,"
+      "framerate=30/1", img.width, img.height);
+  for (guint i = 0; i < 2; i++) {
+    h[i] = detect_harness (SLOW_MODEL, props[i], &bus[i]);
+    gst_harness_set_src_caps_str (h[i], caps);
+  }
+  for (guint i = 0; i < 2; i++) {
+    GList *msgs;
+    const GValue *list;
+
+    fail_unless_equals_int (gst_harness_push (h[i], image_buffer (&img,
+                &info, 0)), GST_FLOW_OK);
+    gst_buffer_unref (gst_harness_pull (h[i]));
+    msgs = pop_detections (bus[i]);
+    fail_unless_equals_int (g_list_length (msgs), 1);
+    list = gst_structure_get_value (msgs->data, "detections");
+    counts[i] = gst_value_list_get_size (list);
+    for (guint k = 0; k < counts[i]; k++) {
+      const GstStructure *d =
+          gst_value_get_structure (gst_value_list_get_value (list, k));
+      gdouble score = 0;
+
+      gst_structure_get_double (d, "score", &score);
+      fail_unless (score > (i == 0 ? 0.25 : 0.6), "instance %u: score %g "
+          "is under its own threshold", i, score);
+    }
+    g_list_free_full (msgs, (GDestroyNotify) gst_structure_free);
+  }
+  /* bus.jpg has a person at 0.33: only the first instance keeps it */
+  fail_unless (counts[0] > counts[1], "the 0.25 instance should report more "
+      "than the 0.6 one (%u vs %u)", counts[0], counts[1]);
+  for (guint i = 0; i < 2; i++) {
+    gst_harness_teardown (h[i]);
+    gst_object_unref (bus[i]);
+  }
+  lens_image_clear (&img);
+  g_free (caps);
+  g_free (image);
+}
+
+GST_END_TEST;
+
 static Suite *
 lensdetect_suite (void)
 {
@@ -874,6 +931,7 @@ lensdetect_suite (void)
   tcase_add_test (tc_detect, test_bus_matches_lens_detect);
   tcase_add_test (tc_detect, test_interval);
   tcase_add_test (tc_detect, test_shared_model);
+  tcase_add_test (tc_detect, test_shared_model_own_thresholds);
   suite_add_tcase (s, tc_detect);
   tcase_add_test (tc_realtime, test_freshest_frame);
   suite_add_tcase (s, tc_realtime);
