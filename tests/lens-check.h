@@ -17,10 +17,8 @@ void lens_check_teardown (void);
  * across tests) and returns the exit status for main (). */
 int lens_check_run (Suite *suite);
 
-/* The test data directory: $LENS_SHARED_DIR when set (and nothing else
- * then), else ../shared from the working directory, else ../shared beside
- * the source tree; it must hold models/ and images/. NULL when absent:
- * tests that need it skip (exit 77) with a message. */
-char *lens_check_shared_dir (void);
+/* lens_check_shared_dir () is in lens-shared.h: GStreamer tests, which
+ * cannot link Check, use it too. */
+#include "lens-shared.h"
 
 #endif /* LENS_CHECK_H */

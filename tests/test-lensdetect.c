@@ -18,35 +18,10 @@
 #include "gstlens.h"
 
 #include "lens-image.h"
+#include "lens-gst-test.h"
+#include "lens-shared.h"
 
 static gchar *shared_dir;
-
-/* $LENS_SHARED_DIR when set, else ../shared from the working directory,
- * else ../shared beside the source tree. */
-static gchar *
-find_shared_dir (void)
-{
-  const gchar *env = g_getenv ("LENS_SHARED_DIR");
-  gchar *candidates[2];
-
-  if (env != NULL)
-    return g_file_test (env, G_FILE_TEST_IS_DIR) ? g_strdup (env) : NULL;
-  candidates[0] = g_strdup ("../shared");
-  candidates[1] = g_build_filename (LENS_SOURCE_ROOT, "..", "shared", NULL);
-  for (int i = 0; i < 2; i++) {
-    gchar *models = g_build_filename (candidates[i], "models", NULL);
-    gboolean ok = g_file_test (models, G_FILE_TEST_IS_DIR);
-
-    g_free (models);
-    if (ok) {
-      g_free (candidates[1 - i]);
-      return candidates[i];
-    }
-  }
-  g_free (candidates[0]);
-  g_free (candidates[1]);
-  return NULL;
-}
 
 static gchar *
 model_path (const gchar * name)
@@ -707,32 +682,6 @@ GST_END_TEST;
 
 /* ---- motion ---- */
 
-/* A grey 320x240 RGB frame with noise of +-2 levels and, when @x >= 0, a
- * white 32x32 square at (@x, 100). */
-static GstBuffer *
-motion_frame (GRand * rand, gint x, GstClockTime pts)
-{
-  GstVideoInfo info;
-  GstBuffer *buf;
-  GstMapInfo map;
-  gint stride;
-
-  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 320, 240);
-  stride = GST_VIDEO_INFO_PLANE_STRIDE (&info, 0);
-  buf = gst_buffer_new_allocate (NULL, info.size, NULL);
-  gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  for (gint r = 0; r < 240; r++)
-    for (gint c = 0; c < 320 * 3; c++)
-      map.data[r * stride + c] = (guint8) (100 + g_rand_int_range (rand, -2,
-              3));
-  if (x >= 0)
-    for (gint r = 100; r < 132; r++)
-      memset (map.data + r * stride + x * 3, 255, 32 * 3);
-  gst_buffer_unmap (buf, &map);
-  GST_BUFFER_PTS (buf) = pts;
-  return buf;
-}
-
 static guint
 count_detections (GList * msgs, gint * last_x)
 {
@@ -771,7 +720,7 @@ GST_START_TEST (test_motion)
       "height=240,framerate=30/1");
   /* a static scene with sensor-level noise: nothing */
   for (guint i = 0; i < 10; i++) {
-    fail_unless_equals_int (gst_harness_push (h, motion_frame (rand, -1,
+    fail_unless_equals_int (gst_harness_push (h, lens_gst_test_motion_frame (rand, -1,
                 i * GST_SECOND / 30)), GST_FLOW_OK);
     gst_buffer_unref (gst_harness_pull (h));
   }
@@ -783,7 +732,7 @@ GST_START_TEST (test_motion)
 
   /* a square moving right 6 px per frame: found, where it is */
   for (guint i = 0; i < 10; i++) {
-    fail_unless_equals_int (gst_harness_push (h, motion_frame (rand,
+    fail_unless_equals_int (gst_harness_push (h, lens_gst_test_motion_frame (rand,
                 100 + 6 * i, (10 + i) * GST_SECOND / 30)), GST_FLOW_OK);
     out = gst_harness_pull (h);
     if (i < 9)
@@ -945,7 +894,7 @@ main (int argc, char **argv)
   int failed;
 
   gst_check_init (&argc, &argv);
-  shared_dir = find_shared_dir ();
+  shared_dir = lens_check_shared_dir ();
   sr = srunner_create (lensdetect_suite ());
   /* one process: the OpenCL programs compile once for every test */
   srunner_set_fork_status (sr, CK_NOFORK);

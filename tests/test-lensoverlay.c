@@ -11,6 +11,7 @@
 #include <gst/video/gstvideometa.h>
 
 #include "gstlens.h"
+#include "lens-gst-test.h"
 
 static const gchar *formats[] = {
   "RGB", "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "I420", "NV12",
@@ -264,32 +265,6 @@ GST_END_TEST;
 
 /* ---- after lensdetect ---- */
 
-/* A grey 320x240 RGB frame with noise of +-2 levels and, when @x >= 0, a
- * white 32x32 square at (@x, 100). */
-static GstBuffer *
-motion_frame (GRand * rand, gint x, GstClockTime pts)
-{
-  GstVideoInfo info;
-  GstBuffer *buf;
-  GstMapInfo map;
-  gint stride;
-
-  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 320, 240);
-  stride = GST_VIDEO_INFO_PLANE_STRIDE (&info, 0);
-  buf = gst_buffer_new_allocate (NULL, info.size, NULL);
-  gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  for (gint r = 0; r < 240; r++)
-    for (gint c = 0; c < 320 * 3; c++)
-      map.data[r * stride + c] = (guint8) (100 + g_rand_int_range (rand, -2,
-              3));
-  if (x >= 0)
-    for (gint r = 100; r < 132; r++)
-      memset (map.data + r * stride + x * 3, 255, 32 * 3);
-  gst_buffer_unmap (buf, &map);
-  GST_BUFFER_PTS (buf) = pts;
-  return buf;
-}
-
 GST_START_TEST (test_after_motion)
 {
   GRand *rand = g_rand_new_with_seed (7);
@@ -301,12 +276,12 @@ GST_START_TEST (test_after_motion)
 
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 320, 240);
   for (guint i = 0; i < 3; i++) {
-    fail_unless_equals_int (gst_harness_push (h, motion_frame (rand, -1,
+    fail_unless_equals_int (gst_harness_push (h, lens_gst_test_motion_frame (rand, -1,
                 i * GST_SECOND / 30)), GST_FLOW_OK);
     gst_buffer_unref (gst_harness_pull (h));
   }
   for (guint i = 0; i < 10; i++) {
-    GstBuffer *in = motion_frame (rand, 100 + 6 * i,
+    GstBuffer *in = lens_gst_test_motion_frame (rand, 100 + 6 * i,
         (3 + i) * GST_SECOND / 30), *ref = gst_buffer_copy_deep (in), *out;
     GstVideoRegionOfInterestMeta *roi;
     GstVideoFrame fin, fout;
