@@ -66,6 +66,7 @@ struct _LensExec
   gboolean profiling;
   LensNodeProfile *profile;
   gboolean profiled;            /* the last run filled profile */
+  cl_kernel round_half;         /* float16 inputs: made on first use */
 };
 
 static Value *
@@ -1188,6 +1189,8 @@ lens_exec_free (LensExec * e)
     if (e->slots[k] != NULL)
       clReleaseMemObject (e->slots[k]);
   g_free (e->slots);
+  if (e->round_half != NULL)
+    clReleaseKernel (e->round_half);
   lens_context_free (e->ctx);
   g_atomic_int_add (&m->n_execs, -1);
   g_free (e);
@@ -1230,17 +1233,14 @@ lens_exec_set_input (LensExec * e, int i, const LensTensor * t,
   if (t->host == NULL)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "%s: input '%s' has no host data", m->path, in->name);
-  if (m->input_declared[i] == LENS_DTYPE_FLOAT16) {
-    /* the model takes float16: a float32 tensor is rounded to what a
-     * float16 runtime would receive, then computed in float32 */
+  if (t->dtype == LENS_DTYPE_FLOAT16) {
+    /* float16 bits from the host: lens computes in float32 */
     LensTensor *f = lens_tensor_new_host (LENS_DTYPE_FLOAT, t->ndim,
         t->shape, NULL);
     LensStatus st = LENS_OK;
     int64_t n = lens_tensor_numel (t);
     for (int64_t k = 0; k < n; k++)
-      ((float *) f->host)[k] = t->dtype == LENS_DTYPE_FLOAT16 ?
-          lens_half_to_float (((uint16_t *) t->host)[k]) :
-          lens_half_to_float (lens_float_to_half (((float *) t->host)[k]));
+      ((float *) f->host)[k] = lens_half_to_float (((uint16_t *) t->host)[k]);
     if (clEnqueueWriteBuffer (lens_context_get_queue (e->ctx), in->buffer,
             CL_TRUE, 0, lens_tensor_nbytes (f), f->host, 0, NULL, NULL)
         != CL_SUCCESS)
@@ -1255,12 +1255,37 @@ lens_exec_set_input (LensExec * e, int i, const LensTensor * t,
   return LENS_OK;
 }
 
+static LensStatus
+round_input_to_half (LensExec * e, LensTensor * t, LensError *err)
+{
+  cl_uint n = (cl_uint) lens_tensor_numel (t);
+  size_t global = n;
+  LensStatus st;
+
+  if (e->round_half == NULL) {
+    st = lens_context_create_kernel (e->ctx, "storage", "",
+        "lens_round_to_half", &e->round_half, err);
+    if (st != LENS_OK)
+      return st;
+  }
+  st = lens_kernel_set_args (e->round_half, err, 2, LENS_ARG (t->buffer),
+      LENS_ARG (n));
+  if (st == LENS_OK)
+    st = lens_context_enqueue (e->ctx, e->round_half, 1, &global, NULL, err);
+  return st;
+}
+
 LensStatus
 lens_exec_run (LensExec * e, LensError *err)
 {
   LensStatus st = LENS_OK;
 
   e->profiled = FALSE;
+  /* an input the model declares float16 gets what a float16 runtime would
+   * receive, whoever wrote it (set_input, or pre-processing on the device) */
+  for (int i = 0; i < e->model->n_inputs && st == LENS_OK; i++)
+    if (e->model->input_declared[i] == LENS_DTYPE_FLOAT16)
+      st = round_input_to_half (e, lens_exec_input (e, i), err);
   for (int n = 0; n < e->n_nodes && st == LENS_OK; n++) {
     if (e->profiling)
       lens_context_set_profile_tag (e->ctx, n);

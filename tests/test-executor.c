@@ -655,6 +655,54 @@ START_TEST (test_memory_plan_reuses)
 }
 END_TEST
 
+/* A float16 input gets what a float16 runtime would receive, however it
+ * was written: here straight into the device tensor, as pre-processing
+ * does. y = x - floor (x) on x = 1 + 2^-11 + 2^-12: rounded to float16,
+ * x is 1 + 2^-10, so y is 2^-10, not 2^-11 + 2^-12. */
+START_TEST (test_float16_input_rounded)
+{
+  static const int64_t shape[1] = { 1 };
+  LensError err = LENS_ERROR_INIT;
+  Builder *b = builder_new (13);
+  float x = 1.0f + 1.0f / 2048 + 1.0f / 4096;
+  LensTensor *host = lens_tensor_new_host (LENS_DTYPE_FLOAT, 1, shape, &x);
+  LensTensor *out;
+  LensModel *model;
+  LensExec *exec;
+  LensTensor *in;
+  char *path;
+
+  g_ptr_array_add (b->inputs, value_info (b, "x", LENS_DTYPE_FLOAT16, 1,
+          shape, NULL));
+  add_node (b, "Floor", "x", "f");
+  add_node (b, "Sub", "x,f", "y");
+  g_ptr_array_add (b->outputs, value_info (b, "y", LENS_DTYPE_FLOAT16, 1,
+          shape, NULL));
+  path = builder_save (b);
+  builder_free (b);
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+          &err) == LENS_OK, "%s", err.message);
+  ck_assert (lens_exec_new (model, &exec, &err) == LENS_OK);
+  in = lens_exec_input (exec, 0);
+  ck_assert_int_eq (in->dtype, LENS_DTYPE_FLOAT);
+  ck_assert (clEnqueueWriteBuffer (lens_context_get_queue
+          (lens_exec_get_context (exec)), in->buffer, CL_TRUE, 0,
+          sizeof x, &x, 0, NULL, NULL) == CL_SUCCESS);
+  ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
+  ck_assert (lens_exec_get_output (exec, 0, &out, &err) == LENS_OK);
+  ck_assert_int_eq (out->dtype, LENS_DTYPE_FLOAT16);
+  ck_assert_msg (((uint16_t *) out->host)[0] == lens_float_to_half (1.0f /
+          1024), "expected 2^-10 (the input rounded to float16), got %g",
+      lens_half_to_float (((uint16_t *) out->host)[0]));
+  lens_tensor_free (out);
+  lens_tensor_free (host);
+  lens_exec_free (exec);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 START_TEST (test_missing_file)
@@ -826,6 +874,7 @@ executor_suite (void)
   tcase_add_test (tc_run, test_symbolic_dimension);
   tcase_add_test (tc_run, test_two_execs_share_model);
   tcase_add_test (tc_run, test_memory_plan_reuses);
+  tcase_add_test (tc_run, test_float16_input_rounded);
   suite_add_tcase (s, tc_run);
 
   tcase_add_checked_fixture (tc_bad, lens_check_setup,
