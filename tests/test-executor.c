@@ -466,6 +466,27 @@ exec_once (LensModel * model, const LensTensor * input)
   return out;
 }
 
+/* Runs @model on @input and compares with the node-by-node C reference of
+ * @path within @tol (0: bit for bit); then frees the model, the input and
+ * the model file, which every caller is done with. */
+static void
+check_against_reference (LensModel * model, char *path, LensTensor * input,
+    double tol, const char *what)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensTensor *out = exec_once (model, input);
+  LensTensor *expected = reference_run (path, input);
+
+  ck_assert_msg (lens_tensor_compare (out, expected, tol, tol, NULL, &err) ==
+      LENS_OK, "%s: %s", what, err.message);
+  lens_tensor_free (out);
+  lens_tensor_free (expected);
+  lens_tensor_free (input);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
+}
+
 /* ---- results and rewrites ---- */
 
 static void
@@ -475,9 +496,7 @@ check_model_matches_reference (gboolean half_weights)
   LensError err = LENS_ERROR_INIT;
   char *path = build_fusion_model (half_weights, NULL);
   LensTensor *input = random_input (4, x_shape);
-  LensTensor *expected = reference_run (path, input);
   LensModel *model;
-  LensTensor *out;
 
   ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err) ==
       LENS_OK, "%s", err.message);
@@ -486,16 +505,8 @@ check_model_matches_reference (gboolean half_weights)
   ck_assert_msg (lens_model_n_nodes (model) == 3,
       "expected 3 nodes after folding and rewrites, got %d",
       lens_model_n_nodes (model));
-  out = exec_once (model, input);
-  ck_assert_msg (lens_tensor_compare (out, expected, 1e-4, 1e-4, NULL,
-          &err) == LENS_OK, "executor vs node-by-node reference: %s",
-      err.message);
-  lens_tensor_free (out);
-  lens_tensor_free (expected);
-  lens_tensor_free (input);
-  lens_model_free (model);
-  g_unlink (path);
-  g_free (path);
+  check_against_reference (model, path, input, 1e-4,
+      "executor vs node-by-node reference");
 }
 
 START_TEST (test_fused_model_matches_reference)
@@ -512,9 +523,7 @@ START_TEST (test_conv_integer_epilogue_fused)
   LensError err = LENS_ERROR_INIT;
   char *path = build_conv_integer_model ();
   LensTensor *input = random_input (4, x_shape);
-  LensTensor *expected = reference_run (path, input);
   LensModel *model;
-  LensTensor *out;
 
   ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
           &err) == LENS_OK, "%s", err.message);
@@ -523,16 +532,8 @@ START_TEST (test_conv_integer_epilogue_fused)
   ck_assert_msg (lens_model_n_nodes (model) == 15 - 5 - 3,
       "expected 7 nodes after the epilogue fusions, got %d",
       lens_model_n_nodes (model));
-  out = exec_once (model, input);
-  ck_assert_msg (lens_tensor_compare (out, expected, 0, 0, NULL, &err) ==
-      LENS_OK, "fused executor vs node-by-node reference, bit for bit: %s",
-      err.message);
-  lens_tensor_free (out);
-  lens_tensor_free (expected);
-  lens_tensor_free (input);
-  lens_model_free (model);
-  g_unlink (path);
-  g_free (path);
+  check_against_reference (model, path, input, 0,
+      "fused executor vs node-by-node reference, bit for bit");
 }
 END_TEST
 
@@ -548,7 +549,6 @@ START_TEST (test_symbolic_dimension)
   LensError err = LENS_ERROR_INIT;
   char *path = build_fusion_model (FALSE, "width");
   LensTensor *input = random_input (4, x_shape);
-  LensTensor *expected, *out;
   LensModel *model;
   int64_t shape[LENS_MAX_DIMS];
 
@@ -565,16 +565,8 @@ START_TEST (test_symbolic_dimension)
   ck_assert_int_eq (lens_model_output_shape (model, 0, shape), 2);
   ck_assert_msg (shape[1] == 5 * 13 * 7, "output shape follows the input: "
       "got %" G_GINT64_FORMAT, shape[1]);
-  out = exec_once (model, input);
-  expected = reference_run (path, input);
-  ck_assert_msg (lens_tensor_compare (out, expected, 1e-4, 1e-4, NULL,
-          &err) == LENS_OK, "%s", err.message);
-  lens_tensor_free (out);
-  lens_tensor_free (expected);
-  lens_tensor_free (input);
-  lens_model_free (model);
-  g_unlink (path);
-  g_free (path);
+  check_against_reference (model, path, input, 1e-4,
+      "symbolic input vs node-by-node reference");
 }
 END_TEST
 
@@ -617,7 +609,7 @@ START_TEST (test_memory_plan_reuses)
   static const int64_t shape[2] = { 16, 97 };
   LensError err = LENS_ERROR_INIT;
   Builder *b = builder_new (13);
-  LensTensor *input = random_input (2, shape), *out, *expected;
+  LensTensor *input = random_input (2, shape);
   LensModel *model;
   size_t one = 16 * 97 * sizeof (float);
   char *path;
@@ -641,17 +633,8 @@ START_TEST (test_memory_plan_reuses)
   ck_assert_msg (lens_model_peak_bytes (model) <= 3 * one,
       "expected liveness reuse to need at most %zu bytes, got %zu", 3 * one,
       lens_model_peak_bytes (model));
-  out = exec_once (model, input);
-  expected = reference_run (path, input);
-  ck_assert_msg (lens_tensor_compare (out, expected, 1e-5, 1e-5, NULL,
-          &err) == LENS_OK, "reused buffers corrupted a value: %s",
-      err.message);
-  lens_tensor_free (out);
-  lens_tensor_free (expected);
-  lens_tensor_free (input);
-  lens_model_free (model);
-  g_unlink (path);
-  g_free (path);
+  check_against_reference (model, path, input, 1e-5,
+      "reused buffers corrupted a value");
 }
 END_TEST
 
