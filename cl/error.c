@@ -217,12 +217,6 @@ lens_dtype_cl_type (LensDType dtype)
   }
 }
 
-const char *
-lens_cl_type (LensDType dtype)
-{
-  return lens_dtype_cl_type (dtype);
-}
-
 gboolean
 lens_dtype_is_float (LensDType dtype)
 {

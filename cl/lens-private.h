@@ -150,10 +150,6 @@ int64_t lens_awkward_size (GRand *rand, gboolean allow_large);
 LensNode *lens_case_node_new (const char *op_type, int opset, int n_inputs,
     LensTensor **inputs, int n_outputs);
 
-/* -D option text for an element type: "-DT=float -DT_IS_FLOAT=1 ..." is
- * built by the ops with this: the OpenCL type of @dtype or NULL. */
-const char *lens_cl_type (LensDType dtype);
-
 G_END_DECLS
 
 #endif /* LENS_PRIVATE_H */
