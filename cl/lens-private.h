@@ -43,6 +43,13 @@ const char *lens_cl_call_name (const char *expression);
 LensStatus lens_kernel_set_args (cl_kernel kernel, LensError *err,
     int n, ...);
 
+/* One work-item per element over @n elements, in fixed work-groups of
+ * (at most) 256: left to the driver, an awkward (prime) count gets tiny
+ * groups on GPUs, and PoCL compiles the kernel again for every group size
+ * it picks. */
+LensStatus lens_context_enqueue_1d (LensContext *ctx, cl_kernel kernel,
+    int64_t n, LensError *err);
+
 /* The buffer an op reads or writes; fails if the tensor has none. */
 LensStatus lens_tensor_require_device (const LensTensor *t, const char *what,
     LensError *err);

@@ -755,6 +755,16 @@ lens_context_enqueue (LensContext * ctx, cl_kernel kernel, cl_uint work_dim,
   return LENS_OK;
 }
 
+LensStatus
+lens_context_enqueue_1d (LensContext * ctx, cl_kernel kernel, int64_t n,
+    LensError *err)
+{
+  size_t global = (size_t) n;
+  size_t local = MIN (256, MAX (lens_kernel_max_work_group (ctx, kernel), 1));
+
+  return lens_context_enqueue (ctx, kernel, 1, &global, &local, err);
+}
+
 size_t
 lens_kernel_max_work_group (LensContext * ctx, cl_kernel kernel)
 {

@@ -86,16 +86,6 @@ lens_elementwise_check_count (const LensNode * node, int64_t n,
 }
 
 LensStatus
-lens_elementwise_enqueue (LensContext * ctx, cl_kernel kernel, int64_t n,
-    LensError *err)
-{
-  size_t local = MIN (256, MAX (lens_kernel_max_work_group (ctx, kernel), 1));
-  size_t global = (size_t) n;
-
-  return lens_context_enqueue (ctx, kernel, 1, &global, &local, err);
-}
-
-LensStatus
 lens_elementwise_check_offset (const LensNode * node, const LensTensor * t,
     const char *what, LensError *err)
 {
@@ -350,7 +340,7 @@ binary_run (LensContext * ctx, LensNode * node, LensError *err)
         LENS_ARG (b_strides));
   if (st != LENS_OK)
     return st;
-  return lens_elementwise_enqueue (ctx, k, n, err);
+  return lens_context_enqueue_1d (ctx, k, n, err);
 }
 
 static LensStatus
@@ -689,7 +679,7 @@ unary_run (LensContext * ctx, LensNode * node, LensError *err)
         LENS_ARG (priv->beta));
   if (st != LENS_OK)
     return st;
-  return lens_elementwise_enqueue (ctx, k, n, err);
+  return lens_context_enqueue_1d (ctx, k, n, err);
 }
 
 static LensStatus
@@ -917,7 +907,7 @@ clip_run (LensContext * ctx, LensNode * node, LensError *err)
         LENS_ARG (priv->max_attr));
   if (st != LENS_OK)
     return st;
-  return lens_elementwise_enqueue (ctx, k, n, err);
+  return lens_context_enqueue_1d (ctx, k, n, err);
 }
 
 static LensStatus

@@ -19,10 +19,6 @@ LensStatus lens_elementwise_kernel (LensContext * ctx, LensNode * node,
 LensStatus lens_elementwise_check_count (const LensNode * node, int64_t n,
     LensError *err);
 
-/* Enqueues a 1-D kernel over @n work items (n > 0) in work-groups of at
- * most 256. */
-LensStatus lens_elementwise_enqueue (LensContext * ctx, cl_kernel kernel,
-    int64_t n, LensError *err);
 
 /* Refuses a tensor that is not at offset 0 of its buffer. */
 LensStatus lens_elementwise_check_offset (const LensNode * node,

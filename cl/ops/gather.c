@@ -81,16 +81,6 @@ check_inputs (LensNode * node, GatherPriv * p, LensError *err)
   return st;
 }
 
-/* One work-item per element in fixed work-groups (see ops/layout.c). */
-static LensStatus
-enqueue_1d (LensContext * ctx, cl_kernel k, int64_t n, LensError *err)
-{
-  size_t global = (size_t) n;
-  size_t local = MIN (256, lens_kernel_max_work_group (ctx, k));
-
-  return lens_context_enqueue (ctx, k, 1, &global, &local, err);
-}
-
 static LensStatus
 check_device (const LensNode * node, const LensTensor * t, const char *what,
     LensError *err)
@@ -206,7 +196,7 @@ gather_run (LensContext * ctx, LensNode * node, LensError *err)
         LENS_ARG (indices->buffer), LENS_ARG (y->buffer), LENS_ARG (outer),
         LENS_ARG (axis_dim), LENS_ARG (inner), LENS_ARG (n_indices));
   if (st == LENS_OK)
-    st = enqueue_1d (ctx, k, lens_tensor_numel (y), err);
+    st = lens_context_enqueue_1d (ctx, k, lens_tensor_numel (y), err);
   return st;
 }
 
@@ -323,7 +313,7 @@ gather_elements_run (LensContext * ctx, LensNode * node, LensError *err)
         LENS_ARG (rank), LENS_ARG (shape), LENS_ARG (strides),
         LENS_ARG (axis_dim), LENS_ARG (axis_stride));
   if (st == LENS_OK)
-    st = enqueue_1d (ctx, k, n, err);
+    st = lens_context_enqueue_1d (ctx, k, n, err);
   return st;
 }
 

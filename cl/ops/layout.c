@@ -70,18 +70,6 @@ product (const int64_t *shape, int from, int to)
   return p;
 }
 
-/* One work-item per element, in fixed work-groups: left to the driver, an
- * awkward (prime) count gets tiny groups on GPUs, and PoCL compiles the
- * kernel again for every group size it picks. */
-static LensStatus
-enqueue_1d (LensContext * ctx, cl_kernel k, int64_t n, LensError *err)
-{
-  size_t global = (size_t) n;
-  size_t local = MIN (256, lens_kernel_max_work_group (ctx, k));
-
-  return lens_context_enqueue (ctx, k, 1, &global, &local, err);
-}
-
 /* Elements of a row each work-item of the copy kernels moves: a CPU
  * device pays per work-item (index arithmetic, scheduling), a GPU wants
  * neighbouring items on neighbouring elements. */
@@ -115,7 +103,8 @@ copy_block (LensContext * ctx, LensNode * node, const char *options,
         LENS_ARG (sp), LENS_ARG (so), LENS_ARG (dst->buffer), LENS_ARG (dp),
         LENS_ARG (dof), LENS_ARG (r), LENS_ARG (c), LENS_ARG (span));
   if (st == LENS_OK)
-    st = enqueue_1d (ctx, k, rows * ((cols + span - 1) / span), err);
+    st = lens_context_enqueue_1d (ctx, k, rows * ((cols + span - 1) / span),
+        err);
   return st;
 }
 
@@ -208,8 +197,8 @@ copy_strided (LensContext * ctx, LensNode * node, const char *options,
         LENS_ARG (crank), LENS_ARG (cshape), LENS_ARG (cstrides),
         LENS_ARG (span));
   if (st == LENS_OK)
-    st = enqueue_1d (ctx, k, n / shape[rank - 1] * ((shape[rank - 1] + span -
-                1) / span), err);
+    st = lens_context_enqueue_1d (ctx, k,
+        n / shape[rank - 1] * ((shape[rank - 1] + span - 1) / span), err);
   return st;
 }
 
@@ -1130,7 +1119,7 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
     st = lens_kernel_set_arg (k, 12, lens_dtype_size (x->dtype),
         &p->value_bits, err);
   if (st == LENS_OK)
-    st = enqueue_1d (ctx, k, n, err);
+    st = lens_context_enqueue_1d (ctx, k, n, err);
   return st;
 }
 

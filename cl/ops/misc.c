@@ -139,7 +139,7 @@ batch_norm_run (LensContext * ctx, LensNode * node, LensError *err)
         LENS_ARG (inner_count), LENS_ARG (priv->epsilon));
   if (st != LENS_OK)
     return st;
-  return lens_elementwise_enqueue (ctx, k, n, err);
+  return lens_context_enqueue_1d (ctx, k, n, err);
 }
 
 static LensStatus
@@ -287,7 +287,7 @@ tile_run (LensContext * ctx, LensNode * node, LensError *err)
         LENS_ARG (out_shape), LENS_ARG (in_shape));
   if (st != LENS_OK)
     return st;
-  return lens_elementwise_enqueue (ctx, k, n, err);
+  return lens_context_enqueue_1d (ctx, k, n, err);
 }
 
 static LensStatus
@@ -429,7 +429,7 @@ cast_run (LensContext * ctx, LensNode * node, LensError *err)
         LENS_ARG (y->buffer), LENS_ARG (count));
   if (st != LENS_OK)
     return st;
-  return lens_elementwise_enqueue (ctx, k, n, err);
+  return lens_context_enqueue_1d (ctx, k, n, err);
 }
 
 static LensStatus
