@@ -126,6 +126,12 @@ LensStatus lens_broadcast_shapes (const LensNode *node, int n,
 void lens_broadcast_strides (const LensTensor *t, int ndim,
     const int64_t *shape, int64_t *strides);
 
+/* The kernels read and write whole buffers: @t must have a device buffer
+ * and start at its element 0 (views with an offset are refused, naming
+ * the op and @what). */
+LensStatus lens_node_require_dense (const LensNode *node,
+    const LensTensor *t, const char *what, LensError *err);
+
 /* Refuses a dtype not in @allowed (LENS_DTYPE_UNDEFINED-terminated),
  * naming the op and the input. */
 LensStatus lens_node_check_dtype (const LensNode *node, const char *what,

@@ -437,6 +437,20 @@ lens_broadcast_strides (const LensTensor * t, int ndim, const int64_t *shape,
 }
 
 LensStatus
+lens_node_require_dense (const LensNode * node, const LensTensor * t,
+    const char *what, LensError *err)
+{
+  if (t == NULL || t->buffer == NULL)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: %s has no device buffer", node->op_type, what);
+  if (t->offset != 0)
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "%s: %s starts at element offset %zu of its buffer (only 0 is "
+        "supported)", node->op_type, what, t->offset);
+  return LENS_OK;
+}
+
+LensStatus
 lens_node_check_dtype (const LensNode * node, const char *what,
     LensDType dtype, const LensDType * allowed, LensError *err)
 {

@@ -418,12 +418,8 @@ static LensStatus
 require_plain (const LensNode * node, const LensTensor * t, const char *what,
     LensError *err)
 {
-  if (t == NULL)
-    return LENS_OK;
-  if (t->offset != 0)
-    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-        "%s: %s is a view with an offset", node->op_type, what);
-  return lens_tensor_require_device (t, what, err);
+  /* optional inputs may be absent */
+  return t == NULL ? LENS_OK : lens_node_require_dense (node, t, what, err);
 }
 
 /* Sets @n int arguments from argument @first on; *next is the index after

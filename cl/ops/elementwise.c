@@ -85,21 +85,6 @@ lens_elementwise_check_count (const LensNode * node, int64_t n,
   return LENS_OK;
 }
 
-LensStatus
-lens_elementwise_check_offset (const LensNode * node, const LensTensor * t,
-    const char *what, LensError *err)
-{
-  LensStatus st = lens_tensor_require_device (t, what, err);
-
-  if (st != LENS_OK)
-    return st;
-  if (t->offset != 0)
-    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-        "%s: %s starts at offset %zu of its buffer (only 0 is supported)",
-        node->op_type, what, t->offset);
-  return LENS_OK;
-}
-
 /* ---- shared ------------------------------------------------------------------ */
 
 static void
@@ -314,11 +299,11 @@ binary_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_kernel k;
   LensStatus st;
 
-  st = lens_elementwise_check_offset (node, a, "input A", err);
+  st = lens_node_require_dense (node, a, "input A", err);
   if (st == LENS_OK)
-    st = lens_elementwise_check_offset (node, b, "input B", err);
+    st = lens_node_require_dense (node, b, "input B", err);
   if (st == LENS_OK)
-    st = lens_elementwise_check_offset (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   if (st == LENS_OK)
     st = lens_elementwise_check_count (node, n, err);
   if (st != LENS_OK || n == 0)
@@ -664,9 +649,9 @@ unary_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_kernel k;
   LensStatus st;
 
-  st = lens_elementwise_check_offset (node, x, "input X", err);
+  st = lens_node_require_dense (node, x, "input X", err);
   if (st == LENS_OK)
-    st = lens_elementwise_check_offset (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   if (st == LENS_OK)
     st = lens_elementwise_check_count (node, n, err);
   if (st != LENS_OK || n == 0)
@@ -874,13 +859,13 @@ clip_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_kernel k;
   LensStatus st;
 
-  st = lens_elementwise_check_offset (node, x, "input X", err);
+  st = lens_node_require_dense (node, x, "input X", err);
   if (st == LENS_OK)
-    st = lens_elementwise_check_offset (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   if (st == LENS_OK && lo != NULL)
-    st = lens_elementwise_check_offset (node, lo, "input min", err);
+    st = lens_node_require_dense (node, lo, "input min", err);
   if (st == LENS_OK && hi != NULL)
-    st = lens_elementwise_check_offset (node, hi, "input max", err);
+    st = lens_node_require_dense (node, hi, "input max", err);
   if (st == LENS_OK)
     st = lens_elementwise_check_count (node, n, err);
   if (st != LENS_OK || n == 0)

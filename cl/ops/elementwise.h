@@ -19,11 +19,6 @@ LensStatus lens_elementwise_kernel (LensContext * ctx, LensNode * node,
 LensStatus lens_elementwise_check_count (const LensNode * node, int64_t n,
     LensError *err);
 
-
-/* Refuses a tensor that is not at offset 0 of its buffer. */
-LensStatus lens_elementwise_check_offset (const LensNode * node,
-    const LensTensor * t, const char *what, LensError *err);
-
 G_END_DECLS
 
 #endif /* LENS_OPS_ELEMENTWISE_H */

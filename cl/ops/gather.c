@@ -82,28 +82,14 @@ check_inputs (LensNode * node, GatherPriv * p, LensError *err)
 }
 
 static LensStatus
-check_device (const LensNode * node, const LensTensor * t, const char *what,
-    LensError *err)
-{
-  if (t->buffer == NULL)
-    return lens_error_set (err, LENS_ERROR_INVALID,
-        "%s: %s has no device buffer", node->op_type, what);
-  if (t->offset != 0)
-    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-        "%s: %s starts at element offset %zu (only 0 is supported)",
-        node->op_type, what, t->offset);
-  return LENS_OK;
-}
-
-static LensStatus
 check_buffers (const LensNode * node, LensError *err)
 {
-  LensStatus st = check_device (node, node->inputs[0], "input 'data'", err);
+  LensStatus st = lens_node_require_dense (node, node->inputs[0], "input 'data'", err);
 
   if (st == LENS_OK)
-    st = check_device (node, node->inputs[1], "input 'indices'", err);
+    st = lens_node_require_dense (node, node->inputs[1], "input 'indices'", err);
   if (st == LENS_OK)
-    st = check_device (node, node->outputs[0], "output", err);
+    st = lens_node_require_dense (node, node->outputs[0], "output", err);
   return st;
 }
 

@@ -28,20 +28,6 @@ check_int_size (const LensNode * node, const LensTensor * t, const char *what,
 }
 
 static LensStatus
-check_device (const LensNode * node, const LensTensor * t, const char *what,
-    LensError *err)
-{
-  if (t->buffer == NULL)
-    return lens_error_set (err, LENS_ERROR_INVALID,
-        "%s: %s has no device buffer", node->op_type, what);
-  if (t->offset != 0)
-    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-        "%s: %s starts at element offset %zu (only 0 is supported)",
-        node->op_type, what, t->offset);
-  return LENS_OK;
-}
-
-static LensStatus
 missing_io (const LensNode * node, LensError *err)
 {
   return lens_error_set (err, LENS_ERROR_INVALID,
@@ -333,14 +319,14 @@ concat_run (LensContext * ctx, LensNode * node, LensError *err)
   LensStatus st = lens_elem_size_options (node, y->dtype, &options, err);
 
   if (st == LENS_OK)
-    st = check_device (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   /* each input writes its own slice [start, start + size) of the axis */
   for (int k = 0; k < node->n_inputs && st == LENS_OK; k++) {
     const LensTensor *x = node->inputs[k];
     int64_t cols = x->shape[p->axis] * inner;
 
     if (lens_tensor_numel (x) > 0)
-      st = check_device (node, x, "input", err);
+      st = lens_node_require_dense (node, x, "input", err);
     if (st == LENS_OK)
       st = copy_block (ctx, node, options, x, cols, 0, y,
           y->shape[p->axis] * inner, start * inner, outer, cols, err);
@@ -546,13 +532,13 @@ split_run (LensContext * ctx, LensNode * node, LensError *err)
   LensStatus st = lens_elem_size_options (node, x->dtype, &options, err);
 
   if (st == LENS_OK && lens_tensor_numel (x) > 0)
-    st = check_device (node, x, "input", err);
+    st = lens_node_require_dense (node, x, "input", err);
   /* each output reads its own slice [start, start + size) of the axis */
   for (int k = 0; k < node->n_outputs && st == LENS_OK; k++) {
     LensTensor *y = node->outputs[k];
     int64_t cols = p->sizes[k] * inner;
 
-    st = check_device (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
     if (st == LENS_OK)
       st = copy_block (ctx, node, options, x, x->shape[p->axis] * inner,
           start * inner, y, cols, 0, outer, cols, err);
@@ -802,9 +788,9 @@ slice_run (LensContext * ctx, LensNode * node, LensError *err)
   if (lens_tensor_numel (y) == 0)
     return st;
   if (st == LENS_OK)
-    st = check_device (node, x, "input", err);
+    st = lens_node_require_dense (node, x, "input", err);
   if (st == LENS_OK)
-    st = check_device (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   if (st != LENS_OK)
     return st;
   for (int d = 0; d < x->ndim; d++) {
@@ -1069,11 +1055,11 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
   LensStatus st = lens_elem_size_options (node, x->dtype, &options, err);
 
   if (st == LENS_OK)
-    st = check_device (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   if (st == LENS_OK)
-    st = check_device (node, x, "input", err);
+    st = lens_node_require_dense (node, x, "input", err);
   if (st == LENS_OK && value != NULL)
-    st = check_device (node, value, "input 'constant_value'", err);
+    st = lens_node_require_dense (node, value, "input 'constant_value'", err);
   if (st != LENS_OK || n == 0)
     return st;
   /* the kernel sees the cropped input (negative pads) and the positive
@@ -1283,9 +1269,9 @@ transpose_run (LensContext * ctx, LensNode * node, LensError *err)
   if (lens_tensor_numel (y) == 0)
     return st;
   if (st == LENS_OK)
-    st = check_device (node, x, "input", err);
+    st = lens_node_require_dense (node, x, "input", err);
   if (st == LENS_OK)
-    st = check_device (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   if (st != LENS_OK)
     return st;
   for (int d = 0; d < y->ndim; d++)

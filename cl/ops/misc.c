@@ -117,9 +117,9 @@ batch_norm_run (LensContext * ctx, LensNode * node, LensError *err)
   LensStatus st = LENS_OK;
 
   for (int i = 0; i < 5 && st == LENS_OK; i++)
-    st = lens_elementwise_check_offset (node, node->inputs[i], names[i], err);
+    st = lens_node_require_dense (node, node->inputs[i], names[i], err);
   if (st == LENS_OK)
-    st = lens_elementwise_check_offset (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   if (st == LENS_OK)
     st = lens_elementwise_check_count (node, n, err);
   if (st != LENS_OK || n == 0)
@@ -254,9 +254,9 @@ tile_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_kernel k;
   LensStatus st;
 
-  st = lens_elementwise_check_offset (node, x, "input", err);
+  st = lens_node_require_dense (node, x, "input", err);
   if (st == LENS_OK)
-    st = lens_elementwise_check_offset (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   if (st == LENS_OK)
     st = lens_elementwise_check_count (node, n, err);
   if (st != LENS_OK || n == 0)
@@ -412,9 +412,9 @@ cast_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_kernel k;
   LensStatus st;
 
-  st = lens_elementwise_check_offset (node, x, "input", err);
+  st = lens_node_require_dense (node, x, "input", err);
   if (st == LENS_OK)
-    st = lens_elementwise_check_offset (node, y, "output", err);
+    st = lens_node_require_dense (node, y, "output", err);
   if (st == LENS_OK)
     st = lens_elementwise_check_count (node, n, err);
   if (st != LENS_OK || n == 0)

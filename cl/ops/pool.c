@@ -76,18 +76,6 @@ group_size (LensContext * ctx, cl_kernel k)
   return MIN ((size_t) POOL_GROUP, lens_kernel_max_work_group (ctx, k));
 }
 
-static LensStatus
-require_contiguous (const LensNode * node, const LensTensor * t,
-    const char *what, LensError *err)
-{
-  LensStatus st = lens_tensor_require_device (t, what, err);
-
-  if (st == LENS_OK && t->offset != 0)
-    st = lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-        "%s: %s must start at offset 0 of its buffer", node->op_type, what);
-  return st;
-}
-
 /* Reads an optional ints attribute of @n values, each >= @min, into @out
  * (left at its defaults when the attribute is absent). */
 static LensStatus
@@ -372,11 +360,11 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_kernel k;
   LensStatus st;
 
-  st = require_contiguous (node, x, "input X", err);
+  st = lens_node_require_dense (node, x, "input X", err);
   if (st == LENS_OK)
-    st = require_contiguous (node, y, "output Y", err);
+    st = lens_node_require_dense (node, y, "output Y", err);
   if (st == LENS_OK && indices != NULL)
-    st = require_contiguous (node, indices, "output Indices", err);
+    st = lens_node_require_dense (node, indices, "output Indices", err);
   if (st != LENS_OK)
     return st;
   kernel_geometry (&s->geometry, geometry);
@@ -558,9 +546,9 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_kernel k;
   LensStatus st;
 
-  st = require_contiguous (node, x, "input X", err);
+  st = lens_node_require_dense (node, x, "input X", err);
   if (st == LENS_OK)
-    st = require_contiguous (node, y, "output Y", err);
+    st = lens_node_require_dense (node, y, "output Y", err);
   if (st == LENS_OK)
     st = lens_node_kernel (ctx, node, 0, "pool", pool_options (x->dtype),
         "lens_average_pool", &k, err);
@@ -672,9 +660,9 @@ global_average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_kernel k;
   LensStatus st;
 
-  st = require_contiguous (node, x, "input X", err);
+  st = lens_node_require_dense (node, x, "input X", err);
   if (st == LENS_OK)
-    st = require_contiguous (node, y, "output Y", err);
+    st = lens_node_require_dense (node, y, "output Y", err);
   if (st == LENS_OK)
     st = lens_node_kernel (ctx, node, 0, "pool", pool_options (x->dtype),
         "lens_global_average_pool", &k, err);
