@@ -5,7 +5,7 @@ BUILDDIR ?= build
 PACKAGES := $(shell sed -e 's/\#.*//' config/debian-packages)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps setup build check demo clean
+.PHONY: all deps setup build check demo selftest clean
 
 all: build
 
@@ -31,7 +31,18 @@ build: setup
 check: build
 	meson test -C $(BUILDDIR) --print-errorlogs -v
 
+# lensd on config/lensd.conf: a live test pattern in motion mode, served on
+# 127.0.0.1:8080 until Ctrl-C.
+DEMO_URL := http://127.0.0.1:8080/
+
 demo: build
+	@echo
+	@echo "lensd demo: open $(DEMO_URL) (Ctrl-C stops it)"
+	@echo
+	GST_PLUGIN_PATH=$(CURDIR)/$(BUILDDIR)/plugins $(BUILDDIR)/daemon/lensd --config config/lensd.conf
+
+# lens's own check of the OpenCL device: every op against its reference
+selftest: build
 	$(BUILDDIR)/cl/tools/lens-selftest
 
 clean:

@@ -113,6 +113,7 @@ struct _LensDetector
   LensPreprocessor *pp;
   LensTensor *activation[MAX_MAPS];     /* [H,W] device outputs */
   LensTensor *score[MAX_MAPS];
+  int feature_channels;         /* channels of each map copied per run */
 };
 
 void
@@ -483,6 +484,8 @@ lens_detector_new (LensContext * ctx, const LensDetectorOptions * options,
   }
 
   st = detector_new (sh, out, err);
+  if (st == LENS_OK)
+    lens_detector_set_feature_channels (*out, options->feature_channels);
   /* the detector holds its own reference (or freed it on failure) */
   shared_unref (sh);
   return st;
@@ -505,8 +508,15 @@ lens_detector_new_shared (LensDetector * like, LensDetector ** out,
     (*out)->config.conf_threshold = like->config.conf_threshold;
     (*out)->config.iou_threshold = like->config.iou_threshold;
     (*out)->config.max_detections = like->config.max_detections;
+    (*out)->feature_channels = like->feature_channels;
   }
   return st;
+}
+
+void
+lens_detector_set_feature_channels (LensDetector * det, int n)
+{
+  det->feature_channels = MAX (n, 0);
 }
 
 void
@@ -549,6 +559,73 @@ lens_detector_model (const LensDetector * det)
 }
 
 /* ---- running ----------------------------------------------------------------- */
+
+/* Copies the first det->feature_channels channels of feature map @x
+ * ([1,C,H,W] float32, any strides) into fm->channels, channel-major, with
+ * one blocking read: of the channels themselves when they are contiguous,
+ * else of the span that holds them, gathered on the host. */
+static LensStatus
+read_channels (LensDetector * det, const LensTensor * x, LensFeatureMap * fm,
+    LensError *err)
+{
+  cl_command_queue queue = lens_context_get_queue (det->ctx);
+  int64_t c = x->shape[1], h = x->shape[2], w = x->shape[3];
+  int64_t n = MIN ((int64_t) det->feature_channels, c);
+  const int64_t *sd = x->strides;
+  size_t plane = (size_t) h * w, span;
+  const float *src;
+  float *tmp = NULL;
+  cl_int rc;
+
+  if (n <= 0 || x->ndim != 4 || x->dtype != LENS_DTYPE_FLOAT
+      || h != fm->height || w != fm->width)
+    return LENS_OK;
+  if (sd[1] < 0 || sd[2] < 0 || sd[3] < 0)
+    return LENS_OK;             /* no view the runtime makes; nothing read */
+  fm->channels = g_new (float, (size_t) n * plane);
+  fm->n_channels = (int) n;
+  if (sd[3] == 1 && sd[2] == w && sd[1] == (int64_t) plane)
+    span = (size_t) n * plane;
+  else
+    span = (size_t) ((n - 1) * sd[1] + (h - 1) * sd[2] + (w - 1) * sd[3]) + 1;
+
+  if (x->buffer == NULL) {
+    if (x->host == NULL)
+      goto no_data;
+    src = (const float *) x->host + x->offset;
+  } else {
+    float *dst = span == (size_t) n * plane ? fm->channels :
+        (tmp = g_new (float, span));
+
+    rc = clEnqueueReadBuffer (queue, x->buffer, CL_TRUE,
+        x->offset * sizeof (float), span * sizeof (float), dst, 0, NULL,
+        NULL);
+    if (rc != CL_SUCCESS) {
+      g_free (tmp);
+      g_clear_pointer (&fm->channels, g_free);
+      fm->n_channels = 0;
+      return lens_error_set (err, LENS_ERROR_CL,
+          "clEnqueueReadBuffer (channels of '%s'): %s", fm->tensor_name,
+          lens_cl_error_name (rc));
+    }
+    if (dst == fm->channels)
+      return LENS_OK;
+    src = tmp;
+  }
+  for (int64_t k = 0; k < n; k++)
+    for (int64_t y = 0; y < h; y++)
+      for (int64_t i = 0; i < w; i++)
+        fm->channels[(k * h + y) * w + i] =
+            src[k * sd[1] + y * sd[2] + i * sd[3]];
+  g_free (tmp);
+  return LENS_OK;
+
+no_data:
+  g_clear_pointer (&fm->channels, g_free);
+  fm->n_channels = 0;
+  return lens_error_set (err, LENS_ERROR_INVALID,
+      "feature tensor '%s' has no data after the run", fm->tensor_name);
+}
 
 /* Enqueues every heatmap and non-blocking reads of them into @result,
  * then waits once. */
@@ -624,6 +701,11 @@ run_heatmaps (LensDetector * det, LensDetectorResult * result,
   if (lens_context_finish (det->ctx, st == LENS_OK ? err : NULL) != LENS_OK
       && st == LENS_OK)
     st = LENS_ERROR_CL;
+  /* kept tensors stay valid until the next run */
+  for (int i = 0; i < sh->n_maps && st == LENS_OK
+      && det->feature_channels > 0; i++)
+    st = read_channels (det, lens_exec_tensor (det->exec, sh->maps[i].name),
+        &result->feature_maps[i], err);
   return st;
 }
 
@@ -701,6 +783,7 @@ lens_detector_result_clear (LensDetectorResult * result)
     g_free (result->feature_maps[i].score_tensor_name);
     g_free (result->feature_maps[i].activation);
     g_free (result->feature_maps[i].score);
+    g_free (result->feature_maps[i].channels);
   }
   g_free (result->feature_maps);
   memset (result, 0, sizeof *result);

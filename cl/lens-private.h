@@ -163,6 +163,27 @@ int64_t lens_awkward_size (GRand *rand, gboolean allow_large);
 LensNode *lens_case_node_new (const char *op_type, int opset, int n_inputs,
     LensTensor **inputs, int n_outputs);
 
+/* ---- loader limits (cl/onnx.c) ------------------------------------------- */
+
+/* The limits in force, LENS_MAX_* by default. A test or fuzz harness may
+ * lower them (before any load) so that a legal but huge model is refused
+ * at its size instead of being built. */
+typedef struct
+{
+  int64_t max_model_bytes;
+  int64_t max_nodes;
+  int64_t max_tensor_bytes;
+  int64_t max_weight_bytes;
+} LensLoaderLimits;
+
+extern LensLoaderLimits lens_loader_limits;
+
+/* Bytes of a @dtype tensor of @shape, or -1 when a dimension is negative
+ * or the size does not fit in int64. */
+int64_t lens_shape_bytes (LensDType dtype, int ndim, const int64_t *shape);
+/* "2 GiB", "16 MiB" or "1000 bytes": a limit, for messages (g_free it). */
+char *lens_limit_text (int64_t bytes);
+
 G_END_DECLS
 
 #endif /* LENS_PRIVATE_H */

@@ -389,6 +389,26 @@ typedef struct
 
 LensStatus lens_onnx_model_load (const char *path, LensOnnxModel **out,
     LensError *err);
+/* The same from @len bytes in memory; @path only names the model in
+ * messages. */
+LensStatus lens_onnx_model_load_data (const char *path, const void *data,
+    size_t len, LensOnnxModel **out, LensError *err);
+
+/* Loader limits. A model file is untrusted input: each size it declares is
+ * checked before anything of that size is allocated, and a model over a
+ * limit is refused with LENS_ERROR_NOMEM and a message naming the limit
+ * and the tensor, node or file. */
+#define LENS_MAX_MODEL_BYTES ((int64_t) 2 << 30)        /* the serialized
+                                                         * model (protobuf's
+                                                         * own limit) */
+#define LENS_MAX_NODES 100000
+#define LENS_MAX_TENSOR_BYTES ((int64_t) 2 << 30)       /* any one tensor:
+                                                         * initializer,
+                                                         * input, folded or
+                                                         * computed value */
+#define LENS_MAX_WEIGHT_BYTES ((int64_t) 2 << 30)       /* initializers and
+                                                         * Constant tensors,
+                                                         * summed */
 void lens_onnx_model_free (LensOnnxModel *model);
 /* The value of metadata_props entry @key, or NULL. */
 const char *lens_onnx_model_metadata (const LensOnnxModel *model,
@@ -412,6 +432,13 @@ typedef struct _LensExec LensExec;
  * and opset, or the tensor. */
 LensStatus lens_model_load (LensContext *ctx, const char *path, int ndim,
     const int64_t *input_shape, LensModel **out, LensError *err);
+/* The same from @len bytes in memory (@path only names the model in
+ * messages). @ctx may be NULL: the model is then parsed, folded, shaped and
+ * planned with nothing uploaded (validation, the fuzz harness), and
+ * lens_exec_new refuses it. */
+LensStatus lens_model_load_data (LensContext *ctx, const char *path,
+    const void *data, size_t len, int ndim, const int64_t *input_shape,
+    LensModel **out, LensError *err);
 void lens_model_free (LensModel *model);
 
 const char *lens_model_path (const LensModel *model);
@@ -504,6 +531,9 @@ const LensNodeProfile *lens_exec_profile (LensExec *exec, int *n_nodes);
 
 /* Reads float32/float16/float64/int8/uint8/int32/int64/bool arrays. */
 LensStatus lens_npy_load (const char *path, LensTensor **out, LensError *err);
+/* The same from @len bytes in memory; @path only names them in messages. */
+LensStatus lens_npy_load_data (const char *path, const void *data,
+    size_t len, LensTensor **out, LensError *err);
 /* Writes @t's host data. */
 LensStatus lens_npy_save (const char *path, const LensTensor *t,
     LensError *err);
@@ -684,6 +714,10 @@ typedef struct
    * by commas; NULL or "": auto-selected for the family. */
   const char *feature_tensors;
   gboolean feature_maps;        /* compute heatmaps on every run */
+  /* With feature_maps: host copies of the first this-many channels of
+   * every feature map (LensFeatureMap.channels); 0: none. Per detector
+   * (lens_detector_set_feature_channels), not shared with the model. */
+  int feature_channels;
 } LensDetectorOptions;
 
 void lens_detector_options_init (LensDetectorOptions *options);
@@ -703,6 +737,10 @@ typedef struct
                                  * see cl/detector.c), or NULL where the
                                  * family has none */
   char *score_tensor_name;      /* the tensor @score comes from, or NULL */
+  int n_channels;               /* channels copied (feature_channels) */
+  float *channels;              /* n_channels*height*width, channel-major:
+                                 * the map's first channels as computed,
+                                 * or NULL */
 } LensFeatureMap;
 
 typedef struct
@@ -740,6 +778,10 @@ const LensDecodeConfig *lens_detector_config (const LensDetector *det);
 void lens_detector_set_thresholds (LensDetector *det, float conf_threshold,
     float iou_threshold);
 const LensModel *lens_detector_model (const LensDetector *det);
+/* How many channels of each feature map this detector copies to the host
+ * per run (LensDetectorOptions.feature_channels); no effect on a model
+ * loaded without feature maps. */
+void lens_detector_set_feature_channels (LensDetector *det, int n);
 /* Runs one frame: pre-processing on the device, inference, decoding and
  * (when enabled) heatmaps. Fills @result (clear it with
  * lens_detector_result_clear). */

@@ -148,6 +148,38 @@ computed_dtype (LensDType declared)
 
 /* ---- loading: values, folding, shape inference ---------------------------- */
 
+/* Refuses a value over the per-tensor limit (lens_loader_limits) before it
+ * is allocated: shapes come from the file, and a Tile, Resize or Pad
+ * could otherwise ask for any size. @what names the value's
+ * origin for the message. */
+static LensStatus
+check_value_size (const char *what, const char *name, LensDType dtype,
+    int ndim, const int64_t *shape, LensError *err)
+{
+  int64_t bytes = lens_shape_bytes (dtype, ndim, shape);
+  char *limit;
+  LensStatus st;
+
+  if (bytes >= 0 && bytes <= lens_loader_limits.max_tensor_bytes)
+    return LENS_OK;
+  for (int d = 0; d < ndim; d++)
+    if (shape[d] < 0)
+      return lens_error_set (err, LENS_ERROR_INVALID,
+          "%s: tensor '%s': dimension %d is negative (%" G_GINT64_FORMAT ")",
+          what, name, d, shape[d]);
+  limit = lens_limit_text (lens_loader_limits.max_tensor_bytes);
+  if (bytes < 0)
+    st = lens_error_set (err, LENS_ERROR_NOMEM,
+        "%s: tensor '%s' would take more bytes than 64 bits count, over the "
+        "limit of %s per tensor", what, name, limit);
+  else
+    st = lens_error_set (err, LENS_ERROR_NOMEM,
+        "%s: tensor '%s' would take %" G_GINT64_FORMAT " bytes, over the "
+        "limit of %s per tensor", what, name, bytes, limit);
+  g_free (limit);
+  return st;
+}
+
 static LensStatus
 add_inputs (LensModel * m, int ndim_override, const int64_t *shape_override,
     LensError *err)
@@ -160,6 +192,7 @@ add_inputs (LensModel * m, int ndim_override, const int64_t *shape_override,
   for (int i = 0; i < onnx->n_inputs; i++) {
     int64_t shape[LENS_MAX_DIMS];
     int ndim = onnx->input_ndims[i];
+    LensStatus st;
     LensDType dtype = onnx->input_dtypes[i];
 
     if (dtype == LENS_DTYPE_UNDEFINED)
@@ -176,6 +209,10 @@ add_inputs (LensModel * m, int ndim_override, const int64_t *shape_override,
               "input '%s': dimension %d is fixed at %" G_GINT64_FORMAT
               " by the model, not %" G_GINT64_FORMAT, onnx->inputs[i], d,
               onnx->input_shapes[i][d], shape_override[d]);
+      if (ndim_override < 0 || ndim_override > LENS_MAX_DIMS)
+        return lens_error_set (err, LENS_ERROR_INVALID,
+            "input '%s': the shape given has rank %d (at most %d)",
+            onnx->inputs[i], ndim_override, LENS_MAX_DIMS);
       ndim = ndim_override;
       memcpy (shape, shape_override, sizeof (int64_t) * ndim);
     } else {
@@ -190,6 +227,10 @@ add_inputs (LensModel * m, int ndim_override, const int64_t *shape_override,
               onnx->inputs[i], d);
       }
     }
+    st = check_value_size ("graph input", onnx->inputs[i],
+        computed_dtype (dtype), ndim, shape, err);
+    if (st != LENS_OK)
+      return st;
     m->input_declared[i] = dtype;
     m->inputs[i] = value_add (m, onnx->inputs[i], computed_dtype (dtype),
         ndim, shape);
@@ -262,6 +303,14 @@ add_node (LensModel * m, int n, LensError *err)
     st = lens_node_init (node, err);
   if (st == LENS_OK)
     st = lens_node_reshape (node, err);
+  /* inferred shapes are checked before the outputs are allocated, here by
+   * folding or later by a LensExec */
+  for (int i = 0; i < node->n_outputs && st == LENS_OK; i++) {
+    char *what = g_strdup_printf ("node '%s' (%s)", src->name, src->op_type);
+    st = check_value_size (what, onnx->node_outputs[n][i], outputs[i]->dtype,
+        outputs[i]->ndim, outputs[i]->shape, err);
+    g_free (what);
+  }
   if (st == LENS_OK && !outputs_known (node) && all_constant) {
     st = lens_node_run_reference (node, err);
     for (int i = 0; i < node->n_outputs && st == LENS_OK; i++)
@@ -727,9 +776,11 @@ plan_memory (LensModel * m)
 
 /* ---- public API -------------------------------------------------------------- */
 
-LensStatus
-lens_model_load (LensContext * ctx, const char *path, int ndim,
-    const int64_t *input_shape, LensModel ** out, LensError *err)
+/* From the file @path, or from @data when it is not NULL. */
+static LensStatus
+model_load (LensContext * ctx, const char *path, const void *data,
+    size_t len, int ndim, const int64_t *input_shape, LensModel ** out,
+    LensError *err)
 {
   LensModel *m;
   LensStatus st;
@@ -741,7 +792,8 @@ lens_model_load (LensContext * ctx, const char *path, int ndim,
   m->by_name = g_hash_table_new (g_str_hash, g_str_equal);
   m->steps = g_array_new (FALSE, TRUE, sizeof (Step));
 
-  st = lens_onnx_model_load (path, &m->onnx, err);
+  st = data != NULL ? lens_onnx_model_load_data (path, data, len, &m->onnx,
+      err) : lens_onnx_model_load (path, &m->onnx, err);
   if (st != LENS_OK) {
     lens_model_free (m);
     return st;
@@ -791,7 +843,8 @@ lens_model_load (LensContext * ctx, const char *path, int ndim,
     Value *val = value_at (m, (int) v);
     if (val->constant == NULL || count_consumers (m, (int) v, NULL) == 0)
       continue;
-    st = lens_tensor_upload (ctx, val->constant, err);
+    if (ctx != NULL)
+      st = lens_tensor_upload (ctx, val->constant, err);
     m->weight_bytes += lens_tensor_nbytes (val->constant);
   }
   if (st != LENS_OK) {
@@ -801,6 +854,23 @@ lens_model_load (LensContext * ctx, const char *path, int ndim,
   }
   *out = m;
   return LENS_OK;
+}
+
+LensStatus
+lens_model_load (LensContext * ctx, const char *path, int ndim,
+    const int64_t *input_shape, LensModel ** out, LensError *err)
+{
+  return model_load (ctx, path, NULL, 0, ndim, input_shape, out, err);
+}
+
+LensStatus
+lens_model_load_data (LensContext * ctx, const char *path, const void *data,
+    size_t len, int ndim, const int64_t *input_shape, LensModel ** out,
+    LensError *err)
+{
+  /* a NULL @data would mean "read @path": an empty model is just empty */
+  return model_load (ctx, path, data != NULL ? data : "",
+      data != NULL ? len : 0, ndim, input_shape, out, err);
 }
 
 void
@@ -1085,10 +1155,15 @@ lens_model_keep_tensor (LensModel * m, const char *name, LensError *err)
 LensStatus
 lens_exec_new (LensModel * m, LensExec ** out, LensError *err)
 {
-  LensExec *e = g_new0 (LensExec, 1);
+  LensExec *e;
   LensStatus st;
   cl_int rc;
 
+  if (m->ctx == NULL)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "%s: model was loaded without an OpenCL context: it cannot run",
+        m->path);
+  e = g_new0 (LensExec, 1);
   e->model = m;
   st = lens_context_new_like (m->ctx, &e->ctx, err);
   if (st != LENS_OK) {

@@ -47,15 +47,9 @@ header_value (const char *header, const char *key)
 LensStatus
 lens_npy_load (const char *path, LensTensor ** out, LensError *err)
 {
-  char *data = NULL, *header = NULL, *descr = NULL, *order = NULL,
-      *shape_text = NULL;
-  LensDType dtype = LENS_DTYPE_UNDEFINED;
-  int64_t shape[LENS_MAX_DIMS];
-  int ndim = 0;
-  size_t header_len, offset;
   GError *gerr = NULL;
-  LensTensor *t;
-  LensStatus st = LENS_OK;
+  LensStatus st;
+  char *data;
   gsize len;
 
   if (!g_file_get_contents (path, &data, &len, &gerr)) {
@@ -63,6 +57,25 @@ lens_npy_load (const char *path, LensTensor ** out, LensError *err)
     g_error_free (gerr);
     return st;
   }
+  st = lens_npy_load_data (path, data, len, out, err);
+  g_free (data);
+  return st;
+}
+
+LensStatus
+lens_npy_load_data (const char *path, const void *bytes, size_t len,
+    LensTensor ** out, LensError *err)
+{
+  const char *data = bytes;
+  char *header = NULL, *descr = NULL, *order = NULL, *shape_text = NULL;
+  LensDType dtype = LENS_DTYPE_UNDEFINED;
+  int64_t shape[LENS_MAX_DIMS];
+  int64_t nbytes;
+  int ndim = 0;
+  size_t header_len, offset;
+  LensTensor *t;
+  LensStatus st = LENS_OK;
+
   if (len < 10 || memcmp (data, "\x93NUMPY", 6) != 0) {
     st = lens_error_set (err, LENS_ERROR_PARSE, "%s: not a .npy file", path);
     goto done;
@@ -128,20 +141,24 @@ lens_npy_load (const char *path, LensTensor ** out, LensError *err)
       goto done;
   }
   offset += header_len;
-  t = lens_tensor_new (dtype, ndim, shape);
-  if (len - offset != lens_tensor_nbytes (t)) {
+  /* the shape is checked against the bytes present before any allocation */
+  nbytes = lens_shape_bytes (dtype, ndim, shape);
+  if (nbytes < 0) {
     st = lens_error_set (err, LENS_ERROR_PARSE,
-        "%s: %zu data bytes, shape %s needs %zu", path, len - offset,
-        shape_text, lens_tensor_nbytes (t));
-    lens_tensor_free (t);
+        "%s: shape %s is larger than 64-bit sizes can hold", path,
+        shape_text);
     goto done;
   }
-  lens_tensor_alloc_host (t);
-  memcpy (t->host, data + offset, len - offset);
+  if ((guint64) nbytes != (guint64) (len - offset)) {
+    st = lens_error_set (err, LENS_ERROR_PARSE,
+        "%s: %zu data bytes, shape %s needs %" G_GINT64_FORMAT, path,
+        len - offset, shape_text, nbytes);
+    goto done;
+  }
+  t = lens_tensor_new_host (dtype, ndim, shape, data + offset);
   *out = t;
 
 done:
-  g_free (data);
   g_free (header);
   g_free (descr);
   g_free (order);

@@ -1,6 +1,9 @@
 /* onnx.c: the ONNX protobuf layer. Reads .onnx models and serialized
  * TensorProto (.pb) files through protobuf-c code generated at build time
- * from Debian's onnx.proto, and turns them into lens nodes and tensors. */
+ * from Debian's onnx.proto, and turns them into lens nodes and tensors.
+ * Owns the loader limits (lens_loader_limits): a file is untrusted input,
+ * so every size it declares is checked before anything that size is
+ * allocated. */
 #include "lens-private.h"
 #include "onnx.pb-c.h"
 
@@ -10,8 +13,42 @@
 #define LENS_ONNX_MAX_IR 10
 #define LENS_ONNX_MAX_OPSET 21
 
-/* Refuse allocation bombs: no single tensor above this many bytes. */
-#define MAX_TENSOR_BYTES ((int64_t) 1 << 32)
+LensLoaderLimits lens_loader_limits = {
+  .max_model_bytes = LENS_MAX_MODEL_BYTES,
+  .max_nodes = LENS_MAX_NODES,
+  .max_tensor_bytes = LENS_MAX_TENSOR_BYTES,
+  .max_weight_bytes = LENS_MAX_WEIGHT_BYTES,
+};
+
+int64_t
+lens_shape_bytes (LensDType dtype, int ndim, const int64_t *shape)
+{
+  int64_t bytes = (int64_t) lens_dtype_size (dtype);
+
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] < 0)
+      return -1;
+    if (shape[d] == 0)
+      return 0;
+  }
+  for (int d = 0; d < ndim; d++) {
+    if (bytes > G_MAXINT64 / shape[d])
+      return -1;
+    bytes *= shape[d];
+  }
+  return bytes;
+}
+
+char *
+lens_limit_text (int64_t bytes)
+{
+  /* plain ASCII: g_format_size () puts a no-break space in */
+  if (bytes >= (1 << 30) && bytes % (1 << 30) == 0)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " GiB", bytes >> 30);
+  if (bytes >= (1 << 20) && bytes % (1 << 20) == 0)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " MiB", bytes >> 20);
+  return g_strdup_printf ("%" G_GINT64_FORMAT " bytes", bytes);
+}
 
 static LensStatus
 read_file (const char *path, guint8 ** data, gsize * len, LensError *err)
@@ -33,14 +70,16 @@ dtype_known (int32_t t)
   return lens_dtype_size ((LensDType) t) > 0;
 }
 
-/* Fills @out from a TensorProto: raw_data or the typed repeated fields. */
+/* Fills @out from a TensorProto: raw_data or the typed repeated fields.
+ * @weight_bytes (NULL: no total kept) sums the tensors of one model,
+ * against lens_loader_limits.max_weight_bytes. */
 static LensStatus
 tensor_from_proto (const Onnx__TensorProto * p, const char *where,
-    LensTensor ** out, LensError *err)
+    int64_t *weight_bytes, LensTensor ** out, LensError *err)
 {
   const char *name = p->name ? p->name : "";
   int64_t shape[LENS_MAX_DIMS];
-  int64_t numel = 1;
+  int64_t numel = 1, bytes;
   LensTensor *t;
   LensDType dtype;
   size_t esize;
@@ -62,27 +101,40 @@ tensor_from_proto (const Onnx__TensorProto * p, const char *where,
   dtype = (LensDType) p->data_type;
   esize = lens_dtype_size (dtype);
   for (size_t d = 0; d < p->n_dims; d++) {
-    if (p->dims[d] < 0 || (p->dims[d] > 0
-            && numel > MAX_TENSOR_BYTES / (int64_t) esize / p->dims[d]))
+    if (p->dims[d] < 0)
       return lens_error_set (err, LENS_ERROR_PARSE,
-          "%s: tensor '%s' has an invalid or oversized dimension %"
-          G_GINT64_FORMAT, where, name, p->dims[d]);
+          "%s: tensor '%s': dimension %zu is negative (%" G_GINT64_FORMAT
+          ")", where, name, d, p->dims[d]);
     shape[d] = p->dims[d];
-    numel *= p->dims[d];
   }
-
-  t = lens_tensor_new_host (dtype, (int) p->n_dims, shape, NULL);
-  lens_tensor_set_name (t, name);
-  t->is_constant = TRUE;
+  bytes = lens_shape_bytes (dtype, (int) p->n_dims, shape);
+  if (bytes < 0 || bytes > lens_loader_limits.max_tensor_bytes) {
+    char *limit = lens_limit_text (lens_loader_limits.max_tensor_bytes);
+    LensStatus st = lens_error_set (err, LENS_ERROR_NOMEM,
+        "%s: tensor '%s' is over the limit of %s per tensor", where, name,
+        limit);
+    g_free (limit);
+    return st;
+  }
+  if (weight_bytes != NULL) {
+    if (bytes > lens_loader_limits.max_weight_bytes - *weight_bytes) {
+      char *limit = lens_limit_text (lens_loader_limits.max_weight_bytes);
+      LensStatus st = lens_error_set (err, LENS_ERROR_NOMEM,
+          "%s: tensor '%s' takes the model's weights over the limit of %s",
+          where, name, limit);
+      g_free (limit);
+      return st;
+    }
+    *weight_bytes += bytes;
+  }
+  numel = bytes / (int64_t) esize;
 
   if (p->has_raw_data) {
-    if (p->raw_data.len != (size_t) numel * esize) {
-      lens_tensor_free (t);
+    if (p->raw_data.len != (size_t) bytes)
       return lens_error_set (err, LENS_ERROR_PARSE,
           "%s: tensor '%s': raw_data holds %zu bytes, shape needs %"
-          G_GINT64_FORMAT, where, name, p->raw_data.len,
-          numel * (int64_t) esize);
-    }
+          G_GINT64_FORMAT, where, name, p->raw_data.len, bytes);
+    t = lens_tensor_new_host (dtype, (int) p->n_dims, shape, NULL);
     if (p->raw_data.len > 0)
       memcpy (t->host, p->raw_data.data, p->raw_data.len);
   } else {
@@ -94,12 +146,11 @@ tensor_from_proto (const Onnx__TensorProto * p, const char *where,
       case LENS_DTYPE_UINT32: case LENS_DTYPE_UINT64: have = p->n_uint64_data; break;
       default: have = p->n_int32_data; break;
     }
-    if (have != (size_t) numel) {
-      lens_tensor_free (t);
+    if (have != (size_t) numel)
       return lens_error_set (err, LENS_ERROR_PARSE,
           "%s: tensor '%s' holds %zu values, shape needs %" G_GINT64_FORMAT,
           where, name, have, numel);
-    }
+    t = lens_tensor_new_host (dtype, (int) p->n_dims, shape, NULL);
     for (int64_t i = 0; i < numel; i++) {
       switch (dtype) {
         case LENS_DTYPE_FLOAT:
@@ -126,6 +177,8 @@ tensor_from_proto (const Onnx__TensorProto * p, const char *where,
       }
     }
   }
+  lens_tensor_set_name (t, name);
+  t->is_constant = TRUE;
   *out = t;
   return LENS_OK;
 }
@@ -141,22 +194,32 @@ lens_onnx_tensor_load (const char *path, LensTensor ** out, LensError *err)
   st = read_file (path, &data, &len, err);
   if (st != LENS_OK)
     return st;
+  if ((guint64) len > (guint64) lens_loader_limits.max_model_bytes) {
+    g_free (data);
+    return lens_error_set (err, LENS_ERROR_NOMEM,
+        "%s: %zu bytes, over the limit for a serialized tensor", path,
+        (size_t) len);
+  }
   p = onnx__tensor_proto__unpack (NULL, len, data);
   g_free (data);
   if (p == NULL)
     return lens_error_set (err, LENS_ERROR_PARSE,
         "%s: not a serialized ONNX TensorProto", path);
-  st = tensor_from_proto (p, path, out, err);
+  st = tensor_from_proto (p, path, NULL, out, err);
   onnx__tensor_proto__free_unpacked (p, NULL);
   return st;
 }
 
 static LensStatus
 attr_from_proto (LensNode * node, const Onnx__AttributeProto * a,
-    const char *where, LensError *err)
+    const char *where, int64_t *weight_bytes, LensError *err)
 {
   LensAttrType type = a->has_type ? (LensAttrType) a->type :
       LENS_ATTR_UNDEFINED;
+
+  if (a->name == NULL || *a->name == '\0')
+    return lens_error_set (err, LENS_ERROR_PARSE,
+        "%s: an attribute has no name", where);
 
   /* IR < 2 exports leave the type out: infer it from the field present. */
   if (type == LENS_ATTR_UNDEFINED) {
@@ -178,7 +241,9 @@ attr_from_proto (LensNode * node, const Onnx__AttributeProto * a,
       break;
     case LENS_ATTR_STRING:{
       LensAttr *la = lens_node_add_attr (node, a->name, LENS_ATTR_STRING);
-      la->s = g_strndup ((const char *) a->s.data, a->s.len);
+      /* an absent value is the empty string, never NULL */
+      la->s = a->has_s && a->s.data != NULL ?
+          g_strndup ((const char *) a->s.data, a->s.len) : g_strdup ("");
       break;
     }
     case LENS_ATTR_INTS:
@@ -192,8 +257,9 @@ attr_from_proto (LensNode * node, const Onnx__AttributeProto * a,
       la->n = (int) a->n_strings;
       la->strings = g_new0 (char *, a->n_strings + 1);
       for (size_t k = 0; k < a->n_strings; k++)
-        la->strings[k] = g_strndup ((const char *) a->strings[k].data,
-            a->strings[k].len);
+        la->strings[k] = a->strings[k].data != NULL ?
+            g_strndup ((const char *) a->strings[k].data, a->strings[k].len) :
+            g_strdup ("");
       break;
     }
     case LENS_ATTR_TENSOR:{
@@ -202,7 +268,7 @@ attr_from_proto (LensNode * node, const Onnx__AttributeProto * a,
       if (a->t == NULL)
         return lens_error_set (err, LENS_ERROR_PARSE,
             "%s: attribute '%s' has no tensor", where, a->name);
-      st = tensor_from_proto (a->t, where, &t, err);
+      st = tensor_from_proto (a->t, where, weight_bytes, &t, err);
       if (st != LENS_OK)
         return st;
       lens_node_set_attr_tensor (node, a->name, t);
@@ -249,6 +315,13 @@ declared_shape (const Onnx__ValueInfoProto * v, int64_t *shape)
   return (int) sp->n_dim;
 }
 
+/* proto2 leaves an absent string NULL */
+static const char *
+name_or_empty (const char *name)
+{
+  return name != NULL ? name : "";
+}
+
 static char **
 dup_names (char **names, size_t n)
 {
@@ -262,19 +335,40 @@ dup_names (char **names, size_t n)
 LensStatus
 lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
 {
-  Onnx__ModelProto *m;
-  Onnx__GraphProto *g;
-  LensOnnxModel *model;
-  GHashTable *init_names;
-  LensStatus st = LENS_OK;
+  LensStatus st;
   guint8 *data;
   gsize len;
 
   st = read_file (path, &data, &len, err);
   if (st != LENS_OK)
     return st;
-  m = onnx__model_proto__unpack (NULL, len, data);
+  st = lens_onnx_model_load_data (path, data, len, out, err);
   g_free (data);
+  return st;
+}
+
+LensStatus
+lens_onnx_model_load_data (const char *path, const void *data, size_t len,
+    LensOnnxModel ** out, LensError *err)
+{
+  Onnx__ModelProto *m;
+  Onnx__GraphProto *g;
+  LensOnnxModel *model;
+  GHashTable *init_names;
+  LensStatus st = LENS_OK;
+  int64_t weight_bytes = 0;
+
+  /* protobuf-c allocates as the message declares: bound the message */
+  if ((guint64) len > (guint64) lens_loader_limits.max_model_bytes) {
+    char *limit = lens_limit_text (lens_loader_limits.max_model_bytes);
+    st = lens_error_set (err, LENS_ERROR_NOMEM,
+        "%s: %zu bytes, over the limit of %s for a model (larger ONNX "
+        "models keep their weights in external data, which lens does not "
+        "read)", path, len, limit);
+    g_free (limit);
+    return st;
+  }
+  m = onnx__model_proto__unpack (NULL, len, data);
   if (m == NULL)
     return lens_error_set (err, LENS_ERROR_PARSE,
         "%s: not an ONNX model (protobuf parse failed; truncated or "
@@ -284,6 +378,14 @@ lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
     onnx__model_proto__free_unpacked (m, NULL);
     return lens_error_set (err, LENS_ERROR_PARSE, "%s: model has no graph",
         path);
+  }
+  /* every node costs shape inference and rewrites that scan the graph */
+  if (g->n_node > (size_t) lens_loader_limits.max_nodes) {
+    st = lens_error_set (err, LENS_ERROR_NOMEM,
+        "%s: %zu nodes, over the limit of %" G_GINT64_FORMAT " nodes", path,
+        g->n_node, lens_loader_limits.max_nodes);
+    onnx__model_proto__free_unpacked (m, NULL);
+    return st;
   }
 
   model = g_new0 (LensOnnxModel, 1);
@@ -310,7 +412,7 @@ lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
   model->initializers = g_new0 (LensTensor *, g->n_initializer + 1);
   init_names = g_hash_table_new (g_str_hash, g_str_equal);
   for (size_t i = 0; i < g->n_initializer && st == LENS_OK; i++) {
-    st = tensor_from_proto (g->initializer[i], path,
+    st = tensor_from_proto (g->initializer[i], path, &weight_bytes,
         &model->initializers[i], err);
     if (st == LENS_OK)
       g_hash_table_add (init_names, model->initializers[i]->name);
@@ -328,6 +430,12 @@ lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
     if (np->op_type == NULL) {
       st = lens_error_set (err, LENS_ERROR_PARSE,
           "%s: node %zu has no op_type", path, i);
+      break;
+    }
+    /* every operator lens knows has an output; ops may rely on it */
+    if (np->n_output == 0) {
+      st = lens_error_set (err, LENS_ERROR_PARSE,
+          "%s: node %zu (%s) has no outputs", path, i, np->op_type);
       break;
     }
     node = lens_node_new (np->op_type,
@@ -355,7 +463,8 @@ lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
     where = g_strdup_printf ("%s: node '%s' (%s)", path, node->name,
         np->op_type);
     for (size_t k = 0; k < np->n_attribute && st == LENS_OK; k++)
-      st = attr_from_proto (node, np->attribute[k], where, err);
+      st = attr_from_proto (node, np->attribute[k], where, &weight_bytes,
+          err);
     g_free (where);
   }
 
@@ -368,7 +477,7 @@ lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
       st = lens_error_set (err, LENS_ERROR_UNSUPPORTED,
           "%s: graph %s '%s' is not a tensor (sequences, maps and optionals "
           "are not supported)", path, i < g->n_input ? "input" : "output",
-          v->name);
+          name_or_empty (v->name));
   }
 
   model->inputs = g_new0 (char *, g->n_input + 1);
@@ -377,9 +486,10 @@ lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
   model->input_shapes = g_malloc0 (sizeof (int64_t[LENS_MAX_DIMS]) *
       (g->n_input + 1));
   for (size_t i = 0; i < g->n_input; i++) {
-    if (g_hash_table_contains (init_names, g->input[i]->name))
+    if (g_hash_table_contains (init_names, name_or_empty (g->input[i]->name)))
       continue;
-    model->inputs[model->n_inputs] = g_strdup (g->input[i]->name);
+    model->inputs[model->n_inputs] =
+        g_strdup (name_or_empty (g->input[i]->name));
     model->input_ndims[model->n_inputs] =
         declared_shape (g->input[i], model->input_shapes[model->n_inputs]);
     model->input_dtypes[model->n_inputs++] = declared_dtype (g->input[i]);
@@ -396,7 +506,7 @@ lens_onnx_model_load (const char *path, LensOnnxModel ** out, LensError *err)
   model->outputs = g_new0 (char *, g->n_output + 1);
   model->output_dtypes = g_new0 (LensDType, g->n_output + 1);
   for (size_t i = 0; i < g->n_output; i++) {
-    model->outputs[i] = g_strdup (g->output[i]->name);
+    model->outputs[i] = g_strdup (name_or_empty (g->output[i]->name));
     model->output_dtypes[i] = declared_dtype (g->output[i]);
   }
 

@@ -8,11 +8,14 @@
 static void
 set_contiguous_strides (LensTensor * t)
 {
-  int64_t stride = 1;
+  /* unsigned: a shape too large to stride (an op's inferred output, which
+   * the op or the loader then refuses by size) must not be undefined
+   * behaviour on the way */
+  uint64_t stride = 1;
 
   for (int d = t->ndim - 1; d >= 0; d--) {
-    t->strides[d] = stride;
-    stride *= t->shape[d];
+    t->strides[d] = (int64_t) stride;
+    stride *= (uint64_t) t->shape[d];
   }
 }
 
@@ -70,11 +73,13 @@ lens_tensor_set_shape (LensTensor * t, int ndim, const int64_t *shape)
 int64_t
 lens_tensor_numel (const LensTensor * t)
 {
-  int64_t n = 1;
+  uint64_t n = 1;
 
+  /* unsigned for the same reason: callers check sizes with
+   * lens_shape_bytes first where the shape is untrusted */
   for (int d = 0; d < t->ndim; d++)
-    n *= t->shape[d];
-  return n;
+    n *= (uint64_t) t->shape[d];
+  return (int64_t) n;
 }
 
 size_t

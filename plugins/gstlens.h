@@ -29,6 +29,11 @@ struct _GstLensHeatmap
   gfloat *activation;           /* width*height: channel mean of |x| */
   gfloat *score;                /* width*height: confidence in 0..1, or NULL
                                  * where the model family has none */
+  gint n_channels;              /* channels kept (lensdetect's
+                                 * feature-channels), 0: none */
+  gfloat *channels;             /* n_channels*height*width, channel-major:
+                                 * the feature map's first channels (motion:
+                                 * the level's difference), or NULL */
 
   /*< private >*/
   gint ref_count;
@@ -56,6 +61,7 @@ gst_lens_heatmap_unref (GstLensHeatmap * heatmap)
   g_free (heatmap->tensor_name);
   g_free (heatmap->activation);
   g_free (heatmap->score);
+  g_free (heatmap->channels);
   g_free (heatmap);
 }
 

@@ -60,6 +60,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_lens_detect_debug);
 #define DEFAULT_MODE GST_LENS_DETECT_MODE_AUTO
 #define DEFAULT_FEATURE_MAPS FALSE
 #define DEFAULT_SYNC_INFERENCE FALSE
+#define DEFAULT_FEATURE_CHANNELS 0
 
 enum
 {
@@ -74,6 +75,8 @@ enum
   PROP_FEATURE_MAPS,
   PROP_SYNC_INFERENCE,
   PROP_STATS,
+  PROP_FEATURE_CHANNELS,
+  PROP_MODEL_INFO,
 };
 
 #define VIDEO_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, I420, NV12 }"
@@ -438,6 +441,21 @@ gst_lens_detect_class_init (GstLensDetectClass * klass)
           "dropped-interval, and pending (waiting or being inferred); "
           "frames-in is the sum of the others", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_FEATURE_CHANNELS,
+      g_param_spec_uint ("feature-channels", "Feature channels",
+          "With feature-maps: every heatmap also carries up to this many "
+          "channels of its feature map (mode=motion: the level's "
+          "difference, one channel); 0: none", 0, 4096,
+          DEFAULT_FEATURE_CHANNELS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_MODEL_INFO,
+      g_param_spec_boxed ("model-info", "Model information",
+          "What runs, once loaded (from PAUSED on; NULL before): name (the "
+          "model file's base name, or \"motion\"), platform and device "
+          "(OpenCL) and, for a model, path, sha256, family, input-width, "
+          "input-height, n-classes and classes (an array of strings)",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_set_static_metadata (element_class,
       "Lens object detector", "Filter/Analyzer/Video",
@@ -474,6 +492,7 @@ gst_lens_detect_init (GstLensDetect * self)
   self->mode = DEFAULT_MODE;
   self->feature_maps = DEFAULT_FEATURE_MAPS;
   self->sync_inference = DEFAULT_SYNC_INFERENCE;
+  self->feature_channels = DEFAULT_FEATURE_CHANNELS;
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   /* metas are added to the frames passing through: in place */
@@ -491,6 +510,8 @@ gst_lens_detect_finalize (GObject * object)
   g_free (self->model);
   g_free (self->labels);
   g_free (self->device);
+  if (self->model_info != NULL)
+    gst_structure_free (self->model_info);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
 
@@ -553,6 +574,9 @@ gst_lens_detect_set_property (GObject * object, guint prop_id,
     case PROP_SYNC_INFERENCE:
       self->sync_inference = g_value_get_boolean (value);
       break;
+    case PROP_FEATURE_CHANNELS:
+      self->feature_channels = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -600,6 +624,12 @@ gst_lens_detect_get_property (GObject * object, guint prop_id,
       break;
     case PROP_SYNC_INFERENCE:
       g_value_set_boolean (value, self->sync_inference);
+      break;
+    case PROP_FEATURE_CHANNELS:
+      g_value_set_uint (value, self->feature_channels);
+      break;
+    case PROP_MODEL_INFO:
+      g_value_set_boxed (value, self->model_info);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -738,6 +768,17 @@ gst_lens_detect_attach (GstLensDetect * self, GstBuffer * buf,
       memcpy (heatmap->activation, fm->activation, cells * sizeof (gfloat));
       if (fm->score != NULL)
         memcpy (heatmap->score, fm->score, cells * sizeof (gfloat));
+      if (self->feature_channels_on > 0 && fm->channels != NULL) {
+        heatmap->n_channels = MIN ((guint) fm->n_channels,
+            self->feature_channels_on);
+        heatmap->channels = g_memdup2 (fm->channels,
+            heatmap->n_channels * cells * sizeof (gfloat));
+      } else if (self->feature_channels_on > 0 && self->motion != NULL) {
+        /* the motion engine's one channel per level is its difference */
+        heatmap->n_channels = 1;
+        heatmap->channels = g_memdup2 (fm->activation,
+            cells * sizeof (gfloat));
+      }
       gst_lens_feature_map_meta_add_map (meta, heatmap);
       gst_lens_heatmap_unref (heatmap);
     }
@@ -828,6 +869,49 @@ gst_lens_detect_worker (gpointer data)
 
 /* ---- GstBaseTransform --------------------------------------------------- */
 
+/* The model-info structure of what start () loaded. */
+static GstStructure *
+gst_lens_detect_make_model_info (GstLensDetect * self)
+{
+  LensContext *ctx = self->motion != NULL ? self->motion_ctx :
+      self->entry->ctx;
+  const LensDecodeConfig *config;
+  GstStructure *s;
+  GValue classes = G_VALUE_INIT;
+  gchar *name;
+
+  if (self->motion != NULL)
+    return gst_structure_new ("lens-model-info",
+        "name", G_TYPE_STRING, "motion",
+        "platform", G_TYPE_STRING, lens_context_get_platform_name (ctx),
+        "device", G_TYPE_STRING, lens_context_get_device_name (ctx), NULL);
+
+  config = lens_detector_config (self->detector);
+  name = g_path_get_basename (self->entry->path);
+  s = gst_structure_new ("lens-model-info",
+      "name", G_TYPE_STRING, name,
+      "path", G_TYPE_STRING, self->entry->path,
+      "sha256", G_TYPE_STRING, self->entry->sha256,
+      "family", G_TYPE_STRING, lens_family_name (config->family),
+      "input-width", G_TYPE_INT, config->input_width,
+      "input-height", G_TYPE_INT, config->input_height,
+      "n-classes", G_TYPE_INT, config->n_classes,
+      "platform", G_TYPE_STRING, lens_context_get_platform_name (ctx),
+      "device", G_TYPE_STRING, lens_context_get_device_name (ctx), NULL);
+  g_free (name);
+  g_value_init (&classes, GST_TYPE_ARRAY);
+  for (gint i = 0; i < config->n_classes; i++) {
+    GValue v = G_VALUE_INIT;
+    gchar buf[32];
+
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, label_of (self, i, buf, sizeof buf));
+    gst_value_array_append_and_take_value (&classes, &v);
+  }
+  gst_structure_take_value (s, "classes", &classes);
+  return s;
+}
+
 static gboolean
 gst_lens_detect_start (GstBaseTransform * trans)
 {
@@ -836,6 +920,7 @@ gst_lens_detect_start (GstBaseTransform * trans)
   LensError err = LENS_ERROR_INIT;
   gchar *model, *labels, *device;
   GstLensDetectMode mode;
+  GstStructure *info;
   LensStatus st;
 
   lens_detector_options_init (&options);
@@ -846,8 +931,10 @@ gst_lens_detect_start (GstBaseTransform * trans)
   options.conf_threshold = self->conf_threshold;
   options.iou_threshold = self->iou_threshold;
   options.feature_maps = self->feature_maps;
+  options.feature_channels = self->feature_maps ? self->feature_channels : 0;
   self->sync = self->sync_inference;
   self->feature_maps_on = self->feature_maps;
+  self->feature_channels_on = options.feature_channels;
   mode = self->mode;
   GST_OBJECT_UNLOCK (self);
 
@@ -874,6 +961,9 @@ gst_lens_detect_start (GstBaseTransform * trans)
         &self->detector, &err);
     if (st != LENS_OK)
       goto load_failed;
+    /* a shared detector copied the first instance's channel count */
+    lens_detector_set_feature_channels (self->detector,
+        options.feature_channels);
     GST_INFO_OBJECT (self, "model %s (sha256 %s) on %s", self->entry->path,
         self->entry->sha256, lens_context_get_device_name (self->entry->ctx));
   }
@@ -885,6 +975,12 @@ gst_lens_detect_start (GstBaseTransform * trans)
   self->stopping = FALSE;
   if (!self->sync)
     self->worker = g_thread_new ("lensdetect", gst_lens_detect_worker, self);
+
+  info = gst_lens_detect_make_model_info (self);
+  GST_OBJECT_LOCK (self);
+  self->model_info = info;
+  GST_OBJECT_UNLOCK (self);
+  g_object_notify (G_OBJECT (self), "model-info");
 
   g_free (model);
   g_free (labels);
@@ -946,6 +1042,14 @@ static gboolean
 gst_lens_detect_stop (GstBaseTransform * trans)
 {
   GstLensDetect *self = GST_LENS_DETECT (trans);
+  GstStructure *info;
+
+  GST_OBJECT_LOCK (self);
+  info = self->model_info;
+  self->model_info = NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (info != NULL)
+    gst_structure_free (info);
 
   if (self->worker != NULL) {
     g_mutex_lock (&self->lock);

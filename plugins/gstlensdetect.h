@@ -45,6 +45,8 @@ struct _GstLensDetect
   GstLensDetectMode mode;
   gboolean feature_maps;
   gboolean sync_inference;
+  guint feature_channels;
+  GstStructure *model_info;     /* from start () to stop (), else NULL */
 
   /* from start () to stop () */
   GstLensModelEntry *entry;     /* the shared model (mode=detect) */
@@ -53,6 +55,7 @@ struct _GstLensDetect
   LensMotion *motion;           /* mode=motion: the engine (no model) */
   gboolean sync;                /* sync-inference as it was at start */
   gboolean feature_maps_on;
+  guint feature_channels_on;    /* with feature maps on, else 0 */
   guint64 frame_index;
 
   /* from set_info () */

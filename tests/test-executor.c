@@ -3,10 +3,12 @@
  * constant and shape folding, float16 weights, the rewrites (Conv +
  * activation fusion, ConvInteger + dequantization epilogue fusion, Identity
  * and no-op Reshape removal), the memory plan,
- * several execution contexts on one model, and every kind of bad input
+ * several execution contexts on one model, every kind of bad input
  * (missing file, not ONNX, truncated, unsupported op, wrong input rank or
- * type, symbolic dimensions without a shape). */
+ * type, symbolic dimensions without a shape), and the loader's limits
+ * (allocation bombs refused by size, with a message). */
 #include "lens-check.h"
+#include "lens-private.h"           /* lens_loader_limits */
 #include "onnx.pb-c.h"
 
 #include <glib/gstdio.h>
@@ -841,12 +843,373 @@ START_TEST (test_wrong_input_rank_and_type)
 }
 END_TEST
 
+/* ---- loader limits: allocation bombs refused by size, with a message ---- */
+
+/* An initializer of @dtype and @shape declaring its values in the typed
+ * fields, with none there: only the declared size can be checked. */
+static Onnx__TensorProto *
+add_init_declared (Builder * b, const char *name, LensDType dtype, int ndim,
+    const int64_t *shape)
+{
+  Onnx__TensorProto *t = keep (b, g_new0 (Onnx__TensorProto, 1), NULL);
+
+  onnx__tensor_proto__init (t);
+  t->name = keep (b, g_strdup (name), NULL);
+  t->n_dims = ndim;
+  t->dims = keep (b, g_memdup2 (shape, sizeof (int64_t) * MAX (ndim, 1)),
+      NULL);
+  t->has_data_type = TRUE;
+  t->data_type = dtype;
+  g_ptr_array_add (b->inits, t);
+  return t;
+}
+
+/* Loads @b's model from memory without a device (nothing is uploaded),
+ * expecting @code and a one-line message holding every string of
+ * @needles (NULL-terminated). */
+static void
+expect_refused (Builder * b, LensStatus code, const char *const *needles)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensModel *model = NULL;
+  char *path = builder_save (b);
+  char *data;
+  gsize len;
+
+  ck_assert (g_file_get_contents (path, &data, &len, NULL));
+  ck_assert_int_eq (lens_model_load_data (NULL, "bomb.onnx", data, len, 0,
+          NULL, &model, &err), code);
+  ck_assert (model == NULL);
+  ck_assert_msg (err.message != NULL && strchr (err.message, '\n') == NULL,
+      "one line expected: %s", err.message);
+  for (const char *const *n = needles; *n != NULL; n++)
+    ck_assert_msg (strstr (err.message, *n) != NULL,
+        "message should contain \"%s\": %s", *n, err.message);
+  /* from the file, through the device context, the same refusal */
+  lens_error_clear (&err);
+  ck_assert_int_eq (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+          &err), code);
+  ck_assert_msg (strstr (err.message, path) != NULL,
+      "message should name the file: %s", err.message);
+  lens_error_clear (&err);
+  g_free (data);
+  g_unlink (path);
+  g_free (path);
+}
+
+static void
+limits_teardown (void)
+{
+  /* tests that lower a limit put the defaults back */
+  lens_loader_limits.max_model_bytes = LENS_MAX_MODEL_BYTES;
+  lens_loader_limits.max_nodes = LENS_MAX_NODES;
+  lens_loader_limits.max_tensor_bytes = LENS_MAX_TENSOR_BYTES;
+  lens_loader_limits.max_weight_bytes = LENS_MAX_WEIGHT_BYTES;
+  lens_check_teardown ();
+}
+
+START_TEST (test_limit_tensor_bytes)
+{
+  /* 2^20 x 2^20 float32: 4 TiB declared by a few bytes of file */
+  static const int64_t huge[2] = { 1 << 20, 1 << 20 };
+  static const char *const needles[] = { "'w'", "limit of 2 GiB per tensor",
+    NULL
+  };
+  static const int64_t shape[2] = { 2, 3 };
+  Builder *b = builder_new (13);
+
+  add_input (b, "x", 2, shape, NULL);
+  add_init_declared (b, "w", LENS_DTYPE_FLOAT, 2, huge);
+  add_node (b, "Add", "x,w", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_NOMEM, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_element_count_overflow)
+{
+  /* the element count overflows int64: never wraps to a small buffer */
+  static const int64_t huge[4] = { (int64_t) 1 << 40, (int64_t) 1 << 40,
+    (int64_t) 1 << 40, 3
+  };
+  static const char *const needles[] = { "'w'", "over the limit", NULL };
+  static const int64_t shape[2] = { 2, 3 };
+  Builder *b = builder_new (13);
+
+  add_input (b, "x", 2, shape, NULL);
+  add_init_declared (b, "w", LENS_DTYPE_INT8, 4, huge);
+  add_node (b, "Add", "x,w", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_NOMEM, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_negative_dim)
+{
+  static const int64_t bad[2] = { 4, -3 };
+  static const char *const needles[] = { "'w'", "dimension 1 is negative",
+    NULL
+  };
+  static const int64_t shape[2] = { 2, 3 };
+  Builder *b = builder_new (13);
+
+  add_input (b, "x", 2, shape, NULL);
+  add_init_declared (b, "w", LENS_DTYPE_FLOAT, 2, bad);
+  add_node (b, "Add", "x,w", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_PARSE, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_too_many_dims)
+{
+  static const int64_t nine[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+  static const char *const needles[] = { "'w'", "9 dimensions",
+    "at most 8", NULL
+  };
+  static const int64_t shape[2] = { 2, 3 };
+  Builder *b = builder_new (13);
+
+  add_input (b, "x", 2, shape, NULL);
+  add_init (b, "w", 9, nine, FALSE, 1.0f);
+  add_node (b, "Add", "x,w", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_UNSUPPORTED, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_raw_data_length)
+{
+  /* [2, 3] float32 needs 24 bytes; the file holds 20 */
+  static const int64_t shape[2] = { 2, 3 };
+  static const char *const needles[] = { "'w'", "raw_data holds 20 bytes",
+    "needs 24", NULL
+  };
+  Builder *b = builder_new (13);
+  Onnx__TensorProto *w;
+
+  add_input (b, "x", 2, shape, NULL);
+  w = add_init_declared (b, "w", LENS_DTYPE_FLOAT, 2, shape);
+  w->has_raw_data = TRUE;
+  w->raw_data.len = 20;
+  w->raw_data.data = keep (b, g_malloc0 (20), NULL);
+  add_node (b, "Add", "x,w", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_PARSE, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_typed_data_count)
+{
+  static const int64_t shape[2] = { 2, 3 };
+  static const char *const needles[] = { "'w'", "holds 0 values",
+    "needs 6", NULL
+  };
+  Builder *b = builder_new (13);
+
+  add_input (b, "x", 2, shape, NULL);
+  add_init_declared (b, "w", LENS_DTYPE_FLOAT, 2, shape);
+  add_node (b, "Add", "x,w", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_PARSE, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_total_weights)
+{
+  /* two 600-byte initializers under a 1000-byte total: the second one is
+   * named (the limit is lowered: 2 GiB of real weights is no unit test) */
+  static const int64_t w_shape[1] = { 150 };
+  static const int64_t shape[1] = { 150 };
+  static const char *const needles[] = { "'w2'", "weights",
+    "limit of 1000 bytes", NULL
+  };
+  Builder *b = builder_new (13);
+
+  lens_loader_limits.max_weight_bytes = 1000;
+  add_input (b, "x", 1, shape, NULL);
+  add_init (b, "w1", 1, w_shape, FALSE, 1.0f);
+  add_init (b, "w2", 1, w_shape, FALSE, 1.0f);
+  add_node (b, "Add", "x,w1", "a");
+  add_node (b, "Add", "a,w2", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_NOMEM, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_constant_weights)
+{
+  /* Constant nodes' tensors count as weights too */
+  static const int64_t w_shape[1] = { 300 };
+  static const int64_t shape[1] = { 300 };
+  static const char *const needles[] = { "weights", "limit of 1000 bytes",
+    NULL
+  };
+  Builder *b = builder_new (13);
+  Onnx__NodeProto *c = add_node (b, "Constant", "", "k");
+  Onnx__AttributeProto *a = keep (b, g_new0 (Onnx__AttributeProto, 1), NULL);
+  Onnx__TensorProto *t;
+
+  lens_loader_limits.max_weight_bytes = 1000;
+  /* the initializer list holds the tensor only to build it: moved to the
+   * attribute */
+  add_init (b, "k", 1, w_shape, FALSE, 1.0f);
+  t = g_ptr_array_steal_index (b->inits, 0);
+  c->n_input = 0;
+  onnx__attribute_proto__init (a);
+  a->name = (char *) "value";
+  a->has_type = TRUE;
+  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR;
+  a->t = t;
+  c->attribute = keep (b, g_new0 (Onnx__AttributeProto *, 1), NULL);
+  c->attribute[0] = a;
+  c->n_attribute = 1;
+  add_input (b, "x", 1, shape, NULL);
+  add_node (b, "Add", "x,k", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_NOMEM, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_node_count)
+{
+  /* LENS_MAX_NODES + 1 Relus: refused by count before any is built */
+  static const int64_t shape[1] = { 4 };
+  static const char *const needles[] = { "100001 nodes",
+    "limit of 100000 nodes", NULL
+  };
+  Builder *b = builder_new (13);
+  char prev[32] = "x", next[32];
+
+  add_input (b, "x", 1, shape, NULL);
+  for (int i = 0; i <= LENS_MAX_NODES; i++) {
+    g_snprintf (next, sizeof next, "r%d", i);
+    add_node (b, "Relu", prev, next);
+    strcpy (prev, next);
+  }
+  add_output (b, prev);
+  expect_refused (b, LENS_ERROR_NOMEM, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_model_bytes)
+{
+  static const int64_t shape[1] = { 4 };
+  static const char *const needles[] = { "bytes", "over the limit of 100 "
+        "bytes for a model", NULL
+  };
+  static const int64_t w_shape[1] = { 64 };
+  Builder *b = builder_new (13);
+
+  lens_loader_limits.max_model_bytes = 100;
+  add_input (b, "x", 1, shape, NULL);
+  add_init (b, "w", 1, w_shape, FALSE, 1.0f);
+  add_node (b, "Relu", "x", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_NOMEM, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_input_shape)
+{
+  /* a declared input of 2^31 x 2^31 float32 */
+  static const int64_t huge[2] = { (int64_t) 1 << 31, (int64_t) 1 << 31 };
+  static const char *const needles[] = { "graph input", "'x'",
+    "limit of 2 GiB per tensor", NULL
+  };
+  Builder *b = builder_new (13);
+
+  add_input (b, "x", 2, huge, NULL);
+  add_node (b, "Relu", "x", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_NOMEM, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_folded_constant_of_shape)
+{
+  /* ConstantOfShape folded at load time from a shape in the file:
+   * [100000, 100000, 100] float32 is refused, not allocated */
+  static const int64_t dims[3] = { 100000, 100000, 100 };
+  static const int64_t shape[1] = { 1 };
+  static const char *const needles[] = { "ConstantOfShape", "limit", NULL };
+  Builder *b = builder_new (13);
+
+  add_input (b, "x", 1, shape, NULL);
+  add_init_ints (b, "dims", 3, dims);
+  add_node (b, "ConstantOfShape", "dims", "big");
+  add_node (b, "Add", "x,big", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_NOMEM, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_limit_computed_value)
+{
+  /* a value computed per inference (not folded) over the limit: a Tile
+   * of the input by a constant repeat count */
+  static const int64_t shape[2] = { 1024, 1024 };
+  static const int64_t reps[2] = { 1024, 1024 };
+  static const char *const needles[] = { "node 'y' (Tile)", "'y'",
+    "limit of 2 GiB per tensor", NULL
+  };
+  Builder *b = builder_new (13);
+
+  add_input (b, "x", 2, shape, NULL);
+  add_init_ints (b, "reps", 2, reps);
+  add_node (b, "Tile", "x,reps", "y");
+  add_output (b, "y");
+  expect_refused (b, LENS_ERROR_NOMEM, needles);
+  builder_free (b);
+}
+END_TEST
+
+START_TEST (test_load_without_device)
+{
+  /* a NULL context parses, folds and plans, uploads nothing, and cannot
+   * make an execution context */
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_fusion_model (FALSE, NULL);
+  LensModel *model = NULL;
+  LensExec *exec = NULL;
+  char *data;
+  gsize len;
+
+  ck_assert (g_file_get_contents (path, &data, &len, NULL));
+  ck_assert_msg (lens_model_load_data (NULL, path, data, len, 0, NULL,
+          &model, &err) == LENS_OK, "%s", err.message);
+  ck_assert_int_gt (lens_model_n_nodes (model), 0);
+  ck_assert_int_eq (lens_exec_new (model, &exec, &err), LENS_ERROR_INVALID);
+  ck_assert_msg (strstr (err.message, "without an OpenCL context") != NULL,
+      "%s", err.message);
+  ck_assert (exec == NULL);
+  lens_error_clear (&err);
+  lens_model_free (model);
+  g_free (data);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
 static Suite *
 executor_suite (void)
 {
   Suite *s = suite_create ("executor");
   TCase *tc_run = tcase_create ("results");
   TCase *tc_bad = tcase_create ("bad-input");
+  TCase *tc_limits = tcase_create ("limits");
 
   tcase_add_checked_fixture (tc_run, lens_check_setup,
       lens_check_teardown);
@@ -870,6 +1233,24 @@ executor_suite (void)
   tcase_add_test (tc_bad, test_too_new_opset);
   tcase_add_test (tc_bad, test_wrong_input_rank_and_type);
   suite_add_tcase (s, tc_bad);
+
+  tcase_add_checked_fixture (tc_limits, lens_check_setup, limits_teardown);
+  tcase_set_timeout (tc_limits, 300);
+  tcase_add_test (tc_limits, test_limit_tensor_bytes);
+  tcase_add_test (tc_limits, test_limit_element_count_overflow);
+  tcase_add_test (tc_limits, test_limit_negative_dim);
+  tcase_add_test (tc_limits, test_limit_too_many_dims);
+  tcase_add_test (tc_limits, test_limit_raw_data_length);
+  tcase_add_test (tc_limits, test_limit_typed_data_count);
+  tcase_add_test (tc_limits, test_limit_total_weights);
+  tcase_add_test (tc_limits, test_limit_constant_weights);
+  tcase_add_test (tc_limits, test_limit_node_count);
+  tcase_add_test (tc_limits, test_limit_model_bytes);
+  tcase_add_test (tc_limits, test_limit_input_shape);
+  tcase_add_test (tc_limits, test_limit_folded_constant_of_shape);
+  tcase_add_test (tc_limits, test_limit_computed_value);
+  tcase_add_test (tc_limits, test_load_without_device);
+  suite_add_tcase (s, tc_limits);
   return s;
 }
 

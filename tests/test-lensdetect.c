@@ -1,7 +1,8 @@
 /* test-lensdetect.c: the lensdetect element through GstHarness: caps and
  * pixel passthrough for every format, detections on bus.jpg against
  * lens-detect, interval, the freshest-frame worker and its counters,
- * load errors, and a resolution change mid-stream.
+ * load errors, a resolution change mid-stream, model-info and the
+ * feature channels.
  *
  * Links gstcheck (which carries its own Check), not lens-check. Tests with
  * models need ../shared; without it they are skipped with a message. */
@@ -853,6 +854,249 @@ GST_START_TEST (test_shared_model_own_thresholds)
 
 GST_END_TEST;
 
+/* ---- model-info and feature-channels ---- */
+
+static GstElement *
+harness_detector (GstHarness * h)
+{
+  GstElement *det = gst_bin_get_by_name (GST_BIN (h->element), "det");
+
+  fail_unless (det != NULL, "expected the lensdetect in the harness");
+  return det;
+}
+
+static GstStructure *
+get_model_info (GstElement * det)
+{
+  GstStructure *info = NULL;
+
+  g_object_get (det, "model-info", &info, NULL);
+  return info;
+}
+
+static void
+assert_info_string (const GstStructure * info, const gchar * field,
+    const gchar * expected)
+{
+  const gchar *v = gst_structure_get_string (info, field);
+
+  fail_unless (v != NULL && *v != '\0', "model-info lacks %s: %"
+      GST_PTR_FORMAT, field, info);
+  if (expected != NULL)
+    fail_unless (g_strcmp0 (v, expected) == 0, "expected model-info %s "
+        "\"%s\", got \"%s\"", field, expected, v);
+}
+
+GST_START_TEST (test_model_info)
+{
+  gchar *path = model_path (FAST_MODEL);
+  GstElement *det = gst_element_factory_make ("lensdetect", "det");
+  GstHarness *h;
+  GstBus *bus;
+  GstStructure *info;
+  const GValue *classes;
+  gchar *contents, *sha, *labels, *extra;
+  gsize length;
+  gint iw = 0, ih = 0, nc = 0;
+
+  /* nothing is loaded before the element starts */
+  g_object_set (det, "model", path, NULL);
+  info = get_model_info (det);
+  fail_unless (info == NULL, "expected no model-info before start, got %"
+      GST_PTR_FORMAT, info);
+  gst_object_unref (det);
+
+  /* FastestDet has no names in its metadata: the labels file's */
+  labels = g_build_filename (shared_dir, "models", "coco.names", NULL);
+  extra = g_strdup_printf ("sync-inference=true labels=\"%s\"", labels);
+  h = detect_harness (FAST_MODEL, extra, &bus);
+  det = harness_detector (h);
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=64,"
+      "height=48,framerate=30/1");
+  info = get_model_info (det);
+  fail_unless (info != NULL, "expected model-info once started");
+  assert_info_string (info, "name", FAST_MODEL);
+  assert_info_string (info, "path", path);
+  assert_info_string (info, "family", "fastestdet");
+  assert_info_string (info, "platform", NULL);
+  assert_info_string (info, "device", NULL);
+  fail_unless (g_file_get_contents (path, &contents, &length, NULL));
+  sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+      (const guchar *) contents, length);
+  assert_info_string (info, "sha256", sha);
+  fail_unless (gst_structure_get_int (info, "input-width", &iw)
+      && gst_structure_get_int (info, "input-height", &ih)
+      && iw == 352 && ih == 352, "expected a 352x352 input, got %dx%d", iw,
+      ih);
+  fail_unless (gst_structure_get_int (info, "n-classes", &nc) && nc == 80,
+      "expected 80 classes, got %d", nc);
+  classes = gst_structure_get_value (info, "classes");
+  fail_unless (classes != NULL && GST_VALUE_HOLDS_ARRAY (classes)
+      && gst_value_array_get_size (classes) == 80,
+      "expected an array of 80 class names");
+  fail_unless (g_strcmp0 (g_value_get_string (gst_value_array_get_value
+              (classes, 0)), "person") == 0, "expected class 0 \"person\"");
+  gst_structure_free (info);
+
+  /* gone again with the model */
+  gst_harness_teardown (h);
+  info = get_model_info (det);
+  fail_unless (info == NULL, "expected no model-info after stop");
+  gst_object_unref (det);
+  gst_object_unref (bus);
+  g_free (labels);
+  g_free (extra);
+  g_free (contents);
+  g_free (sha);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_model_info_motion)
+{
+  GstHarness *h = gst_harness_new_parse ("lensdetect name=det mode=motion");
+  GstElement *det = harness_detector (h);
+  GstStructure *info;
+
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=64,"
+      "height=48,framerate=30/1");
+  info = get_model_info (det);
+  fail_unless (info != NULL, "expected model-info in motion mode");
+  assert_info_string (info, "name", "motion");
+  assert_info_string (info, "platform", NULL);
+  assert_info_string (info, "device", NULL);
+  fail_if (gst_structure_has_field (info, "sha256"),
+      "expected no sha256 in motion mode");
+  gst_structure_free (info);
+  gst_harness_teardown (h);
+  gst_object_unref (det);
+}
+
+GST_END_TEST;
+
+/* Pushes one pattern frame through @h; the output, which carries a
+ * feature-map meta. */
+static GstBuffer *
+push_for_maps (GstHarness * h, guint seed)
+{
+  GstVideoInfo info;
+  GstBuffer *out;
+
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 160, 120);
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=160,"
+      "height=120,framerate=30/1");
+  fail_unless_equals_int (gst_harness_push (h, pattern_buffer (&info, seed,
+              0)), GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  fail_unless (out != NULL, "expected an output buffer");
+  fail_unless (gst_buffer_get_lens_feature_map_meta (out) != NULL,
+      "expected a feature-map meta");
+  return out;
+}
+
+GST_START_TEST (test_feature_channels)
+{
+  GstBus *bus[3];
+  GstHarness *all, *two, *none;
+  GstBuffer *out_all, *out_two, *out_none;
+  GstLensFeatureMapMeta *m_all, *m_two, *m_none;
+
+  /* every channel: their mean |x| is the activation heatmap */
+  all = detect_harness (FAST_MODEL, "sync-inference=true feature-maps=true "
+      "feature-channels=4096", &bus[0]);
+  /* the same model shared, with its own channel count */
+  two = detect_harness (FAST_MODEL, "sync-inference=true feature-maps=true "
+      "feature-channels=2", &bus[1]);
+  none = detect_harness (FAST_MODEL, "sync-inference=true feature-maps=true",
+      &bus[2]);
+  out_all = push_for_maps (all, 3);
+  out_two = push_for_maps (two, 3);
+  out_none = push_for_maps (none, 3);
+  m_all = gst_buffer_get_lens_feature_map_meta (out_all);
+  m_two = gst_buffer_get_lens_feature_map_meta (out_two);
+  m_none = gst_buffer_get_lens_feature_map_meta (out_none);
+  fail_unless (m_all->n_maps > 0 && m_all->n_maps == m_two->n_maps
+      && m_all->n_maps == m_none->n_maps, "expected the same maps");
+
+  for (guint i = 0; i < m_all->n_maps; i++) {
+    GstLensHeatmap *a = m_all->maps[i], *t = m_two->maps[i];
+    gsize cells = (gsize) a->width * a->height;
+    gdouble worst = 0;
+
+    fail_unless (m_none->maps[i]->n_channels == 0
+        && m_none->maps[i]->channels == NULL,
+        "expected no channels with feature-channels=0");
+    /* FastestDet's map is its [1,85,22,22] output */
+    fail_unless (a->n_channels == 85 && a->channels != NULL,
+        "map %u: expected all 85 channels, got %d", i, a->n_channels);
+    fail_unless (t->n_channels == 2 && t->channels != NULL,
+        "map %u: expected 2 channels, got %d", i, t->n_channels);
+    fail_unless (memcmp (t->channels, a->channels,
+            2 * cells * sizeof (gfloat)) == 0,
+        "map %u: expected the first 2 channels of the full copy", i);
+    for (gsize c = 0; c < cells; c++) {
+      gdouble mean = 0;
+
+      for (gint k = 0; k < a->n_channels; k++)
+        mean += fabsf (a->channels[k * cells + c]);
+      mean /= a->n_channels;
+      worst = MAX (worst, fabs (mean - a->activation[c]) /
+          MAX (1e-3, fabs (a->activation[c])));
+    }
+    fail_unless (worst < 1e-3, "map %u: expected the channels' mean |x| to "
+        "be the activation heatmap, relative error %g", i, worst);
+  }
+
+  gst_buffer_unref (out_all);
+  gst_buffer_unref (out_two);
+  gst_buffer_unref (out_none);
+  gst_harness_teardown (all);
+  gst_harness_teardown (two);
+  gst_harness_teardown (none);
+  for (guint i = 0; i < 3; i++)
+    gst_object_unref (bus[i]);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_feature_channels_motion)
+{
+  GRand *rand = g_rand_new_with_seed (11);
+  GstHarness *h = gst_harness_new_parse ("lensdetect name=det mode=motion "
+      "sync-inference=true feature-maps=true feature-channels=8");
+  GstBuffer *out = NULL;
+  GstLensFeatureMapMeta *fmeta;
+
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=320,"
+      "height=240,framerate=30/1");
+  for (guint i = 0; i < 4; i++) {
+    if (out != NULL)
+      gst_buffer_unref (out);
+    fail_unless_equals_int (gst_harness_push (h,
+            lens_gst_test_motion_frame (rand, 100 + 8 * i,
+                i * GST_SECOND / 30)), GST_FLOW_OK);
+    out = gst_harness_pull (h);
+  }
+  fmeta = gst_buffer_get_lens_feature_map_meta (out);
+  fail_unless (fmeta != NULL && fmeta->n_maps > 0, "expected motion maps");
+  for (guint i = 0; i < fmeta->n_maps; i++) {
+    GstLensHeatmap *m = fmeta->maps[i];
+
+    fail_unless (m->n_channels == 1 && m->channels != NULL,
+        "level %u: expected one channel (the difference), got %d", i,
+        m->n_channels);
+    fail_unless (memcmp (m->channels, m->activation,
+            (gsize) m->width * m->height * sizeof (gfloat)) == 0,
+        "level %u: expected the channel to be the level's difference", i);
+  }
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  g_rand_free (rand);
+}
+
+GST_END_TEST;
+
 static Suite *
 lensdetect_suite (void)
 {
@@ -868,6 +1112,8 @@ lensdetect_suite (void)
   suite_add_tcase (s, tc_errors);
   /* no model: runs without ../shared */
   tcase_add_test (tc_motion, test_motion);
+  tcase_add_test (tc_motion, test_model_info_motion);
+  tcase_add_test (tc_motion, test_feature_channels_motion);
   suite_add_tcase (s, tc_motion);
   if (shared_dir == NULL) {
     g_print ("lensdetect: ../shared not found (set LENS_SHARED_DIR): "
@@ -881,6 +1127,8 @@ lensdetect_suite (void)
   tcase_add_test (tc_detect, test_interval);
   tcase_add_test (tc_detect, test_shared_model);
   tcase_add_test (tc_detect, test_shared_model_own_thresholds);
+  tcase_add_test (tc_detect, test_model_info);
+  tcase_add_test (tc_detect, test_feature_channels);
   suite_add_tcase (s, tc_detect);
   tcase_add_test (tc_realtime, test_freshest_frame);
   suite_add_tcase (s, tc_realtime);

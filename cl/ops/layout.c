@@ -1010,13 +1010,19 @@ pad_reshape (LensNode * node, LensError *err)
         lens_dtype_name (x->dtype));
   for (int d = 0; d < x->ndim; d++) {
     /* negative pads crop first; the border modes then pad what is kept */
-    int64_t kept = x->shape[d] + MIN (p->pads_begin[d], 0) +
-        MIN (p->pads_end[d], 0);
+    int64_t kept;
+    /* pads come from the file: sums that overflow are refused */
+    if (__builtin_add_overflow (x->shape[d], MIN (p->pads_begin[d], 0),
+            &kept) || __builtin_add_overflow (kept, MIN (p->pads_end[d], 0),
+            &kept) || __builtin_add_overflow (x->shape[d],
+            p->pads_begin[d], &shape[d]) || __builtin_add_overflow (shape[d],
+            p->pads_end[d], &shape[d]))
+      return lens_error_set (err, LENS_ERROR_INVALID,
+          "Pad: 'pads' of dimension %d overflow 64 bits", d);
     if (kept < 0)
       return lens_error_set (err, LENS_ERROR_INVALID,
           "Pad: 'pads' crop dimension %d (size %" G_GINT64_FORMAT ") by "
           "more than its size", d, x->shape[d]);
-    shape[d] = x->shape[d] + p->pads_begin[d] + p->pads_end[d];
     if (p->mode != LENS_PAD_MODE_CONSTANT && kept == 0 && shape[d] > 0)
       return lens_error_set (err, LENS_ERROR_INVALID,
           "Pad: mode '%s' cannot pad dimension %d: no input element is "

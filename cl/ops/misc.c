@@ -236,6 +236,12 @@ tile_reshape (LensNode * node, LensError *err)
       return lens_error_set (err, LENS_ERROR_INVALID,
           "Tile: repeats[%d] = %" G_GINT64_FORMAT " is negative", d, r);
     }
+    if (repeats[d] > 0 && x->shape[d] > G_MAXINT64 / repeats[d]) {
+      g_free (repeats);
+      return lens_error_set (err, LENS_ERROR_INVALID,
+          "Tile: repeats[%d] makes dimension %d larger than 64 bits count",
+          d, d);
+    }
     shape[d] = x->shape[d] * repeats[d];
   }
   g_free (repeats);

@@ -186,6 +186,11 @@ read_scales (const LensNode * node, const LensTensor * t,
           scale, d);
     g->scale[d] = scale;
     g->length_resized[d] = g->in[d] * scale;
+    /* checked as a double: the conversion of a larger one is undefined */
+    if (!(g->length_resized[d] < (double) G_MAXINT))
+      return lens_error_set (err, LENS_ERROR_INVALID,
+          "Resize: input 'scales' value %g on axis %d makes it larger than "
+          "%d", scale, d, G_MAXINT);
     g->out[d] = (int64_t) floor (g->length_resized[d]);
   }
   return LENS_OK;
@@ -389,11 +394,35 @@ resize_reshape (LensNode * node, LensError *err)
 
   y = node->outputs[0];
   y->dtype = x->dtype;
-  lens_tensor_set_shape (y, x->ndim, g->out);
-  if (lens_tensor_numel (x) > G_MAXINT || lens_tensor_numel (y) > G_MAXINT)
+  /* element counts of one byte each: -1 when the product overflows, which
+   * a plain numel would wrap past this check */
+  if (lens_shape_bytes (LENS_DTYPE_UINT8, x->ndim, x->shape) > G_MAXINT
+      || lens_shape_bytes (LENS_DTYPE_UINT8, x->ndim, g->out) < 0
+      || lens_shape_bytes (LENS_DTYPE_UINT8, x->ndim, g->out) > G_MAXINT)
     return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
         "Resize: tensors of more than %d elements are not supported",
         G_MAXINT);
+  {
+    /* the output and the index table (3 entries per output coordinate)
+     * are sized from the file: held to the loader's per-tensor limit */
+    int64_t coords = x->ndim;
+    gboolean over = lens_shape_bytes (x->dtype, x->ndim, g->out) >
+        lens_loader_limits.max_tensor_bytes;
+    /* an empty axis leaves the others unbounded by the element count */
+    for (int d = 0; d < x->ndim && !over; d++) {
+      over = g->out[d] > lens_loader_limits.max_tensor_bytes;
+      coords += g->out[d];
+    }
+    if (over || 3 * coords * (int64_t) sizeof (gint32) >
+        lens_loader_limits.max_tensor_bytes) {
+      char *limit = lens_limit_text (lens_loader_limits.max_tensor_bytes);
+      st = lens_error_set (err, LENS_ERROR_NOMEM,
+          "Resize: the output is over the limit of %s per tensor", limit);
+      g_free (limit);
+      return st;
+    }
+  }
+  lens_tensor_set_shape (y, x->ndim, g->out);
 
   build_table (s);
   if (!s->plane_path && g->mode == LENS_RESIZE_LINEAR) {

@@ -142,11 +142,17 @@ reshape_reshape (LensNode * node, LensError *err)
       }
       shape[d] = x->shape[d];
     } else if (spec[d] < 0) {
-      g_free (spec);
-      return lens_error_set (err, LENS_ERROR_INVALID,
+      st = lens_error_set (err, LENS_ERROR_INVALID,
           "Reshape: invalid dimension %" G_GINT64_FORMAT, spec[d]);
+      g_free (spec);            /* after the message that reads it */
+      return st;
     } else {
       shape[d] = spec[d];
+    }
+    if (shape[d] > 0 && known > G_MAXINT64 / shape[d]) {
+      g_free (spec);
+      return lens_error_set (err, LENS_ERROR_INVALID,
+          "Reshape: the shape holds more elements than 64 bits count");
     }
     known *= shape[d];
   }
@@ -611,9 +617,10 @@ constant_of_shape_reshape (LensNode * node, LensError *err)
   }
   for (int d = 0; d < n; d++)
     if (dims[d] < 0) {
-      g_free (dims);
-      return lens_error_set (err, LENS_ERROR_INVALID,
+      st = lens_error_set (err, LENS_ERROR_INVALID,
           "ConstantOfShape: negative dimension %" G_GINT64_FORMAT, dims[d]);
+      g_free (dims);            /* after the message that reads it */
+      return st;
     }
   if (value != NULL && (value->t == NULL || lens_tensor_numel (value->t) != 1)) {
     g_free (dims);
@@ -621,6 +628,19 @@ constant_of_shape_reshape (LensNode * node, LensError *err)
         "ConstantOfShape: attribute 'value' must hold one element");
   }
   y->dtype = value ? value->t->dtype : LENS_DTYPE_FLOAT;
+  /* filled here, at load time: the size comes from the file */
+  {
+    int64_t bytes = lens_shape_bytes (y->dtype, (int) n, dims);
+    if (bytes < 0 || bytes > lens_loader_limits.max_tensor_bytes) {
+      char *limit = lens_limit_text (lens_loader_limits.max_tensor_bytes);
+      st = lens_error_set (err, LENS_ERROR_NOMEM,
+          "ConstantOfShape: the output is over the limit of %s per tensor",
+          limit);
+      g_free (limit);
+      g_free (dims);
+      return st;
+    }
+  }
   lens_tensor_set_shape (y, (int) n, dims);
   g_free (dims);
   lens_tensor_alloc_host (y);
@@ -723,10 +743,20 @@ range_reshape (LensNode * node, LensError *err)
   d = lens_tensor_get_f64 (delta, 0);
   if (d == 0)
     return lens_error_set (err, LENS_ERROR_INVALID, "Range: delta is 0");
-  n = (int64_t) MAX (ceil ((l - s) / d), 0);
-  if (n > ((int64_t) 1 << 28))
-    return lens_error_set (err, LENS_ERROR_NOMEM,
-        "Range: %" G_GINT64_FORMAT " elements is over the limit", n);
+  {
+    /* a count from the file: checked as a double, before the conversion */
+    double count = MAX (ceil ((l - s) / d), 0);
+    if (!isfinite (count) || count * lens_dtype_size (start->dtype) >
+        (double) lens_loader_limits.max_tensor_bytes) {
+      char *limit = lens_limit_text (lens_loader_limits.max_tensor_bytes);
+      st = lens_error_set (err, LENS_ERROR_NOMEM,
+          "Range: %g elements is over the limit of %s per tensor", count,
+          limit);
+      g_free (limit);
+      return st;
+    }
+    n = (int64_t) count;
+  }
   y->dtype = start->dtype;
   lens_tensor_set_shape (y, 1, &n);
   lens_tensor_alloc_host (y);
@@ -737,7 +767,8 @@ range_reshape (LensNode * node, LensError *err)
     int64_t si = lens_tensor_get_i64 (start, 0), di = lens_tensor_get_i64 (delta,
         0);
     for (int64_t i = 0; i < n; i++)
-      lens_tensor_set_f64 (y, i, (double) (si + i * di));
+      lens_tensor_set_f64 (y, i, (double) (int64_t) ((uint64_t) si +
+              (uint64_t) i * (uint64_t) di));
   }
   y->is_constant = TRUE;
   return LENS_OK;
