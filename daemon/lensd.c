@@ -15,6 +15,9 @@
 
 #include <glib-unix.h>
 #include <systemd/sd-daemon.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define LENSD_DEFAULT_CONFIG "/etc/lensd/lensd.conf"
 #define LENSD_STATUS_INTERVAL_S 2
@@ -43,10 +46,38 @@ lensd_main_notify_status (LensdMain * m, const gchar * extra)
   g_free (status);
 }
 
+/* Months unattended: glibc keeps memory freed by one thread in that
+ * thread's arena, and every pipeline restart brings new streaming threads,
+ * so frame-sized buffers freed by the old ones would stay counted in RSS
+ * (tests/soak: +15 % over 30 minutes of camera restarts, none of it in
+ * use). Frame-sized blocks are mapped directly and go back to the kernel
+ * when freed, and what the arenas hold free is returned now and then. */
+static void
+lensd_main_tune_allocator (void)
+{
+#ifdef __GLIBC__
+  mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
+static void
+lensd_main_release_free_memory (void)
+{
+#ifdef __GLIBC__
+  malloc_trim (0);
+#endif
+}
+
+#define LENSD_TRIM_EVERY_N_STATUS 30    /* a minute */
+
 static gboolean
 lensd_main_on_status_timer (gpointer user_data)
 {
+  static guint ticks;
+
   lensd_main_notify_status (user_data, NULL);
+  if (++ticks % LENSD_TRIM_EVERY_N_STATUS == 0)
+    lensd_main_release_free_memory ();
   return G_SOURCE_CONTINUE;
 }
 
@@ -215,6 +246,7 @@ lensd_main_run (LensdMain * m)
     return EXIT_FAILURE;
   }
 
+  lensd_main_tune_allocator ();
   gst_init (NULL, NULL);
   m->loop = g_main_loop_new (NULL, FALSE);
   /* signals first: a SIGTERM while the model loads is not lost */
