@@ -924,6 +924,9 @@ typedef struct
 LensStatus lens_overlay_layout_init (LensOverlayLayout *layout,
     LensPixelFormat format, int width, int height, const int *strides,
     const size_t *offsets, LensError *err);
+/* The colour (0xRRGGBB) boxes of class @class_id are drawn in: a fixed
+ * palette, so a class looks the same in every element, page and image. */
+guint32 lens_overlay_class_colour (int class_id);
 /* @rgb (0xRRGGBB) in @layout's colour space. */
 guint32 lens_overlay_colour (const LensOverlayLayout *layout, guint32 rgb);
 

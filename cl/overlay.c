@@ -657,3 +657,15 @@ lens_overlay_draw (LensOverlay * ov, cl_mem frame,
   }
   return LENS_OK;
 }
+
+guint32
+lens_overlay_class_colour (int class_id)
+{
+  static const guint32 palette[] = {
+    0xff3838, 0x2c99a8, 0xff9d97, 0x48f90a, 0xff701f, 0x92cc17, 0x3ddb86,
+    0x1a9334, 0x00d4bb, 0xffb21d, 0x00c2ff, 0x344593, 0x6473ff, 0x0018ec,
+    0x8438ff, 0xcf3ff2, 0xff95c8, 0xff37c7, 0xcfd231, 0x520085,
+  };
+
+  return palette[(guint) ABS (class_id) % G_N_ELEMENTS (palette)];
+}

@@ -477,19 +477,6 @@ lensd_render_finest (LensdFrame *frame)
 
 /* ---- the JPEG snapshot ---------------------------------------------------- */
 
-static guint32
-lensd_render_class_colour (gint class_id)
-{
-  /* as lensoverlay draws them */
-  static const guint32 palette[] = {
-    0xff3838, 0x2c99a8, 0xff9d97, 0x48f90a, 0xff701f, 0x92cc17, 0x3ddb86,
-    0x1a9334, 0x00d4bb, 0xffb21d, 0x00c2ff, 0x344593, 0x6473ff, 0x0018ec,
-    0x8438ff, 0xcf3ff2, 0xff95c8, 0xff37c7, 0xcfd231, 0x520085,
-  };
-
-  return palette[(guint) ABS (class_id) % G_N_ELEMENTS (palette)];
-}
-
 /* Draws each primitive through a layout covering only its own rectangle
  * (clipped to the frame): the reference visits every pixel of its layout
  * for every primitive, which over a whole frame would cost pixels times
@@ -538,7 +525,7 @@ lensd_render_draw_detections (LensdFrame *frame, guint8 *rgb, gint stride,
     const LensdDetection *d = &frame->detections[i];
     gint x = (gint) lround (d->x * sx), y = (gint) lround (d->y * sy);
     gint w = (gint) lround (d->w * sx), h = (gint) lround (d->h * sy);
-    guint32 colour = lensd_render_class_colour (d->class_id);
+    guint32 colour = lens_overlay_class_colour (d->class_id);
     guint luma = (((colour >> 16) & 0xff) * 299 + ((colour >> 8) & 0xff) * 587
         + (colour & 0xff) * 114) / 1000;
     gchar *text = d->label != NULL

@@ -524,18 +524,6 @@ gst_lens_overlay_pick_heatmap (GstLensOverlay * self,
   return TRUE;
 }
 
-static guint32
-class_colour (gint class_id)
-{
-  static const guint32 palette[] = {
-    0xff3838, 0x2c99a8, 0xff9d97, 0x48f90a, 0xff701f, 0x92cc17, 0x3ddb86,
-    0x1a9334, 0x00d4bb, 0xffb21d, 0x00c2ff, 0x344593, 0x6473ff, 0x0018ec,
-    0x8438ff, 0xcf3ff2, 0xff95c8, 0xff37c7, 0xcfd231, 0x520085,
-  };
-
-  return palette[(guint) ABS (class_id) % G_N_ELEMENTS (palette)];
-}
-
 /* Boxes and labels of the region-of-interest metas into self->prims, in
  * @layout's colours. */
 static void
@@ -567,7 +555,7 @@ gst_lens_overlay_collect_boxes (GstLensOverlay * self, GstBuffer * buf,
     }
     if (label == NULL && roi->roi_type != 0)
       label = g_quark_to_string (roi->roi_type);
-    rgb = class_colour (class_id);
+    rgb = lens_overlay_class_colour (class_id);
     colour = lens_overlay_colour (layout, rgb);
     if (boxes)
       n += lens_overlay_box (p, roi->x, roi->y, roi->w, roi->h, thick,
