@@ -135,8 +135,7 @@ lensd_frame_unref (LensdFrame *frame)
   g_free (frame);
 }
 
-/* RFC 3339 in UTC with milliseconds: 2026-11-25T09:30:00.123Z */
-static gchar *
+gchar *
 lensd_format_timestamp (gint64 timestamp_us)
 {
   gint64 seconds = timestamp_us / G_USEC_PER_SEC;

@@ -724,22 +724,6 @@ builder_add_double (JsonBuilder * builder, const gchar * member,
   json_builder_add_double_value (builder, value);
 }
 
-static gchar *
-format_time_us (gint64 us)
-{
-  GDateTime *dt = g_date_time_new_from_unix_utc (us / G_USEC_PER_SEC);
-  gchar *text, *out;
-
-  if (!dt)
-    return NULL;
-  text = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%S");
-  out = g_strdup_printf ("%s.%03dZ", text,
-      (gint) ((us % G_USEC_PER_SEC) / 1000));
-  g_free (text);
-  g_date_time_unref (dt);
-  return out;
-}
-
 static void
 builder_add_stream_source (JsonBuilder * builder,
     const LensdStreamConfig * config)
@@ -777,7 +761,7 @@ builder_add_stream (JsonBuilder * builder, LensdStream * stream,
   builder_add_double (builder, "fps_out", st.fps_out);
   builder_add_int (builder, "seq", st.seq);
   if (full) {
-    since = format_time_us (st.state_since_us);
+    since = lensd_format_timestamp (st.state_since_us);
     builder_add_string_or_null (builder, "state_since", since);
     g_free (since);
     builder_add_int (builder, "width", st.width);

@@ -226,6 +226,9 @@ LensdFrame *lensd_frame_new_from_buffer (const gchar *stream, guint64 seq,
 LensdFrame *lensd_frame_ref (LensdFrame *frame);
 void lensd_frame_unref (LensdFrame *frame);
 
+/* A wall-clock time (g_get_real_time) as RFC 3339 in UTC with
+ * milliseconds: 2026-11-25T09:30:00.123Z */
+gchar *lensd_format_timestamp (gint64 timestamp_us);
 /* The detections document of the HTTP API, MQTT and SSE (compact JSON,
  * no trailing newline). */
 GBytes *lensd_frame_json (LensdFrame *frame);
