@@ -36,6 +36,12 @@ import tempfile
 import threading
 import time
 
+# the end-to-end tests' helpers (tests/lensd/lensdtest.py)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, "lensd"))
+import lensdtest  # noqa: E402
+from lensdtest import TestFailure, free_port, log  # noqa: E402
+
 SKIP = 77
 MOSQUITTO = "/usr/sbin/mosquitto"
 PREFIX = "lens-it"
@@ -45,34 +51,8 @@ RECONNECT_S = 10.0      # what the issue asks of a reconnection
 WAIT_S = 120.0          # a bound on things that must happen, not a measure
 
 
-class TestFailure(Exception):
-    pass
-
-
-def log(*args):
-    print(*args, flush=True)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until(what, predicate, timeout=WAIT_S, interval=0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (OSError, ValueError, KeyError, http.client.HTTPException) as e:
-            last = e
-        if time.monotonic() >= deadline:
-            raise TestFailure("timed out after %g s waiting for %s%s" % (
-                timeout, what, " (last error: %r)" % last if last else ""))
-        time.sleep(interval)
+    return lensdtest.wait_until(what, predicate, timeout, interval)
 
 
 def port_accepts(port):
