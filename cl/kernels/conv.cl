@@ -182,6 +182,59 @@ conv_load_pixels (__global const float *p, int stride)
   return conv_vloadp (0, v);
 }
 
+/* lens_logistic (common.cl) on a vector: the same operations lane by lane
+ * (so the same results), but SIMD code where the scalar function, called
+ * per lane inside a work-item, would not be vectorized. */
+inline conv_floatp
+conv_logistic (conv_floatp x)
+{
+  const conv_floatp v = select (select (x, (conv_floatp) 18.0f, x > 18.0f),
+      (conv_floatp) -18.0f, x < -18.0f);
+  const conv_floatp s = v * v;
+  conv_floatp p, q, r;
+
+  /* OpenCL's vector fma takes vectors only: the constants are splat */
+  p = fma (s, (conv_floatp) 4.37031012579801e-11f,
+      (conv_floatp) 1.15627324459942e-07f);
+  p = fma (p, s, (conv_floatp) 6.08574864600143e-05f);
+  p = fma (p, s, (conv_floatp) 8.51377133304701e-03f);
+  p = fma (p, s, (conv_floatp) 2.48287947061529e-01f);
+  p = p * v;
+  q = fma (s, (conv_floatp) 6.10247389755681e-13f,
+      (conv_floatp) 5.76102136993427e-09f);
+  q = fma (q, s, (conv_floatp) 6.29106785017040e-06f);
+  q = fma (q, s, (conv_floatp) 1.70198817374094e-03f);
+  q = fma (q, s, (conv_floatp) 1.16817656904453e-01f);
+  q = fma (q, s, (conv_floatp) 9.93151921023180e-01f);
+  r = p / q + 0.5f;
+  return select (fmin (fmax (r, 0.0f), 1.0f), x, isnan (x));
+}
+
+/* lens_activate (common.cl) on a vector, with the same operations lane by
+ * lane (so the same results): called per lane, the scalar function would
+ * leave the epilogue of a vectorized work-item scalar. */
+inline conv_floatp
+conv_activate (conv_floatp x, float alpha, float beta)
+{
+#if ACT == ACT_RELU
+  return fmax (x, 0.0f);
+#elif ACT == ACT_LEAKY_RELU
+  return select (x * alpha, x, x >= 0.0f);
+#elif ACT == ACT_SIGMOID
+  return conv_logistic (x);
+#elif ACT == ACT_SILU
+  return x * conv_logistic (x);
+#elif ACT == ACT_HARD_SIGMOID
+  return fmin (fmax (alpha * x + beta, 0.0f), 1.0f);
+#elif ACT == ACT_HARD_SWISH
+  return x * fmin (fmax (x * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f);
+#elif ACT == ACT_CLIP
+  return fmin (fmax (x, alpha), beta);
+#else
+  return x;
+#endif
+}
+
 /* The geometry of the packed kernels (all int): the packed input's rows
  * and columns, then the convolution's and its tile counts. */
 #define CONV_PACKED_ARGS \
@@ -240,16 +293,15 @@ conv_load_pixels (__global const float *p, int stride)
       const float b = has_bias ? bias[oc] : 0.0f; \
       __global float *yrow = y + \
           (((size_t) n * out_c + oc) * out_h + oy) * out_w + ox0; \
-      float v[CONV_TP]; \
-      conv_vstorep (acc[m] + b, 0, v); \
+      const conv_floatp v = conv_activate (acc[m] + b, act_alpha, \
+          act_beta); \
       if (ox0 + CONV_TP <= out_w) { \
-  _Pragma ("unroll") \
-        for (int p = 0; p < CONV_TP; p++) \
-          v[p] = lens_activate (v[p], act_alpha, act_beta); \
-        conv_vstorep (conv_vloadp (0, v), 0, yrow); \
+        conv_vstorep (v, 0, yrow); \
       } else { \
+        float t[CONV_TP]; \
+        conv_vstorep (v, 0, t); \
         for (int p = 0; p < out_w - ox0; p++) \
-          yrow[p] = lens_activate (v[p], act_alpha, act_beta); \
+          yrow[p] = t[p]; \
       } \
     } \
   }
@@ -316,35 +368,6 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
 #define CONV_INT_OUT int
 #endif
 
-#if ACT == ACT_SILU
-/* lens_logistic (common.cl) on a vector: the same operations lane by lane
- * (so the same results), but SIMD code where the scalar function, called
- * per lane inside a work-item, would not be vectorized. */
-inline conv_floatp
-conv_logistic (conv_floatp x)
-{
-  const conv_floatp v = select (select (x, (conv_floatp) 18.0f, x > 18.0f),
-      (conv_floatp) -18.0f, x < -18.0f);
-  const conv_floatp s = v * v;
-  conv_floatp p, q, r;
-
-  /* OpenCL's vector fma takes vectors only: the constants are splat */
-  p = fma (s, (conv_floatp) 4.37031012579801e-11f,
-      (conv_floatp) 1.15627324459942e-07f);
-  p = fma (p, s, (conv_floatp) 6.08574864600143e-05f);
-  p = fma (p, s, (conv_floatp) 8.51377133304701e-03f);
-  p = fma (p, s, (conv_floatp) 2.48287947061529e-01f);
-  p = p * v;
-  q = fma (s, (conv_floatp) 6.10247389755681e-13f,
-      (conv_floatp) 5.76102136993427e-09f);
-  q = fma (q, s, (conv_floatp) 6.29106785017040e-06f);
-  q = fma (q, s, (conv_floatp) 1.70198817374094e-03f);
-  q = fma (q, s, (conv_floatp) 1.16817656904453e-01f);
-  q = fma (q, s, (conv_floatp) 9.93151921023180e-01f);
-  r = p / q + 0.5f;
-  return select (fmin (fmax (r, 0.0f), 1.0f), x, isnan (x));
-}
-#endif
 
 /* The fused epilogue of ConvInteger, exactly what the ops it replaced
  * compute: Cast (int32 to float, rounded to nearest even), Mul by @scale,
@@ -358,19 +381,8 @@ conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
 
   if (has_bias)
     v = v + bias;
-#if ACT == ACT_SILU
-  /* lens_activate's x * lens_logistic (x), as Sigmoid then Mul */
-  return v * conv_logistic (v);
-#elif ACT == ACT_NONE
-  return v;
-#else
-  float a[CONV_TP];
-  conv_vstorep (v, 0, a);
-#pragma unroll
-  for (int p = 0; p < CONV_TP; p++)
-    a[p] = lens_activate (a[p], 0.0f, 0.0f);
-  return conv_vloadp (0, a);
-#endif
+  /* as lens_activate (SiLU: x * lens_logistic (x), Sigmoid then Mul) */
+  return conv_activate (v, 0.0f, 0.0f);
 }
 
 /* As lens_conv2d_packed on zero-point-adjusted integers held in floats;
@@ -502,14 +514,12 @@ conv_depthwise_row (__global const float *x, __global const float *w,
       }
     }
 
-    float v[CONV_TP];
-    conv_vstorep (acc + b, 0, v);
-#pragma unroll
-    for (int p = 0; p < CONV_TP; p++)
-      v[p] = lens_activate (v[p], act_alpha, act_beta);
+    const conv_floatp out = conv_activate (acc + b, act_alpha, act_beta);
     if (ox0 + CONV_TP <= out_w) {
-      conv_vstorep (conv_vloadp (0, v), 0, yrow + ox0);
+      conv_vstorep (out, 0, yrow + ox0);
     } else {
+      float v[CONV_TP];
+      conv_vstorep (out, 0, v);
       for (int p = 0; p < out_w - ox0; p++)
         yrow[ox0 + p] = v[p];
     }
