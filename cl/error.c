@@ -3,6 +3,9 @@
 #include "lens-private.h"
 
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 LensStatus
 lens_error_set (LensError *err, LensStatus code, const char *format, ...)
@@ -313,4 +316,34 @@ lens_float_to_bfloat16 (float f)
     return (uint16_t) ((x >> 16) | 0x40);       /* quiet NaN */
   x += 0x7fff + ((x >> 16) & 1);
   return (uint16_t) (x >> 16);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* F16C rounds to nearest even like lens_float_to_half, eight at a time */
+__attribute__ ((target ("avx,f16c")))
+static int64_t
+floats_to_halves_f16c (const float *src, uint16_t *dst, int64_t n)
+{
+  int64_t i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128 ((__m128i *) (dst + i),
+        _mm256_cvtps_ph (_mm256_loadu_ps (src + i), _MM_FROUND_TO_NEAREST_INT));
+  return i;
+}
+#endif
+
+void
+lens_floats_to_halves (const float *src, uint16_t *dst, int64_t n)
+{
+  int64_t i = 0;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+  /* a model's float16 outputs pass here on every inference: 340k values
+   * for YOLOv5n at 256, half a millisecond one by one */
+  if (__builtin_cpu_supports ("f16c"))
+    i = floats_to_halves_f16c (src, dst, n);
+#endif
+  for (; i < n; i++)
+    dst[i] = lens_float_to_half (src[i]);
 }

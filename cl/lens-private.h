@@ -50,6 +50,10 @@ LensStatus lens_kernel_set_args (cl_kernel kernel, LensError *err,
 LensStatus lens_context_enqueue_1d (LensContext *ctx, cl_kernel kernel,
     int64_t n, LensError *err);
 
+/* The alignment, in bytes, that a sub-buffer's origin needs on the
+ * context's device. */
+size_t lens_context_sub_buffer_align (LensContext *ctx);
+
 /* The buffer an op reads or writes; fails if the tensor has none. */
 LensStatus lens_tensor_require_device (const LensTensor *t, const char *what,
     LensError *err);

@@ -85,6 +85,9 @@ gboolean lens_dtype_is_float (LensDType dtype);
 
 float lens_half_to_float (uint16_t h);
 uint16_t lens_float_to_half (float f);        /* round to nearest even */
+/* the same over @n values (SIMD where the CPU has it; NaN payloads may
+ * differ) */
+void lens_floats_to_halves (const float *src, uint16_t *dst, int64_t n);
 float lens_bfloat16_to_float (uint16_t b);
 uint16_t lens_float_to_bfloat16 (float f);    /* round to nearest even */
 

@@ -22,7 +22,11 @@ typedef struct
   LensTensor *constant;         /* host + device, shared; NULL if computed */
   int producer;                 /* step index, -1 for inputs and constants */
   int last_use;                 /* last step reading it (or an alias) */
-  int alias_of;                 /* value whose storage a view shares, or -1 */
+  int alias_of;                 /* value whose storage this one shares (a
+                                 * view's input, or the Concat output it is
+                                 * placed in), or -1 */
+  gboolean placed;              /* lies inside the Concat output alias_of */
+  size_t placed_at;             /* ... from this byte on */
   int slot;                     /* memory plan slot of a root value, or -1 */
   gboolean is_output;
   gboolean keep;                /* readable after a run (lens_model_keep_tensor) */
@@ -684,20 +688,89 @@ root_of (const LensModel * m, int v)
   return v;
 }
 
+/* Whether the root value @r can be computed straight into @bytes of a
+ * Concat output: made by a kernel (not a view of a constant, not another
+ * placed Concat), not yet placed, and nothing outside the plan (a graph
+ * output, a kept tensor) reads it. */
+static gboolean
+placeable (const LensModel * m, int r, size_t bytes)
+{
+  const Value *v = value_at (m, r);
+  const Step *producer;
+
+  if (v->constant != NULL || v->producer < 0 || v->alias_of >= 0
+      || v->is_output || v->keep || bytes == 0 || value_bytes (v) != bytes)
+    return FALSE;
+  producer = step_at (m, v->producer);
+  return !producer->removed && !producer->node->op->is_view
+      && !is_op (producer, "Concat");
+}
+
+/* Concat in place: when everything before the axis has size 1, every
+ * input is one contiguous run of the output, so its producer can write
+ * there (through a sub-buffer) and the Concat copies nothing for it. Each
+ * placed run must start at the device's sub-buffer alignment; inputs that
+ * cannot be placed are still copied by the Concat. */
+static void
+place_concat_inputs (LensModel * m)
+{
+  size_t align;
+
+  if (m->ctx == NULL)
+    return;
+  align = lens_context_sub_buffer_align (m->ctx);
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *step = step_at (m, (int) s);
+    const Value *y;
+    int64_t axis, outer = 1;
+    size_t offset = 0;
+
+    if (step->removed || !is_op (step, "Concat") || step->n_outputs != 1)
+      continue;
+    y = value_at (m, step->outputs[0]);
+    axis = lens_node_attr_int (step->node, "axis", 0);
+    if (axis < 0)
+      axis += y->ndim;
+    if (y->constant != NULL || axis < 0 || axis >= y->ndim)
+      continue;
+    for (int d = 0; d < axis; d++)
+      outer *= y->shape[d];
+    if (outer != 1)
+      continue;
+    for (int i = 0; i < step->n_inputs && step->inputs[i] >= 0; i++) {
+      size_t bytes = value_bytes (value_at (m, step->inputs[i]));
+      int r = root_of (m, step->inputs[i]);
+
+      if (offset % align == 0 && placeable (m, r, bytes)) {
+        value_at (m, r)->alias_of = step->outputs[0];
+        value_at (m, r)->placed = TRUE;
+        value_at (m, r)->placed_at = offset;
+      }
+      offset += bytes;
+    }
+  }
+}
+
 /* Intermediates share device buffers (slots) when their lifetimes do not
- * overlap; views alias their input's storage and extend its lifetime. */
+ * overlap; views alias their input's storage and extend its lifetime, and
+ * so do Concat inputs placed in their output, whose storage then exists
+ * from the first of them on. */
 static void
 plan_memory (LensModel * m)
 {
   int n_steps = (int) m->steps->len;
   GArray *slot_size = g_array_new (FALSE, TRUE, sizeof (size_t));
   GArray *slot_free_after = g_array_new (FALSE, TRUE, sizeof (int));
+  int *first_def = g_new (int, MAX (m->values->len, 1));
 
   /* planned again when a tensor is kept: start from nothing */
   for (guint v = 0; v < m->values->len; v++) {
     value_at (m, (int) v)->last_use = -1;
     value_at (m, (int) v)->alias_of = -1;
+    value_at (m, (int) v)->placed = FALSE;
+    value_at (m, (int) v)->placed_at = 0;
     value_at (m, (int) v)->slot = -1;
+    first_def[v] = n_steps;
   }
   g_clear_pointer (&m->slot_bytes, g_free);
 
@@ -709,6 +782,7 @@ plan_memory (LensModel * m)
         && value_at (m, step->inputs[0])->constant == NULL)
       value_at (m, step->outputs[0])->alias_of = step->inputs[0];
   }
+  place_concat_inputs (m);
   for (int s = 0; s < n_steps; s++) {
     Step *step = step_at (m, s);
     if (step->removed)
@@ -716,6 +790,10 @@ plan_memory (LensModel * m)
     for (int i = 0; i < step->n_inputs; i++)
       if (step->inputs[i] >= 0)
         value_at (m, root_of (m, step->inputs[i]))->last_use = s;
+    for (int o = 0; o < step->n_outputs; o++) {
+      int r = root_of (m, step->outputs[o]);
+      first_def[r] = MIN (first_def[r], s);
+    }
   }
   for (int i = 0; i < m->n_outputs; i++)
     value_at (m, root_of (m, m->outputs[i]))->last_use = n_steps;
@@ -729,11 +807,14 @@ plan_memory (LensModel * m)
     if (step->removed)
       continue;
     for (int o = 0; o < step->n_outputs; o++) {
-      Value *v = value_at (m, step->outputs[o]);
+      int r = root_of (m, step->outputs[o]);
+      Value *v = value_at (m, r);
       size_t need = MAX (value_bytes (v), 4);
       int best = -1;
 
-      if (v->alias_of >= 0)
+      /* views, and roots made earlier (a placed Concat's output exists
+       * from its first input's step) */
+      if (first_def[r] != s || v->slot >= 0)
         continue;
       m->unplanned_bytes += need;
       /* a slot is free for step s once its last reader ran before s: take
@@ -769,6 +850,7 @@ plan_memory (LensModel * m)
   m->n_slots = (int) slot_size->len;
   m->slot_bytes = (size_t *) g_array_free (slot_size, FALSE);
   g_array_free (slot_free_after, TRUE);
+  g_free (first_def);
   m->peak_bytes = 0;
   for (int k = 0; k < m->n_slots; k++)
     m->peak_bytes += m->slot_bytes[k];
@@ -1194,12 +1276,26 @@ lens_exec_new (LensModel * m, LensExec ** out, LensError *err)
     }
     t = lens_tensor_new (val->dtype, val->ndim, val->shape);
     lens_tensor_set_name (t, val->name);
+    e->tensors[v] = t;
     if (val->slot >= 0) {
       clRetainMemObject (e->slots[val->slot]);
       t->buffer = e->slots[val->slot];
       t->buffer_bytes = m->slot_bytes[val->slot];
+    } else if (val->placed) {
+      /* its producer writes straight into the Concat output */
+      cl_buffer_region region = { val->placed_at, value_bytes (val) };
+      t->buffer = clCreateSubBuffer (e->slots[value_at (m, root_of (m,
+                  (int) v))->slot], CL_MEM_READ_WRITE,
+          CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
+      if (rc != CL_SUCCESS) {
+        t->buffer = NULL;
+        st = lens_error_set (err, LENS_ERROR_CL,
+            "clCreateSubBuffer (%zu bytes at %zu, tensor '%s'): %s",
+            region.size, region.origin, val->name, lens_cl_error_name (rc));
+        goto error;
+      }
+      t->buffer_bytes = region.size;
     }
-    e->tensors[v] = t;
   }
   for (int i = 0; i < m->n_inputs && st == LENS_OK; i++)
     st = lens_tensor_alloc_device (e->ctx, e->tensors[m->inputs[i]], err);
@@ -1454,9 +1550,7 @@ lens_exec_get_output (LensExec * e, int i, LensTensor ** out, LensError *err)
       && host->dtype == LENS_DTYPE_FLOAT) {
     LensTensor *h = lens_tensor_new_host (LENS_DTYPE_FLOAT16, host->ndim,
         host->shape, NULL);
-    int64_t n = lens_tensor_numel (host);
-    for (int64_t k = 0; k < n; k++)
-      ((uint16_t *) h->host)[k] = lens_float_to_half (((float *) host->host)[k]);
+    lens_floats_to_halves (host->host, h->host, lens_tensor_numel (host));
     lens_tensor_set_name (h, host->name);
     lens_tensor_free (host);
     host = h;

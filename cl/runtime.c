@@ -22,6 +22,7 @@ typedef struct
   char *platform_name;
   gboolean is_gpu;
   gboolean exact_divide;        /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT */
+  size_t sub_buffer_align;      /* bytes: CL_DEVICE_MEM_BASE_ADDR_ALIGN */
   char *identity;               /* platform, device and driver versions: what
                                  * a cached program binary was built for */
   int refcount;
@@ -255,6 +256,13 @@ device_acquire (const Candidate * c, LensDevice ** out, LensError *err)
     dev->exact_divide = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
   }
   {
+    cl_uint align_bits = 0;
+    clGetDeviceInfo (c->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN,
+        sizeof (align_bits), &align_bits, NULL);
+    /* OpenCL 1.2 requires at least the size of long16 (1024 bits) */
+    dev->sub_buffer_align = MAX (align_bits / 8, 128);
+  }
+  {
     char *pv = get_platform_string (c->platform, CL_PLATFORM_VERSION);
     char *dv = get_device_string (c->device, CL_DEVICE_VERSION);
     char *drv = get_device_string (c->device, CL_DRIVER_VERSION);
@@ -401,6 +409,12 @@ gboolean
 lens_context_is_gpu (LensContext * ctx)
 {
   return ctx->dev->is_gpu;
+}
+
+size_t
+lens_context_sub_buffer_align (LensContext * ctx)
+{
+  return ctx->dev->sub_buffer_align;
 }
 
 LensStatus

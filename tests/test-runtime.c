@@ -356,6 +356,38 @@ START_TEST (test_half_conversions)
   }
   ck_assert_uint_eq (lens_float_to_half (65520.0f), 0x7c00);  /* overflow */
   ck_assert_uint_eq (lens_float_to_half (1.0f + 1.0f / 2048), 0x3c00); /* tie to even */
+  {
+    /* the bulk conversion (SIMD where the CPU has it) agrees with the
+     * scalar one on every half's neighbourhood, ties, overflow and
+     * underflow; NaN stays NaN */
+    enum { N = 4 * 65536 + 5 };
+    float *f = g_new (float, N);
+    uint16_t *h = g_new (uint16_t, N);
+    for (guint32 k = 0; k < 65536; k++) {
+      float v = lens_half_to_float ((uint16_t) k);
+      f[4 * k] = v;
+      f[4 * k + 1] = nextafterf (v, INFINITY);
+      f[4 * k + 2] = nextafterf (v, -INFINITY);
+      f[4 * k + 3] = v * 1.00048828125f;       /* halfway up, for normals */
+    }
+    f[N - 5] = 1e-10f;
+    f[N - 4] = -70000.0f;
+    f[N - 3] = 65519.0f;
+    f[N - 2] = 5.9604645e-08f * 0.5f;            /* tie at the smallest */
+    f[N - 1] = NAN;
+    lens_floats_to_halves (f, h, N);
+    for (int k = 0; k < N; k++) {
+      uint16_t want = lens_float_to_half (f[k]);
+      if (isnan (f[k]))
+        ck_assert_msg ((h[k] & 0x7c00) == 0x7c00 && (h[k] & 0x3ff) != 0,
+            "NaN became 0x%04x", h[k]);
+      else
+        ck_assert_msg (h[k] == want, "%a: bulk 0x%04x, scalar 0x%04x",
+            (double) f[k], h[k], want);
+    }
+    g_free (f);
+    g_free (h);
+  }
   ck_assert_uint_eq (lens_float_to_bfloat16 (1.0f), 0x3f80);
   ck_assert (lens_bfloat16_to_float (0x3f80) == 1.0f);
 }

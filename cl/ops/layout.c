@@ -307,6 +307,23 @@ concat_reshape (LensNode * node, LensError *err)
   return check_int_size (node, y, "output", err);
 }
 
+/* Whether @x already lies in @y from byte @offset on: the memory plan
+ * made its producer write there, through a sub-buffer of @y's buffer. */
+static gboolean
+already_in_place (const LensTensor * x, const LensTensor * y, size_t offset)
+{
+  cl_mem parent = NULL;
+  size_t origin = 0;
+
+  if (x->buffer == NULL || x->offset != 0 || y->offset != 0
+      || clGetMemObjectInfo (x->buffer, CL_MEM_ASSOCIATED_MEMOBJECT,
+          sizeof (parent), &parent, NULL) != CL_SUCCESS
+      || clGetMemObjectInfo (x->buffer, CL_MEM_OFFSET, sizeof (origin),
+          &origin, NULL) != CL_SUCCESS)
+    return FALSE;
+  return parent == y->buffer && origin == offset;
+}
+
 static LensStatus
 concat_run (LensContext * ctx, LensNode * node, LensError *err)
 {
@@ -327,6 +344,11 @@ concat_run (LensContext * ctx, LensNode * node, LensError *err)
 
     if (lens_tensor_numel (x) > 0)
       st = lens_node_require_dense (node, x, "input", err);
+    if (st == LENS_OK && outer == 1 && already_in_place (x, y,
+            (size_t) (start * inner) * lens_dtype_size (y->dtype))) {
+      start += x->shape[p->axis];
+      continue;
+    }
     if (st == LENS_OK)
       st = copy_block (ctx, node, options, x, cols, 0, y,
           y->shape[p->axis] * inner, start * inner, outer, cols, err);
