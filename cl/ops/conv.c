@@ -455,12 +455,28 @@ pick_local_size (LensContext * ctx, cl_kernel k, const size_t *global,
     local[1] *= 2;
 }
 
+/* Output channels per work-item of the packed kernels: CONV_TILE_OC, or
+ * for groups with fewer channels the smallest power of two that holds
+ * them (a depthwise ConvInteger would otherwise compute 16 channels to
+ * keep one). */
+static int
+tile_oc (const LensConvParams * p)
+{
+  int tile = 1;
+
+  if (p->out_per_group >= CONV_TILE_OC)
+    return CONV_TILE_OC;
+  while (tile < p->out_per_group)
+    tile *= 2;
+  return tile;
+}
+
 /* @int_fused: ConvInteger with its float epilogue (CONV_INT_FUSED) */
 static char *
-conv_options (LensActivationKind act, gboolean int_fused)
+conv_options (LensActivationKind act, gboolean int_fused, int tile)
 {
   return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d%s", (int) act,
-      CONV_TILE_OC, CONV_TILE_PX, int_fused ? " -DCONV_INT_FUSED=1" : "");
+      tile, CONV_TILE_PX, int_fused ? " -DCONV_INT_FUSED=1" : "");
 }
 
 static LensStatus
@@ -468,7 +484,9 @@ get_kernel (LensContext * ctx, LensNode * node, LensActivationKind act,
     gboolean int_fused, int slot, const char *name, cl_kernel *k,
     LensError *err)
 {
-  char *options = conv_options (act, int_fused);
+  /* the depthwise kernel has no channel tile: one program for all */
+  char *options = conv_options (act, int_fused, slot == SLOT_DEPTHWISE ?
+      CONV_TILE_OC : tile_oc (node->priv));
   LensStatus st = lens_node_kernel (ctx, node, slot, "conv", options, name,
       k, err);
 
@@ -499,7 +517,7 @@ typedef struct
 {
   int in_h, in_w, out_h, out_w;
   int h_p, w_p, pad_top, pad_left;      /* the packed input */
-  int oc_tiles, ow_tiles;
+  int tile_oc, oc_tiles, ow_tiles;
   gboolean flat;                /* the 1-D case above */
 } PackedGeometry;
 
@@ -518,7 +536,8 @@ packed_geometry (const LensConvParams * p, PackedGeometry * pg)
   pg->pad_top = p->pad_top;
   pg->pad_left = p->pad_left;
   pg->ow_tiles = (pg->out_w + CONV_TILE_PX - 1) / CONV_TILE_PX;
-  pg->oc_tiles = (p->out_per_group + CONV_TILE_OC - 1) / CONV_TILE_OC;
+  pg->tile_oc = tile_oc (p);
+  pg->oc_tiles = (p->out_per_group + pg->tile_oc - 1) / pg->tile_oc;
   /* every row the tiles read, and every column of whole tiles (stride 2
    * loads two vectors from the window's start) */
   pg->h_p = (pg->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
@@ -587,7 +606,7 @@ weights:
     return LENS_OK;
 
   st = ensure_scratch (ctx, &state->w_packed, (size_t) tiles * k_size *
-      CONV_TILE_OC * sizeof (float), err);
+      pg->tile_oc * sizeof (float), err);
   if (st == LENS_OK)
     st = get_kernel (ctx, node, state->p.act.kind, int_fused,
         SLOT_PACK_WEIGHTS, "lens_conv_pack_weights", &k, err);
@@ -599,7 +618,7 @@ weights:
         LENS_ARG (pg->oc_tiles), LENS_ARG (tiles));
   if (st != LENS_OK)
     return st;
-  global[0] = CONV_TILE_OC;
+  global[0] = pg->tile_oc;
   global[1] = k_size;
   global[2] = tiles;
   pick_local_size (ctx, k, global, local);
@@ -1020,6 +1039,9 @@ static const ConvIntegerCase conv_integer_cases[] = {
   { 7, LENS_DTYPE_INT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_BIAS },
   { 13, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 0, EPILOGUE_SCALE },
   { 17, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
+  /* depthwise (one channel per tile), as in YOLO11's heads */
+  { 1, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
+  { 12, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2, EPILOGUE_BIAS },
 };
 
 static LensNode *
