@@ -243,9 +243,9 @@ conv_activate (conv_floatp x, float alpha, float beta)
     int in_per_group, int out_per_group, int oc_tiles, int ow_tiles
 
 /* The common head of the packed kernels: which pixel tile and channel
- * tile this work-item computes, where its input window and packed weights
- * (wt) start; zeroed accumulators acc. */
-#define CONV_PACKED_BEGIN \
+ * tile this work-item computes, where its input window (xg, elements of
+ * @type) and packed weights (wt) start; zeroed accumulators acc. */
+#define CONV_PACKED_BEGIN(type) \
   const int tile = get_global_id (0); \
   const int gt = get_global_id (1); \
   const int n = get_global_id (2); \
@@ -259,7 +259,7 @@ conv_activate (conv_floatp x, float alpha, float beta)
   const int oc0 = g * out_per_group + m0; \
   const int m_count = min (CONV_TM, out_per_group - m0); \
   const size_t plane_p = (size_t) h_p * w_p; \
-  __global const float *xg = xp + \
+  __global const type *xg = xp + \
       ((size_t) n * in_c + (size_t) g * in_per_group) * plane_p + \
       (size_t) oy * stride_h * w_p + (size_t) ox0 * stride_w; \
   __global const float *wt = wp + \
@@ -311,7 +311,7 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
     __global const float *bias, __global float *y, int has_bias,
     CONV_PACKED_ARGS, float act_alpha, float act_beta)
 {
-  CONV_PACKED_BEGIN;
+  CONV_PACKED_BEGIN (float);
 
   for (int ic = 0; ic < in_per_group; ic++) {
     __global const float *xc = xg + ic * plane_p;
@@ -331,7 +331,7 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
     __global const float *bias, __global float *y, int has_bias,
     CONV_PACKED_ARGS, float act_alpha, float act_beta)
 {
-  CONV_PACKED_BEGIN;
+  CONV_PACKED_BEGIN (float);
 
   if (ox0 + CONV_TP <= out_w) {
     for (int ic = 0; ic < in_per_group; ic++) {
@@ -362,10 +362,20 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
   CONV_PACKED_STORE;
 }
 
+/* What the ConvInteger kernels store: int32 totals, or with
+ * CONV_INT_FUSED the floats of conv_int_epilogue (s: scale[0], read once
+ * per work-item by CONV_INT_SCALE). */
 #if CONV_INT_FUSED
 #define CONV_INT_OUT float
+#define CONV_INT_OUTP conv_floatp
+#define CONV_INT_SCALE const float s = scale[0]
+#define CONV_INT_RESULT(sum, m) \
+  conv_int_epilogue (sum, s, has_bias ? bias[oc0 + (m)] : 0.0f, has_bias)
 #else
 #define CONV_INT_OUT int
+#define CONV_INT_OUTP conv_intp
+#define CONV_INT_SCALE
+#define CONV_INT_RESULT(sum, m) (sum)
 #endif
 
 
@@ -385,6 +395,29 @@ conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
   return conv_activate (v, 0.0f, 0.0f);
 }
 
+/* The common tail of the ConvInteger kernels: each channel's total (the
+ * int32 @total plus the float partial sums @acc) as CONV_INT_RESULT, the
+ * partial last tile element by element. */
+#define CONV_INT_STORE \
+  CONV_INT_SCALE; \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) { \
+    if (m < m_count) { \
+      const conv_intp sum = total[m] + conv_convert_intp (acc[m]); \
+      const CONV_INT_OUTP v = CONV_INT_RESULT (sum, m); \
+      __global CONV_INT_OUT *yrow = y + \
+          (((size_t) n * out_c + oc0 + m) * out_h + oy) * out_w + ox0; \
+      if (ox0 + CONV_TP <= out_w) { \
+        conv_vstorep (v, 0, yrow); \
+      } else { \
+        CONV_INT_OUT t[CONV_TP]; \
+        conv_vstorep (v, 0, t); \
+        for (int p = 0; p < out_w - ox0; p++) \
+          yrow[p] = t[p]; \
+      } \
+    } \
+  }
+
 /* As lens_conv2d_packed on zero-point-adjusted integers held in floats;
  * the float sums go into int32 every @rows_per_chunk kernel rows. Stores
  * the int32 totals, or with CONV_INT_FUSED the floats of
@@ -397,7 +430,7 @@ lens_conv2d_packed_integer (__global const float *xp,
     __global const float *scale, __global const float *bias, int has_bias,
     CONV_PACKED_ARGS, int rows_per_chunk)
 {
-  CONV_PACKED_BEGIN;
+  CONV_PACKED_BEGIN (float);
   conv_intp total[CONV_TM];
   int rows = 0;
 
@@ -420,32 +453,61 @@ lens_conv2d_packed_integer (__global const float *xp,
     }
   }
 
-#if CONV_INT_FUSED
-  const float s = scale[0];
-#endif
+  CONV_INT_STORE;
+}
+
+/* ConvInteger's flat 1x1 (the geometry of lens_conv2d_1x1): the bytes of
+ * x are converted (@x_sign, minus the zero point) as they are loaded
+ * instead of by a packing pass, which would write four times the bytes it
+ * reads. The float sums go into int32 every @rows_per_chunk channels. */
+__kernel void
+lens_conv2d_1x1_integer (__global const uchar *xp,
+    __global const uchar *x_zp, int x_sign, int has_x_zp,
+    __global const float *wp, __global CONV_INT_OUT *y,
+    __global const float *scale, __global const float *bias, int has_bias,
+    CONV_PACKED_ARGS, int rows_per_chunk)
+{
+  CONV_PACKED_BEGIN (uchar);
+  const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
+  const int last = min (out_w - ox0, CONV_TP) - 1;
+  const conv_intp inside = CONV_LANES <= last;
+  conv_intp total[CONV_TM];
+  int rows = 0;
+
 #pragma unroll
-  for (int m = 0; m < CONV_TM; m++) {
-    if (m < m_count) {
-      const conv_intp sum = total[m] + conv_convert_intp (acc[m]);
-#if CONV_INT_FUSED
-      const conv_floatp v = conv_int_epilogue (sum, s,
-          has_bias ? bias[oc0 + m] : 0.0f, has_bias);
-      float t[CONV_TP];
-#else
-      const conv_intp v = sum;
-      int t[CONV_TP];
-#endif
-      __global CONV_INT_OUT *yrow = y +
-          (((size_t) n * out_c + oc0 + m) * out_h + oy) * out_w + ox0;
-      if (ox0 + CONV_TP <= out_w) {
-        conv_vstorep (v, 0, yrow);
-      } else {
-        conv_vstorep (v, 0, t);
-        for (int p = 0; p < out_w - ox0; p++)
-          yrow[p] = t[p];
+  for (int m = 0; m < CONV_TM; m++)
+    total[m] = 0;
+
+  for (int ic = 0; ic < in_per_group; ic++) {
+    __global const uchar *xc = xg + ic * plane_p;
+    conv_intp bits;
+    if (last == CONV_TP - 1) {
+      bits = conv_convert_intp (conv_vloadp (0, xc));
+    } else {
+      int v[CONV_TP];
+#pragma unroll
+      for (int p = 0; p < CONV_TP; p++)
+        v[p] = xc[min (p, last)];
+      bits = conv_vloadp (0, v);
+    }
+    /* lanes past the plane read as the zero point: 0 after subtracting */
+    const conv_floatp xv = select ((conv_floatp) 0.0f,
+        conv_convert_floatp ((bits ^ x_sign) - x_sign) - zp, inside);
+#pragma unroll
+    for (int m = 0; m < CONV_TM; m++)
+      acc[m] = fma (xv, (conv_floatp) (wt[m]), acc[m]);
+    wt += CONV_TM;
+    if (++rows == rows_per_chunk) {
+      rows = 0;
+#pragma unroll
+      for (int m = 0; m < CONV_TM; m++) {
+        total[m] += conv_convert_intp (acc[m]);
+        acc[m] = 0.0f;
       }
     }
   }
+
+  CONV_INT_STORE;
 }
 
 /* One output row @oy of channel @oc of the depthwise convolution. */

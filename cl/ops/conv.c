@@ -794,6 +794,7 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_int has_bias = bias != NULL;
   cl_mem scale_buffer, bias_buffer;
   PackedGeometry pg;
+  gboolean direct;
   cl_uint next;
   cl_kernel k;
   LensStatus st;
@@ -815,21 +816,42 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
     return st;
 
   packed_geometry (p, &pg);
-  st = pack_inputs (ctx, node, &pg, TRUE, x, w, x_zp, w_zp, err);
+  /* a flat 1x1 reads and converts the bytes of x itself */
+  direct = pg.flat;
+  st = pack_inputs (ctx, node, &pg, !direct, x, w, x_zp, w_zp, err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, p->act.kind, scale != NULL, SLOT_PACKED,
-        "lens_conv2d_packed_integer", &k, err);
+    st = get_kernel (ctx, node, p->act.kind, scale != NULL,
+        direct ? SLOT_DIRECT : SLOT_PACKED, direct ?
+        "lens_conv2d_1x1_integer" : "lens_conv2d_packed_integer", &k, err);
   if (st != LENS_OK)
     return st;
-  /* buffers the kernel never reads (no epilogue, no bias): any valid one */
-  scale_buffer = scale ? scale->buffer : state->x_packed->buffer;
-  bias_buffer = bias ? bias->buffer : state->x_packed->buffer;
-  st = lens_kernel_set_args (k, err, 6,
-      LENS_ARG (state->x_packed->buffer),
-      LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
-      LENS_ARG (scale_buffer), LENS_ARG (bias_buffer), LENS_ARG (has_bias));
+  /* buffers the kernel never reads (no epilogue, no bias, no zero point):
+   * any valid one */
+  scale_buffer = scale ? scale->buffer : w->buffer;
+  bias_buffer = bias ? bias->buffer : w->buffer;
+  if (direct) {
+    cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
+    cl_int x_sign = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
+    cl_int has_x_zp = x_zp != NULL;
+
+    /* x has exactly in_w (the plane) columns per channel */
+    pg.w_p = pg.in_w;
+    st = lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
+        LENS_ARG (x_zp_buffer), LENS_ARG (x_sign), LENS_ARG (has_x_zp),
+        LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
+        LENS_ARG (scale_buffer), LENS_ARG (bias_buffer),
+        LENS_ARG (has_bias));
+    next = 9;
+  } else {
+    st = lens_kernel_set_args (k, err, 6,
+        LENS_ARG (state->x_packed->buffer),
+        LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
+        LENS_ARG (scale_buffer), LENS_ARG (bias_buffer),
+        LENS_ARG (has_bias));
+    next = 6;
+  }
   if (st == LENS_OK)
-    st = set_packed_args (k, 6, p, &pg, &next, err);
+    st = set_packed_args (k, next, p, &pg, &next, err);
   if (st == LENS_OK)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &rows_per_chunk,
         err);
