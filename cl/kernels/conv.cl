@@ -5,7 +5,9 @@
  * stride-1 unpadded 2-D one, its plane flattened into one row). Tensors
  * are NCHW, weights [M, C / group, kh, kw], all contiguous.
  *
- * Both ops run as a direct convolution in three steps:
+ * Both ops run as a direct convolution in three steps (two for a flat
+ * 1x1, whose kernels lens_conv2d_1x1 and lens_conv2d_1x1_integer read x
+ * itself):
  *
  * lens_conv_pack_input copies x into a float scratch buffer with the
  * padding written out as zeros and every row long enough for whole

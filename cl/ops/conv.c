@@ -15,10 +15,12 @@
  * of kernels/conv.cl: depthwise convolutions read x directly, every other
  * one packs x (padded, as floats) and the weights (once when constant)
  * into scratch buffers of the node and runs the vector-tiled kernel (see
- * the top of kernels/conv.cl); a float 1x1 convolution over the whole
- * plane packs only its weights and reads x directly (lens_conv2d_1x1).
- * The references are in cl/ref/conv.c. 3-D
- * convolutions are refused. */
+ * the top of kernels/conv.cl); a 1x1 convolution over the whole plane
+ * packs only its weights and reads x directly (lens_conv2d_1x1, and
+ * lens_conv2d_1x1_integer converting the bytes as it loads them). The
+ * channel tile shrinks to the group for groups narrower than
+ * CONV_TILE_OC. The references are in cl/ref/conv.c. 3-D convolutions
+ * are refused. */
 #include "lens-private.h"
 #include "ref/conv.h"
 
