@@ -168,7 +168,7 @@ lens_conv_pack_weights (__global const void *w_, __global const uchar *w_zp,
 
 /* CONV_TP pixels from @p, @stride apart (the packed input has room for
  * whole tiles: no bounds checks). */
-inline conv_floatp
+__attribute__ ((always_inline)) inline conv_floatp
 conv_load_pixels (__global const float *p, int stride)
 {
   if (stride == 1)

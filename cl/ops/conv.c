@@ -27,16 +27,16 @@
 #include <string.h>
 
 /* Register tile of the packed kernels: output channels x output pixels
- * (one float vector) per work-item, passed as -DCONV_TM/TP. Measured on
- * yolov8n (PoCL, AVX-512): 16 x 8 beat 8 x 8, 8 x 16, 16 x 16, 24 x 8 and
- * 32 x 8 over the whole model. The flat 1x1 kernels, whose rows are whole
- * planes (few partial vectors) and whose inner loop is one load and
- * CONV_TM multiply-adds, run 16 pixels (AVX-512: one register): per node
- * 30 to 40 % less time than 8 on YOLO11n int8, YOLOv5n and YOLOX-nano,
- * where the packed kernels lose as much with 16. */
+ * (one float vector) per work-item, passed as -DCONV_TM/TP. 16 channels
+ * measured best on yolov8n (PoCL, AVX-512). A vector costs the same at 8
+ * and 16 lanes there (one register either way), so rows longer than 8
+ * pixels take 16 (fewer vectors per row: on YOLOv5n, YOLOX-nano and
+ * YOLO11n 10 to 40 % less time per node) and rows of 8 or fewer take 8
+ * (16 was slower on YOLOv5n's 8x8 layers). Flattened 1x1 rows are whole
+ * planes. */
 #define CONV_TILE_OC 16
-#define CONV_TILE_PX 8
-#define CONV_TILE_PX_FLAT 16
+#define CONV_TILE_PX 16
+#define CONV_TILE_PX_SHORT 8
 
 /* Convolutions with one input channel per group and fewer output
  * channels per group than this take the depthwise kernel. */
@@ -472,6 +472,14 @@ is_flat (const LensConvParams * p)
       && p->out_w == p->in_w;
 }
 
+/* Pixels per vector of the packed kernels (see CONV_TILE_PX). */
+static int
+tile_px (const LensConvParams * p)
+{
+  return is_flat (p) || p->out_w > CONV_TILE_PX_SHORT ? CONV_TILE_PX :
+      CONV_TILE_PX_SHORT;
+}
+
 /* Output channels per work-item of the packed kernels: CONV_TILE_OC, or
  * for groups with fewer channels the smallest power of two that holds
  * them (a depthwise ConvInteger would otherwise compute 16 channels to
@@ -508,7 +516,7 @@ get_kernel (LensContext * ctx, LensNode * node, LensActivationKind act,
   gboolean depthwise = slot == SLOT_DEPTHWISE;
   char *options = conv_options (act, int_fused,
       depthwise ? CONV_TILE_OC : tile_oc (p),
-      !depthwise && is_flat (p) ? CONV_TILE_PX_FLAT : CONV_TILE_PX);
+      depthwise ? CONV_TILE_PX_SHORT : tile_px (p));
   LensStatus st = lens_node_kernel (ctx, node, slot, "conv", options, name,
       k, err);
 
@@ -555,7 +563,7 @@ packed_geometry (const LensConvParams * p, PackedGeometry * pg)
   pg->out_w = flat ? p->out_h * p->out_w : p->out_w;
   pg->pad_top = p->pad_top;
   pg->pad_left = p->pad_left;
-  pg->tile_px = flat ? CONV_TILE_PX_FLAT : CONV_TILE_PX;
+  pg->tile_px = tile_px (p);
   pg->ow_tiles = (pg->out_w + pg->tile_px - 1) / pg->tile_px;
   pg->tile_oc = tile_oc (p);
   pg->oc_tiles = (p->out_per_group + pg->tile_oc - 1) / pg->tile_oc;
