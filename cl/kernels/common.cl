@@ -19,50 +19,67 @@
  * rational approximation on [-18, 18], with fused multiply-adds. Matching
  * it bit for bit matters: int8 models re-quantize every activation, and a
  * last-bit difference before DynamicQuantizeLinear can move a value to the
- * next quantization step. fma () is correctly rounded on every device. */
-inline float
-lens_logistic (float x)
-{
-  const float v = x < -18.0f ? -18.0f : (x > 18.0f ? 18.0f : x);
-  const float s = v * v;
-  float p, q, r;
-
-  p = fma (s, 4.37031012579801e-11f, 1.15627324459942e-07f);
-  p = fma (p, s, 6.08574864600143e-05f);
-  p = fma (p, s, 8.51377133304701e-03f);
-  p = fma (p, s, 2.48287947061529e-01f);
-  p = p * v;
-  q = fma (s, 6.10247389755681e-13f, 5.76102136993427e-09f);
-  q = fma (q, s, 6.29106785017040e-06f);
-  q = fma (q, s, 1.70198817374094e-03f);
-  q = fma (q, s, 1.16817656904453e-01f);
-  q = fma (q, s, 9.93151921023180e-01f);
-  r = p / q + 0.5f;
-  return isnan (x) ? x : fmin (fmax (r, 0.0f), 1.0f);
+ * next quantization step. fma () is correctly rounded on every device.
+ * LENS_DEFINE_LOGISTIC (name, T) defines it for float or a float vector
+ * type T (the same operations lane by lane, so the same results: kernels
+ * with explicit vectors get SIMD code where the scalar function, called per
+ * lane, would stay scalar). The constants are splat: OpenCL's vector fma
+ * takes vectors only. */
+#define LENS_DEFINE_LOGISTIC(name, T) \
+inline T \
+name (T x) \
+{ \
+  const T v = select (select (x, (T) 18.0f, x > 18.0f), (T) -18.0f, \
+      x < -18.0f); \
+  const T s = v * v; \
+  T p, q, r; \
+ \
+  p = fma (s, (T) 4.37031012579801e-11f, (T) 1.15627324459942e-07f); \
+  p = fma (p, s, (T) 6.08574864600143e-05f); \
+  p = fma (p, s, (T) 8.51377133304701e-03f); \
+  p = fma (p, s, (T) 2.48287947061529e-01f); \
+  p = p * v; \
+  q = fma (s, (T) 6.10247389755681e-13f, (T) 5.76102136993427e-09f); \
+  q = fma (q, s, (T) 6.29106785017040e-06f); \
+  q = fma (q, s, (T) 1.70198817374094e-03f); \
+  q = fma (q, s, (T) 1.16817656904453e-01f); \
+  q = fma (q, s, (T) 9.93151921023180e-01f); \
+  r = p / q + 0.5f; \
+  return select (fmin (fmax (r, 0.0f), 1.0f), x, isnan (x)); \
 }
 
-/* alpha/beta: LeakyRelu slope; HardSigmoid alpha, beta; Clip min, max */
+LENS_DEFINE_LOGISTIC (lens_logistic, float)
+
+/* The fused activation ACT of @x (float or a float vector), @logistic the
+ * logistic function of its type. alpha/beta: LeakyRelu slope; HardSigmoid
+ * alpha, beta; Clip min, max. */
+#if ACT == ACT_RELU
+#define LENS_ACTIVATION(x, alpha, beta, logistic) fmax ((x), 0.0f)
+#elif ACT == ACT_LEAKY_RELU
+#define LENS_ACTIVATION(x, alpha, beta, logistic) \
+  select ((x) * (alpha), (x), (x) >= 0.0f)
+#elif ACT == ACT_SIGMOID
+#define LENS_ACTIVATION(x, alpha, beta, logistic) logistic (x)
+#elif ACT == ACT_SILU
+/* what x * Sigmoid (x) computes, which the fusion replaced */
+#define LENS_ACTIVATION(x, alpha, beta, logistic) (x) * logistic (x)
+#elif ACT == ACT_HARD_SIGMOID
+#define LENS_ACTIVATION(x, alpha, beta, logistic) \
+  fmin (fmax ((alpha) * (x) + (beta), 0.0f), 1.0f)
+#elif ACT == ACT_HARD_SWISH
+#define LENS_ACTIVATION(x, alpha, beta, logistic) \
+  (x) * fmin (fmax ((x) * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f)
+#elif ACT == ACT_CLIP
+#define LENS_ACTIVATION(x, alpha, beta, logistic) \
+  fmin (fmax ((x), (alpha)), (beta))
+#else
+#define LENS_ACTIVATION(x, alpha, beta, logistic) (x)
+#endif
+
 inline float
 lens_activate (float x, float alpha, float beta)
 {
-#if ACT == ACT_RELU
-  return fmax (x, 0.0f);
-#elif ACT == ACT_LEAKY_RELU
-  return x >= 0.0f ? x : x * alpha;
-#elif ACT == ACT_SIGMOID
-  return lens_logistic (x);
-#elif ACT == ACT_SILU
-  /* what x * Sigmoid (x) computes, which the fusion replaced */
-  return x * lens_logistic (x);
-#elif ACT == ACT_HARD_SIGMOID
-  return fmin (fmax (alpha * x + beta, 0.0f), 1.0f);
-#elif ACT == ACT_HARD_SWISH
-  return x * fmin (fmax (x * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f);
-#elif ACT == ACT_CLIP
-  return fmin (fmax (x, alpha), beta);
-#else
-  return x;
-#endif
+  return LENS_ACTIVATION (x, alpha, beta, lens_logistic);
 }
 
 /* round half to even, as ONNX QuantizeLinear specifies (rint uses the

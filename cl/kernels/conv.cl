@@ -184,57 +184,15 @@ conv_load_pixels (__global const float *p, int stride)
   return conv_vloadp (0, v);
 }
 
-/* lens_logistic (common.cl) on a vector: the same operations lane by lane
- * (so the same results), but SIMD code where the scalar function, called
- * per lane inside a work-item, would not be vectorized. */
-inline conv_floatp
-conv_logistic (conv_floatp x)
-{
-  const conv_floatp v = select (select (x, (conv_floatp) 18.0f, x > 18.0f),
-      (conv_floatp) -18.0f, x < -18.0f);
-  const conv_floatp s = v * v;
-  conv_floatp p, q, r;
+/* lens_logistic and lens_activate (common.cl) on a tile vector: called
+ * per lane, the scalar functions would leave the epilogue of a vectorized
+ * work-item scalar. */
+LENS_DEFINE_LOGISTIC (conv_logistic, conv_floatp)
 
-  /* OpenCL's vector fma takes vectors only: the constants are splat */
-  p = fma (s, (conv_floatp) 4.37031012579801e-11f,
-      (conv_floatp) 1.15627324459942e-07f);
-  p = fma (p, s, (conv_floatp) 6.08574864600143e-05f);
-  p = fma (p, s, (conv_floatp) 8.51377133304701e-03f);
-  p = fma (p, s, (conv_floatp) 2.48287947061529e-01f);
-  p = p * v;
-  q = fma (s, (conv_floatp) 6.10247389755681e-13f,
-      (conv_floatp) 5.76102136993427e-09f);
-  q = fma (q, s, (conv_floatp) 6.29106785017040e-06f);
-  q = fma (q, s, (conv_floatp) 1.70198817374094e-03f);
-  q = fma (q, s, (conv_floatp) 1.16817656904453e-01f);
-  q = fma (q, s, (conv_floatp) 9.93151921023180e-01f);
-  r = p / q + 0.5f;
-  return select (fmin (fmax (r, 0.0f), 1.0f), x, isnan (x));
-}
-
-/* lens_activate (common.cl) on a vector, with the same operations lane by
- * lane (so the same results): called per lane, the scalar function would
- * leave the epilogue of a vectorized work-item scalar. */
 inline conv_floatp
 conv_activate (conv_floatp x, float alpha, float beta)
 {
-#if ACT == ACT_RELU
-  return fmax (x, 0.0f);
-#elif ACT == ACT_LEAKY_RELU
-  return select (x * alpha, x, x >= 0.0f);
-#elif ACT == ACT_SIGMOID
-  return conv_logistic (x);
-#elif ACT == ACT_SILU
-  return x * conv_logistic (x);
-#elif ACT == ACT_HARD_SIGMOID
-  return fmin (fmax (alpha * x + beta, 0.0f), 1.0f);
-#elif ACT == ACT_HARD_SWISH
-  return x * fmin (fmax (x * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f);
-#elif ACT == ACT_CLIP
-  return fmin (fmax (x, alpha), beta);
-#else
-  return x;
-#endif
+  return LENS_ACTIVATION (x, alpha, beta, conv_logistic);
 }
 
 /* The geometry of the packed kernels (all int): the packed input's rows
@@ -397,6 +355,27 @@ conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
   return conv_activate (v, 0.0f, 0.0f);
 }
 
+/* ConvInteger sums exact integers in float (see the top of this file):
+ * CONV_INT_CHUNK_BEGIN declares the int32 totals and the count of rows
+ * summed in float, CONV_INT_CHUNK_END moves the float sums into the totals
+ * every rows_per_chunk rows. */
+#define CONV_INT_CHUNK_BEGIN \
+  conv_intp total[CONV_TM]; \
+  int rows = 0; \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) \
+    total[m] = 0
+
+#define CONV_INT_CHUNK_END \
+  if (++rows == rows_per_chunk) { \
+    rows = 0; \
+    _Pragma ("unroll") \
+    for (int m = 0; m < CONV_TM; m++) { \
+      total[m] += conv_convert_intp (acc[m]); \
+      acc[m] = 0.0f; \
+    } \
+  }
+
 /* The common tail of the ConvInteger kernels: each channel's total (the
  * int32 @total plus the float partial sums @acc) as CONV_INT_RESULT, the
  * partial last tile element by element. */
@@ -433,25 +412,13 @@ lens_conv2d_packed_integer (__global const float *xp,
     CONV_PACKED_ARGS, int rows_per_chunk)
 {
   CONV_PACKED_BEGIN (float);
-  conv_intp total[CONV_TM];
-  int rows = 0;
-
-#pragma unroll
-  for (int m = 0; m < CONV_TM; m++)
-    total[m] = 0;
+  CONV_INT_CHUNK_BEGIN;
 
   for (int ic = 0; ic < in_per_group; ic++) {
     __global const float *xc = xg + ic * plane_p;
     for (int ky = 0; ky < k_h; ky++) {
       CONV_PACKED_ROW (xc, ky);
-      if (++rows == rows_per_chunk) {
-        rows = 0;
-#pragma unroll
-        for (int m = 0; m < CONV_TM; m++) {
-          total[m] += conv_convert_intp (acc[m]);
-          acc[m] = 0.0f;
-        }
-      }
+      CONV_INT_CHUNK_END;
     }
   }
 
@@ -473,12 +440,7 @@ lens_conv2d_1x1_integer (__global const uchar *xp,
   const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
   const int last = min (out_w - ox0, CONV_TP) - 1;
   const conv_intp inside = CONV_LANES <= last;
-  conv_intp total[CONV_TM];
-  int rows = 0;
-
-#pragma unroll
-  for (int m = 0; m < CONV_TM; m++)
-    total[m] = 0;
+  CONV_INT_CHUNK_BEGIN;
 
   for (int ic = 0; ic < in_per_group; ic++) {
     __global const uchar *xc = xg + ic * plane_p;
@@ -499,14 +461,7 @@ lens_conv2d_1x1_integer (__global const uchar *xp,
     for (int m = 0; m < CONV_TM; m++)
       acc[m] = fma (xv, (conv_floatp) (wt[m]), acc[m]);
     wt += CONV_TM;
-    if (++rows == rows_per_chunk) {
-      rows = 0;
-#pragma unroll
-      for (int m = 0; m < CONV_TM; m++) {
-        total[m] += conv_convert_intp (acc[m]);
-        acc[m] = 0.0f;
-      }
-    }
+    CONV_INT_CHUNK_END;
   }
 
   CONV_INT_STORE;
