@@ -5,9 +5,10 @@
  * up front instead of testing every tap.
  *
  * MaxPool and AveragePool split each output row among `chunks` work
- * items that stride through it: neighbouring items write neighbouring
- * elements (coalesced on GPUs, vectorized by CPU drivers) over a 1-D range
- * that keeps work groups full whatever the shape. GlobalAveragePool uses
+ * items. The general kernels stride through it: neighbouring items write
+ * neighbouring elements (coalesced on GPUs, vectorized by CPU drivers)
+ * over a 1-D range that keeps work groups full whatever the shape; the
+ * MaxPool span kernels (separable, vector) take runs of a row instead. GlobalAveragePool uses
  * one work group per (n, c) plane. */
 
 #ifndef T
@@ -22,9 +23,13 @@
 #ifdef T_IS_FLOAT
 #define IS_NUMBER(v) (!isnan (v))
 #define MAX_OF(a, b) fmax (a, b)
+/* the same on vectors of @best, @v; a compare and a blend where drivers
+ * lower a vector fmax lane by lane */
+#define VEC_MAX_OF(best, v) select (best, v, (v) > (best))
 #else
 #define IS_NUMBER(v) 1
 #define MAX_OF(a, b) max (a, b)
+#define VEC_MAX_OF(best, v) max (best, v)
 #endif
 
 /* Largest work group lens_global_average_pool is launched with. */
@@ -159,6 +164,89 @@ lens_max_pool_sep (__global const T * x, __global T * y, int rows,
       best = MAX_OF (best, col[o * sw + kx]);
     y[(long) row * out_w + ox0 + o] = best;
   }
+}
+
+#define POOL_CAT2(a, b) a ## b
+#define POOL_CAT(a, b) POOL_CAT2 (a, b)
+#define T8 POOL_CAT (T, 8)
+#define T16 POOL_CAT (T, 16)
+
+/* Output columns per work-item of lens_max_pool_vec. */
+#define POOL_VEC 8
+
+/* MaxPool with dilations 1 and a column stride of 1 or 2 on rows of at
+ * least two spans (downsamplers, wide stride-1 windows): a work-item
+ * takes POOL_VEC outputs of a row as one vector, each window column one
+ * vector load (at stride 2 the even or odd lanes of a load that serves
+ * two columns). A span whose taps would leave the row is moved inwards,
+ * to the nearest span inside (recomputing outputs of its neighbour, the
+ * same values): only the outputs beyond the spans inside (those of
+ * padding wider than the window reaches) and rows too narrow for a span
+ * take max_value.
+ * NDRange rows x chunks of spans. */
+__kernel void
+lens_max_pool_vec (__global const T * x, __global T * y, int rows,
+    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
+    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
+{
+  int i = get_global_id (0);
+
+  if (i >= rows * chunks)
+    return;
+
+  const int row = i / chunks;
+  const int ox0 = (i - row * chunks) * POOL_VEC;
+  const int end = min (ox0 + POOL_VEC, out_w);
+  const int oy = row % out_h;
+  const int y0 = oy * s_h - p_h;
+  /* elements a span reads from its first tap: at stride 2 the last
+   * column of an odd window comes from the odd lanes of a load one
+   * column earlier */
+  const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
+      2 * POOL_VEC + max (k_w, 2) - 2;
+  /* the spans inside the row start in [first_inside, last_inside] */
+  const int first_inside = (p_w + s_w - 1) / s_w;
+  const int last_inside = in_w - reach + p_w < 0 ? -1 :
+      min (out_w - POOL_VEC, (in_w - reach + p_w) / s_w);
+  const int start = clamp (ox0, first_inside, max (last_inside, 0));
+  __global const T *plane = x + (long) (row / out_h) * in_h * in_w;
+  __global T *out = y + (long) row * out_w;
+  int ky0, ky1;
+
+  if (last_inside < first_inside) {
+    for (int o = ox0; o < end; o++)
+      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+          p_w, 1, 1);
+    return;
+  }
+  for (int o = ox0; o < min (first_inside, end); o++)
+    out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+        p_w, 1, 1);
+  tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+  T8 best = (T8) (T_LOWEST);
+  for (int ky = ky0; ky < ky1; ky++) {
+    __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
+    if (s_w == 1) {
+      for (int kx = 0; kx < k_w; kx++)
+        best = VEC_MAX_OF (best, vload8 (0, line + kx));
+    } else {
+      for (int kx = 0; kx < k_w; kx += 2) {
+        if (kx + 1 < k_w) {
+          T16 pair = vload16 (0, line + kx);
+          best = VEC_MAX_OF (best, pair.even);
+          best = VEC_MAX_OF (best, pair.odd);
+        } else if (kx > 0) {
+          best = VEC_MAX_OF (best, vload16 (0, line + kx - 1).odd);
+        } else {
+          best = VEC_MAX_OF (best, vload16 (0, line).even);
+        }
+      }
+    }
+  }
+  vstore8 (best, 0, out + start);
+  for (int o = max (start + POOL_VEC, ox0); o < end; o++)
+    out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+        p_w, 1, 1);
 }
 
 /* Indices as ONNX numbers them: flattened over (N, C, H, W), the plane

@@ -50,6 +50,9 @@ static const LensDType float_dtypes[] = {
  * per work-item of the separable MaxPool, and its widest window. */
 #define POOL_S1_SPAN 16
 #define POOL_S1_MAX_K 17
+/* Must match POOL_VEC in kernels/pool.cl: outputs per work-item of the
+ * vector MaxPool. */
+#define POOL_VEC 8
 /* Must match POOL_MAX_GROUP in kernels/pool.cl. */
 #define POOL_MAX_GROUP 256
 
@@ -347,6 +350,37 @@ row_split (const LensTensor * y, const cl_int * geometry, cl_int * rows,
 
 /* ---- MaxPool ---------------------------------------------------------------- */
 
+/* The MaxPool kernels, by their kernel slot. */
+typedef enum
+{
+  MAX_POOL_GENERAL,
+  MAX_POOL_WITH_INDICES,
+  MAX_POOL_SEPARABLE,
+  MAX_POOL_VECTOR,
+} MaxPoolKernel;
+
+static const char *const max_pool_kernel_names[] = {
+  "lens_max_pool", "lens_max_pool_with_indices", "lens_max_pool_sep",
+  "lens_max_pool_vec",
+};
+
+/* Unit dilations and column strides of 1 or 2 (downsampling, SPP) take
+ * the vector kernel on rows of at least two of its spans, where most
+ * spans lie inside the row, else the separable one (limits as in
+ * kernels/pool.cl). */
+static MaxPoolKernel
+max_pool_kernel (const cl_int * geometry, gboolean with_indices)
+{
+  if (with_indices)
+    return MAX_POOL_WITH_INDICES;
+  if (geometry[7] > 2 || geometry[10] != 1 || geometry[11] != 1)
+    return MAX_POOL_GENERAL;
+  if (geometry[3] >= 2 * POOL_VEC)
+    return MAX_POOL_VECTOR;
+  return geometry[5] <= POOL_S1_MAX_K ? MAX_POOL_SEPARABLE :
+      MAX_POOL_GENERAL;
+}
+
 static LensStatus
 max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
 {
@@ -355,7 +389,7 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   LensTensor *indices = lens_node_output (node, 1);
   cl_int geometry[12], rows, chunks;
   cl_int storage_order = s->storage_order;
-  gboolean separable;
+  MaxPoolKernel kernel;
   size_t global, local;
   cl_kernel k;
   LensStatus st;
@@ -368,20 +402,16 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
   kernel_geometry (&s->geometry, geometry);
-  /* unit dilations and column strides of 1 or 2 (SPP, downsampling): the
-   * separable kernel, its spans of outputs per work-item (limits as in
-   * kernels/pool.cl) */
-  separable = indices == NULL && geometry[7] <= 2
-      && geometry[10] == 1 && geometry[11] == 1
-      && geometry[5] <= POOL_S1_MAX_K;
-  st = lens_node_kernel (ctx, node, separable ? 1 : 0, "pool",
-      pool_options (x->dtype), indices ? "lens_max_pool_with_indices" :
-      separable ? "lens_max_pool_sep" : "lens_max_pool", &k, err);
+  kernel = max_pool_kernel (geometry, indices != NULL);
+  st = lens_node_kernel (ctx, node, kernel, "pool", pool_options (x->dtype),
+      max_pool_kernel_names[kernel], &k, err);
   if (st != LENS_OK)
     return st;
   row_split (y, geometry, &rows, &chunks);
-  if (separable)
+  if (kernel == MAX_POOL_SEPARABLE)
     chunks = (geometry[3] + POOL_S1_SPAN - 1) / POOL_S1_SPAN;
+  else if (kernel == MAX_POOL_VECTOR)
+    chunks = (geometry[3] + POOL_VEC - 1) / POOL_VEC;
   if (indices != NULL) {
     st = lens_kernel_set_args (k, err, 5, LENS_ARG (x->buffer),
         LENS_ARG (y->buffer), LENS_ARG (indices->buffer), LENS_ARG (rows),
@@ -399,7 +429,10 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
   global = (size_t) rows * chunks;
-  local = group_size (ctx, k);
+  /* the vector kernel does a work group's worth per item on a CPU
+   * device: one item per group lets the cores share them evenly */
+  local = kernel == MAX_POOL_VECTOR && !lens_context_is_gpu (ctx) ? 1 :
+      group_size (ctx, k);
   return lens_context_enqueue (ctx, k, 1, &global, &local, err);
 }
 
@@ -479,6 +512,7 @@ max_pool_case (int index, GRand * rand)
   static const int64_t spp[][4] = {
     {13, 5, 5, 1}, {13, 9, 9, 1}, {13, 13, 13, 1}, {20, 3, 17, 1},
     {6, 13, 19, 1}, {41, 3, 3, 2}, {40, 2, 2, 2}, {21, 5, 17, 2},
+    {90, 3, 3, 2}, {90, 2, 2, 2}, {57, 5, 13, 1}, {3, 1, 4, 2},
   };
   int spatial = index % 4 == 3 ? 1 : 2;
   LensDType dtype = dtypes[index % 3];
@@ -490,8 +524,10 @@ max_pool_case (int index, GRand * rand)
   if (index >= 18 + (int) G_N_ELEMENTS (spp))
     return NULL;
   if (index >= 18) {
-    /* the separable kernel: SPP ("same" pads, windows wider than its
-     * span of outputs and the input) and stride-2 downsampling */
+    /* the separable and vector kernels: SPP ("same" pads, windows wider
+     * than a span of outputs and the input) and stride-2 downsampling,
+     * on rows narrower than two vector spans and rows of 97 (spans
+     * inside, at both borders and a partial one) */
     const int64_t *c = spp[index - 18];
     int64_t kernel[2] = { c[1], c[2] }, pads[4] = {
       c[1] / 2, c[2] / 2, c[1] / 2, c[2] / 2
