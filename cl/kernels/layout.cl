@@ -1,6 +1,7 @@
 /* layout.cl: kernels that move elements without arithmetic: block copies
  * (Concat, Split), strided gathers (Slice, Transpose), a tiled transpose of
- * the last two dimensions, and padding (Pad).
+ * the last two dimensions, padding (Pad), and Transpose's CPU kernels
+ * (runs of contiguous rows, blocks of a transposed pair of dimensions).
  *
  * Every kernel is generic over the element size: ELEM (-DELEM=uchar,
  * ushort, uint or ulong) only carries bits, so one program per element size
@@ -207,5 +208,90 @@ lens_pad (__global const ELEM * src, int src_base, __global ELEM * dst,
       int x = lens_pad_coord (c - begin, in_w, mode);
       out[c] = x >= 0 && x < in_w ? src[off + x * in_strides.s0] : fill;
     }
+  }
+}
+
+/* Block edge of lens_transpose_block. */
+#define TRANSPOSE_BLOCK 16
+
+#define UNRAVEL_OUTER(K) \
+  if (K < outer_rank) { \
+    int q = rem / outer_shape.s##K; \
+    int c = rem - q * outer_shape.s##K; \
+    src_off += c * outer_src.s##K; \
+    dst_off += c * outer_dst.s##K; \
+    rem = q; \
+  }
+
+/* Transpose on CPU devices, innermost output dimension contiguous in the
+ * source too: each work-item copies @span elements of one output row,
+ * whole vectors at a time, its outer dimensions (@outer_shape with source
+ * and destination strides) unravelled once. NDRange rows x
+ * ceil (width / span). */
+__kernel void
+lens_transpose_rows (__global const ELEM * src, __global ELEM * dst,
+    int rows, int width, int span, int outer_rank, int8 outer_shape,
+    int8 outer_src, int8 outer_dst)
+{
+  int i = get_global_id (0);
+  int chunks = (width + span - 1) / span;
+  int rem, src_off = 0, dst_off = 0;
+
+  if (i >= rows * chunks)
+    return;
+
+  const int row = i / chunks;
+  const int c1 = min ((i - row * chunks) * span + span, width);
+  int c = (i - row * chunks) * span;
+
+  rem = row;
+  UNRAVEL_OUTER (0) UNRAVEL_OUTER (1) UNRAVEL_OUTER (2) UNRAVEL_OUTER (3)
+  UNRAVEL_OUTER (4) UNRAVEL_OUTER (5) UNRAVEL_OUTER (6)
+
+  __global const ELEM *in = src + src_off;
+  __global ELEM *out = dst + dst_off;
+
+  for (; c + 16 <= c1; c += 16)
+    vstore16 (vload16 (0, in + c), 0, out + c);
+  for (; c < c1; c++)
+    out[c] = in[c];
+}
+
+/* Transpose on CPU devices where the innermost output dimension (size
+ * @w_size, source stride @w_src_stride) is not the source's contiguous
+ * one, output dimension q (size @q_size, destination stride
+ * @q_dst_stride) is: each work-item moves a TRANSPOSE_BLOCK square of
+ * (q, w), reading along source runs and writing along output rows, both
+ * within a few cache lines. The other dimensions (@outer_shape with
+ * source and destination strides) are unravelled once per block. NDRange
+ * outer blocks x blocks of q x blocks of w. */
+__kernel void
+lens_transpose_block (__global const ELEM * src, __global ELEM * dst,
+    int outer_n, int q_size, int q_dst_stride, int w_size, int w_src_stride,
+    int outer_rank, int8 outer_shape, int8 outer_src, int8 outer_dst)
+{
+  int i = get_global_id (0);
+  int blocks_q = (q_size + TRANSPOSE_BLOCK - 1) / TRANSPOSE_BLOCK;
+  int blocks_w = (w_size + TRANSPOSE_BLOCK - 1) / TRANSPOSE_BLOCK;
+  int rem, src_off = 0, dst_off = 0;
+
+  if (i >= outer_n * blocks_q * blocks_w)
+    return;
+
+  const int o = i / (blocks_q * blocks_w);
+  const int block = i - o * blocks_q * blocks_w;
+  const int q0 = block / blocks_w * TRANSPOSE_BLOCK;
+  const int w0 = (block - block / blocks_w * blocks_w) * TRANSPOSE_BLOCK;
+  const int q1 = min (q0 + TRANSPOSE_BLOCK, q_size);
+  const int w1 = min (w0 + TRANSPOSE_BLOCK, w_size);
+
+  rem = o;
+  UNRAVEL_OUTER (0) UNRAVEL_OUTER (1) UNRAVEL_OUTER (2) UNRAVEL_OUTER (3)
+  UNRAVEL_OUTER (4) UNRAVEL_OUTER (5) UNRAVEL_OUTER (6)
+  for (int q = q0; q < q1; q++) {
+    __global const ELEM *in = src + src_off + q;
+    __global ELEM *out = dst + dst_off + q * q_dst_stride;
+    for (int w = w0; w < w1; w++)
+      out[w] = in[w * w_src_stride];
   }
 }
