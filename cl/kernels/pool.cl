@@ -249,6 +249,57 @@ lens_max_pool_vec (__global const T * x, __global T * y, int rows,
         p_w, 1, 1);
 }
 
+/* Widest input row of lens_max_pool_rows, and its widest padding a side. */
+#define POOL_ROWS_MAX_W 64
+#define POOL_ROWS_PAD 16
+
+/* MaxPool with dilations 1 and a column stride of 1 on rows of 8 to
+ * POOL_ROWS_MAX_W inputs and outputs (SPP and SPPF on the last feature
+ * map): a work-item takes one output row. It takes the maximum of the
+ * window's input rows column by column, in vectors of 8 (the last one
+ * overlapping its neighbour: the maximum does not mind), into a private
+ * line padded with T_LOWEST on both sides; each vector of 8 outputs is
+ * then the maximum of k_w vector loads from that line. The same taps as
+ * lens_max_pool, padding counting as T_LOWEST. NDRange rows. */
+__kernel void
+lens_max_pool_rows (__global const T * x, __global T * y, int rows,
+    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
+    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
+{
+  int i = get_global_id (0);
+  T line[POOL_ROWS_PAD + POOL_ROWS_MAX_W + POOL_ROWS_PAD];
+  int ky0, ky1;
+
+  if (i >= rows)
+    return;
+
+  const int oy = i % out_h;
+  const int y0 = oy * s_h - p_h;
+  __global const T *plane = x + (long) (i / out_h) * in_h * in_w;
+  __global T *out = y + (long) i * out_w;
+
+  for (int c = 0; c < POOL_ROWS_PAD; c++) {
+    line[c] = T_LOWEST;
+    line[POOL_ROWS_PAD + in_w + c] = T_LOWEST;
+  }
+  tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+  for (int c = 0; c < in_w; c += 8) {
+    const int c8 = min (c, in_w - 8);
+    T8 best = (T8) (T_LOWEST);
+    for (int ky = ky0; ky < ky1; ky++)
+      best = VEC_MAX_OF (best, vload8 (0, plane + (y0 + ky) * in_w + c8));
+    vstore8 (best, 0, line + POOL_ROWS_PAD + c8);
+  }
+  for (int o = 0; o < out_w; o += 8) {
+    const int o8 = min (o, out_w - 8);
+    const T *taps = line + POOL_ROWS_PAD - p_w + o8;
+    T8 best = (T8) (T_LOWEST);
+    for (int kx = 0; kx < k_w; kx++)
+      best = VEC_MAX_OF (best, vload8 (0, taps + kx));
+    vstore8 (best, 0, out + o8);
+  }
+}
+
 /* Indices as ONNX numbers them: flattened over (N, C, H, W), the plane
  * row major (storage_order 0) or column major (storage_order 1). */
 __kernel void

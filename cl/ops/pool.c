@@ -53,6 +53,10 @@ static const LensDType float_dtypes[] = {
 /* Must match POOL_VEC in kernels/pool.cl: outputs per work-item of the
  * vector MaxPool. */
 #define POOL_VEC 8
+/* Must match POOL_ROWS_MAX_W and POOL_ROWS_PAD in kernels/pool.cl: the
+ * row MaxPool's widest input row and padding a side. */
+#define POOL_ROWS_MAX_W 64
+#define POOL_ROWS_PAD 16
 /* Must match POOL_MAX_GROUP in kernels/pool.cl. */
 #define POOL_MAX_GROUP 256
 
@@ -357,24 +361,33 @@ typedef enum
   MAX_POOL_WITH_INDICES,
   MAX_POOL_SEPARABLE,
   MAX_POOL_VECTOR,
+  MAX_POOL_ROWS,
 } MaxPoolKernel;
 
 static const char *const max_pool_kernel_names[] = {
   "lens_max_pool", "lens_max_pool_with_indices", "lens_max_pool_sep",
-  "lens_max_pool_vec",
+  "lens_max_pool_vec", "lens_max_pool_rows",
 };
 
-/* Unit dilations and column strides of 1 or 2 (downsampling, SPP) take
- * the vector kernel on rows of at least two of its spans, where most
- * spans lie inside the row, else the separable one (limits as in
+/* Unit dilations and column strides of 1 or 2 (downsampling, SPP): short
+ * rows at stride 1 (SPP on the last feature map) take the row kernel,
+ * rows of at least two spans the vector kernel, where most spans lie
+ * inside the row, others the separable one (limits as in
  * kernels/pool.cl). */
 static MaxPoolKernel
-max_pool_kernel (const cl_int * geometry, gboolean with_indices)
+max_pool_kernel (const LensPoolGeometry * g, const cl_int * geometry,
+    gboolean with_indices)
 {
+  int w = g->spatial - 1;
+
   if (with_indices)
     return MAX_POOL_WITH_INDICES;
   if (geometry[7] > 2 || geometry[10] != 1 || geometry[11] != 1)
     return MAX_POOL_GENERAL;
+  if (geometry[7] == 1 && geometry[1] >= 8 && geometry[3] >= 8
+      && geometry[1] <= POOL_ROWS_MAX_W && g->pad_begin[w] <= POOL_ROWS_PAD
+      && g->pad_end[w] <= POOL_ROWS_PAD)
+    return MAX_POOL_ROWS;
   if (geometry[3] >= 2 * POOL_VEC)
     return MAX_POOL_VECTOR;
   return geometry[5] <= POOL_S1_MAX_K ? MAX_POOL_SEPARABLE :
@@ -402,7 +415,7 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
   kernel_geometry (&s->geometry, geometry);
-  kernel = max_pool_kernel (geometry, indices != NULL);
+  kernel = max_pool_kernel (&s->geometry, geometry, indices != NULL);
   st = lens_node_kernel (ctx, node, kernel, "pool", pool_options (x->dtype),
       max_pool_kernel_names[kernel], &k, err);
   if (st != LENS_OK)
@@ -412,6 +425,8 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
     chunks = (geometry[3] + POOL_S1_SPAN - 1) / POOL_S1_SPAN;
   else if (kernel == MAX_POOL_VECTOR)
     chunks = (geometry[3] + POOL_VEC - 1) / POOL_VEC;
+  else if (kernel == MAX_POOL_ROWS)
+    chunks = 1;
   if (indices != NULL) {
     st = lens_kernel_set_args (k, err, 5, LENS_ARG (x->buffer),
         LENS_ARG (y->buffer), LENS_ARG (indices->buffer), LENS_ARG (rows),
@@ -429,10 +444,10 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
   global = (size_t) rows * chunks;
-  /* the vector kernel does a work group's worth per item on a CPU
+  /* the vector and row kernels do a work group's worth per item on a CPU
    * device: one item per group lets the cores share them evenly */
-  local = kernel == MAX_POOL_VECTOR && !lens_context_is_gpu (ctx) ? 1 :
-      group_size (ctx, k);
+  local = (kernel == MAX_POOL_VECTOR || kernel == MAX_POOL_ROWS)
+      && !lens_context_is_gpu (ctx) ? 1 : group_size (ctx, k);
   return lens_context_enqueue (ctx, k, 1, &global, &local, err);
 }
 
@@ -513,6 +528,7 @@ max_pool_case (int index, GRand * rand)
     {13, 5, 5, 1}, {13, 9, 9, 1}, {13, 13, 13, 1}, {20, 3, 17, 1},
     {6, 13, 19, 1}, {41, 3, 3, 2}, {40, 2, 2, 2}, {21, 5, 17, 2},
     {90, 3, 3, 2}, {90, 2, 2, 2}, {57, 5, 13, 1}, {3, 1, 4, 2},
+    {90, 3, 5, 1}, {1, 1, 3, 1},
   };
   int spatial = index % 4 == 3 ? 1 : 2;
   LensDType dtype = dtypes[index % 3];
@@ -524,10 +540,11 @@ max_pool_case (int index, GRand * rand)
   if (index >= 18 + (int) G_N_ELEMENTS (spp))
     return NULL;
   if (index >= 18) {
-    /* the separable and vector kernels: SPP ("same" pads, windows wider
-     * than a span of outputs and the input) and stride-2 downsampling,
-     * on rows narrower than two vector spans and rows of 97 (spans
-     * inside, at both borders and a partial one) */
+    /* the row, separable and vector kernels: SPP ("same" pads, windows
+     * wider than a span of outputs and the input) and stride-2
+     * downsampling, on rows of 8 to 64 (the row kernel at stride 1),
+     * narrower than two vector spans and of 97 (spans inside, at both
+     * borders and a partial one) */
     const int64_t *c = spp[index - 18];
     int64_t kernel[2] = { c[1], c[2] }, pads[4] = {
       c[1] / 2, c[2] / 2, c[1] / 2, c[2] / 2
