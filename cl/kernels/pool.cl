@@ -170,6 +170,7 @@ lens_max_pool_sep (__global const T * x, __global T * y, int rows,
 #define POOL_CAT(a, b) POOL_CAT2 (a, b)
 #define T8 POOL_CAT (T, 8)
 #define T16 POOL_CAT (T, 16)
+#define CONVERT_T8 POOL_CAT (convert_, T8)
 
 /* Output columns per work-item of lens_max_pool_vec. */
 #define POOL_VEC 8
@@ -332,9 +333,37 @@ lens_max_pool_with_indices (__global const T * x, __global T * y,
   }
 }
 
-/* Taps inside the input are summed; the divisor counts the taps inside
- * [lo, hi) per axis: the input alone (lo 0, hi in) or, with
- * count_include_pad, the input and its padding (explicit or auto_pad). */
+/* The average of one window: taps inside the input are summed; the
+ * divisor counts the taps inside [lo, hi) per axis: the input alone (lo
+ * 0, hi in) or, with count_include_pad, the input and its padding
+ * (explicit or auto_pad). */
+inline T
+average_value (__global const T * plane, int oy, int ox, int in_h, int in_w,
+    int k_h, int k_w, int s_h, int s_w, int p_h, int p_w, int d_h, int d_w,
+    int lo_h, int lo_w, int hi_h, int hi_w)
+{
+  int y0 = oy * s_h - p_h, x0 = ox * s_w - p_w;
+  int ky0, ky1, kx0, kx1, counted_rows = 0, counted_cols = 0;
+  float sum = 0.0f;
+
+  for (int ky = 0; ky < k_h; ky++) {
+    int iy = y0 + ky * d_h;
+    counted_rows += iy >= lo_h && iy < hi_h;
+  }
+  for (int kx = 0; kx < k_w; kx++) {
+    int ix = x0 + kx * d_w;
+    counted_cols += ix >= lo_w && ix < hi_w;
+  }
+  tap_range (y0, d_h, k_h, in_h, &ky0, &ky1);
+  tap_range (x0, d_w, k_w, in_w, &kx0, &kx1);
+  for (int ky = ky0; ky < ky1; ky++) {
+    int line = (y0 + ky * d_h) * in_w + x0;
+    for (int kx = kx0; kx < kx1; kx++)
+      sum += (float) plane[line + kx * d_w];
+  }
+  return (T) (sum / (float) (counted_rows * counted_cols));
+}
+
 __kernel void
 lens_average_pool (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
@@ -342,7 +371,7 @@ lens_average_pool (__global const T * x, __global T * y, int rows,
     int hi_h, int hi_w)
 {
   int i = get_global_id (0);
-  int row, oy, y0, ky0, ky1, counted_rows = 0;
+  int row, oy;
   __global const T *plane;
 
   if (i >= rows * chunks)
@@ -350,28 +379,79 @@ lens_average_pool (__global const T * x, __global T * y, int rows,
   row = i / chunks;
   oy = row % out_h;
   plane = x + (long) (row / out_h) * in_h * in_w;
-  y0 = oy * s_h - p_h;
-  for (int ky = 0; ky < k_h; ky++) {
-    int iy = y0 + ky * d_h;
-    counted_rows += iy >= lo_h && iy < hi_h;
+  for (int ox = i % chunks; ox < out_w; ox += chunks)
+    y[(long) row * out_w + ox] = average_value (plane, oy, ox, in_h, in_w,
+        k_h, k_w, s_h, s_w, p_h, p_w, d_h, d_w, lo_h, lo_w, hi_h, hi_w);
+}
+
+/* AveragePool (float) with dilations 1 and a column stride of 1 or 2 on
+ * rows of at least two spans, as lens_max_pool_vec: POOL_VEC outputs of a
+ * row per work-item, spans moved inside the row, where every column of
+ * the window counts; each lane sums its taps in average_value's order.
+ * NDRange rows x chunks of spans. */
+__kernel void
+lens_average_pool_vec (__global const T * x, __global T * y, int rows,
+    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
+    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w, int lo_h, int lo_w,
+    int hi_h, int hi_w)
+{
+  int i = get_global_id (0);
+
+  if (i >= rows * chunks)
+    return;
+
+  const int row = i / chunks;
+  const int ox0 = (i - row * chunks) * POOL_VEC;
+  const int end = min (ox0 + POOL_VEC, out_w);
+  const int oy = row % out_h;
+  const int y0 = oy * s_h - p_h;
+  const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
+      2 * POOL_VEC + max (k_w, 2) - 2;
+  const int first_inside = (p_w + s_w - 1) / s_w;
+  const int last_inside = in_w - reach + p_w < 0 ? -1 :
+      min (out_w - POOL_VEC, (in_w - reach + p_w) / s_w);
+  const int start = clamp (ox0, first_inside, max (last_inside, 0));
+  __global const T *plane = x + (long) (row / out_h) * in_h * in_w;
+  __global T *out = y + (long) row * out_w;
+  int ky0, ky1, counted_rows = 0;
+
+  if (last_inside < first_inside) {
+    for (int o = ox0; o < end; o++)
+      out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
+          p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
+    return;
   }
-  tap_range (y0, d_h, k_h, in_h, &ky0, &ky1);
-  for (int ox = i % chunks; ox < out_w; ox += chunks) {
-    int x0 = ox * s_w - p_w, kx0, kx1, counted_cols = 0;
-    float sum = 0.0f;
-    for (int kx = 0; kx < k_w; kx++) {
-      int ix = x0 + kx * d_w;
-      counted_cols += ix >= lo_w && ix < hi_w;
+  for (int o = ox0; o < min (first_inside, end); o++)
+    out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
+        p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
+  for (int ky = 0; ky < k_h; ky++)
+    counted_rows += y0 + ky >= lo_h && y0 + ky < hi_h;
+  tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+  float8 sum = (float8) (0.0f);
+  for (int ky = ky0; ky < ky1; ky++) {
+    __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
+    if (s_w == 1) {
+      for (int kx = 0; kx < k_w; kx++)
+        sum += convert_float8 (vload8 (0, line + kx));
+    } else {
+      for (int kx = 0; kx < k_w; kx += 2) {
+        if (kx + 1 < k_w) {
+          T16 pair = vload16 (0, line + kx);
+          sum += convert_float8 (pair.even);
+          sum += convert_float8 (pair.odd);
+        } else if (kx > 0) {
+          sum += convert_float8 (vload16 (0, line + kx - 1).odd);
+        } else {
+          sum += convert_float8 (vload16 (0, line).even);
+        }
+      }
     }
-    tap_range (x0, d_w, k_w, in_w, &kx0, &kx1);
-    for (int ky = ky0; ky < ky1; ky++) {
-      int line = (y0 + ky * d_h) * in_w + x0;
-      for (int kx = kx0; kx < kx1; kx++)
-        sum += (float) plane[line + kx * d_w];
-    }
-    y[(long) row * out_w + ox] =
-        (T) (sum / (float) (counted_rows * counted_cols));
   }
+  vstore8 (CONVERT_T8 (sum / (float) (counted_rows * k_w)), 0,
+      out + start);
+  for (int o = max (start + POOL_VEC, ox0); o < end; o++)
+    out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
+        p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
 }
 
 /* One work group (a power of two, at most POOL_MAX_GROUP) per plane:

@@ -595,19 +595,24 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   const LensPoolGeometry *g = &s->geometry;
   LensTensor *x = node->inputs[0], *y = node->outputs[0];
   cl_int geometry[12], bounds[4], rows, chunks;
+  gboolean vector;
   size_t global, local;
   cl_kernel k;
   LensStatus st;
 
+  kernel_geometry (g, geometry);
+  /* unit dilations and column strides of 1 or 2 on rows of at least two
+   * spans: the vector kernel, as MaxPool's */
+  vector = geometry[7] <= 2 && geometry[10] == 1 && geometry[11] == 1
+      && geometry[3] >= 2 * POOL_VEC;
   st = lens_node_require_dense (node, x, "input X", err);
   if (st == LENS_OK)
     st = lens_node_require_dense (node, y, "output Y", err);
   if (st == LENS_OK)
-    st = lens_node_kernel (ctx, node, 0, "pool", pool_options (x->dtype),
-        "lens_average_pool", &k, err);
+    st = lens_node_kernel (ctx, node, vector, "pool", pool_options (x->dtype),
+        vector ? "lens_average_pool_vec" : "lens_average_pool", &k, err);
   if (st != LENS_OK)
     return st;
-  kernel_geometry (g, geometry);
   /* the divisor counts taps in [lo, hi) per axis (h, then w) */
   bounds[0] = g->count_include_pad ? -geometry[8] : 0;
   bounds[1] = g->count_include_pad ? -geometry[9] : 0;
@@ -618,6 +623,8 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
     bounds[3] += (cl_int) g->pad_end[g->spatial - 1];
   }
   row_split (y, geometry, &rows, &chunks);
+  if (vector)
+    chunks = (geometry[3] + POOL_VEC - 1) / POOL_VEC;
   st = lens_kernel_set_args (k, err, 4, LENS_ARG (x->buffer),
       LENS_ARG (y->buffer), LENS_ARG (rows), LENS_ARG (chunks));
   if (st == LENS_OK)
@@ -627,7 +634,7 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
   global = (size_t) rows * chunks;
-  local = group_size (ctx, k);
+  local = vector && !lens_context_is_gpu (ctx) ? 1 : group_size (ctx, k);
   return lens_context_enqueue (ctx, k, 1, &global, &local, err);
 }
 
@@ -648,8 +655,27 @@ average_pool_case (int index, GRand * rand)
   LensTensor *x;
   LensNode *node;
 
-  if (index >= 16)
+  if (index >= 20)
     return NULL;
+  if (index >= 16) {
+    /* the vector kernel on rows of 97: kernel, stride, pads (spans at
+     * both borders and a partial one, padding counted or not) */
+    static const int64_t windows[][3] = {
+      {3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {5, 2, 2},
+    };
+    const int64_t *w = windows[index - 16];
+    int64_t wide[4] = { 1, 3, 13, 97 }, kernel[2] = { w[0], w[0] };
+    int64_t strides[2] = { w[1], w[1] }, pads[4] = { w[2], w[2], w[2], w[2] };
+
+    x = lens_tensor_new_random (LENS_DTYPE_FLOAT, 4, wide, rand, -3, 3);
+    node = lens_case_node_new ("AveragePool", 11, 1, &x, 1);
+    lens_node_set_attr_ints (node, "kernel_shape", 2, kernel);
+    lens_node_set_attr_ints (node, "strides", 2, strides);
+    lens_node_set_attr_ints (node, "pads", 4, pads);
+    if (index % 2 == 1)
+      lens_node_set_attr_int (node, "count_include_pad", 1);
+    return node;
+  }
   random_pool_shape (rand, spatial, shape);
   x = lens_tensor_new_random (LENS_DTYPE_FLOAT, 2 + spatial, shape, rand, -3,
       3);
