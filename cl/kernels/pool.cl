@@ -8,7 +8,9 @@
  * items. The general kernels stride through it: neighbouring items write
  * neighbouring elements (coalesced on GPUs, vectorized by CPU drivers)
  * over a 1-D range that keeps work groups full whatever the shape; the
- * MaxPool span kernels (separable, vector) take runs of a row instead. GlobalAveragePool uses
+ * span kernels (MaxPool's separable, vector and row kernels,
+ * AveragePool's vector kernel) take runs of a row instead, in vectors
+ * where they can. GlobalAveragePool uses
  * one work group per (n, c) plane. */
 
 #ifndef T
