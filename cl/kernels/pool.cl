@@ -186,21 +186,20 @@ lens_max_pool_sep (__global const T * x, __global T * y, int rows,
  * same values): only the outputs beyond the spans inside (those of
  * padding wider than the window reaches) and rows too narrow for a span
  * take max_value.
- * NDRange rows x chunks of spans. */
+ * NDRange chunks of spans x out_h x planes: no index divisions. */
 __kernel void
 lens_max_pool_vec (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
     int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
 {
-  int i = get_global_id (0);
+  const int chunk = get_global_id (0), oy = get_global_id (1);
+  const int row = get_global_id (2) * out_h + oy;
 
-  if (i >= rows * chunks)
+  if (chunk >= chunks || oy >= out_h || row >= rows)
     return;
 
-  const int row = i / chunks;
-  const int ox0 = (i - row * chunks) * POOL_VEC;
+  const int ox0 = chunk * POOL_VEC;
   const int end = min (ox0 + POOL_VEC, out_w);
-  const int oy = row % out_h;
   const int y0 = oy * s_h - p_h;
   /* elements a span reads from its first tap: at stride 2 the last
    * column of an odd window comes from the odd lanes of a load one
@@ -208,11 +207,11 @@ lens_max_pool_vec (__global const T * x, __global T * y, int rows,
   const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
       2 * POOL_VEC + max (k_w, 2) - 2;
   /* the spans inside the row start in [first_inside, last_inside] */
-  const int first_inside = (p_w + s_w - 1) / s_w;
+  const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
   const int last_inside = in_w - reach + p_w < 0 ? -1 :
-      min (out_w - POOL_VEC, (in_w - reach + p_w) / s_w);
+      min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
   const int start = clamp (ox0, first_inside, max (last_inside, 0));
-  __global const T *plane = x + (long) (row / out_h) * in_h * in_w;
+  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
   __global T *out = y + (long) row * out_w;
   int ky0, ky1;
 
@@ -263,23 +262,23 @@ lens_max_pool_vec (__global const T * x, __global T * y, int rows,
  * overlapping its neighbour: the maximum does not mind), into a private
  * line padded with T_LOWEST on both sides; each vector of 8 outputs is
  * then the maximum of k_w vector loads from that line. The same taps as
- * lens_max_pool, padding counting as T_LOWEST. NDRange rows. */
+ * lens_max_pool, padding counting as T_LOWEST. NDRange 1 x out_h x planes. */
 __kernel void
 lens_max_pool_rows (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
     int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
 {
-  int i = get_global_id (0);
+  const int oy = get_global_id (1);
+  const int row = get_global_id (2) * out_h + oy;
   T line[POOL_ROWS_PAD + POOL_ROWS_MAX_W + POOL_ROWS_PAD];
   int ky0, ky1;
 
-  if (i >= rows)
+  if (oy >= out_h || row >= rows)
     return;
 
-  const int oy = i % out_h;
   const int y0 = oy * s_h - p_h;
-  __global const T *plane = x + (long) (i / out_h) * in_h * in_w;
-  __global T *out = y + (long) i * out_w;
+  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
+  __global T *out = y + (long) row * out_w;
 
   for (int c = 0; c < POOL_ROWS_PAD; c++) {
     line[c] = T_LOWEST;
@@ -390,30 +389,29 @@ lens_average_pool (__global const T * x, __global T * y, int rows,
  * rows of at least two spans, as lens_max_pool_vec: POOL_VEC outputs of a
  * row per work-item, spans moved inside the row, where every column of
  * the window counts; each lane sums its taps in average_value's order.
- * NDRange rows x chunks of spans. */
+ * NDRange chunks of spans x out_h x planes: no index divisions. */
 __kernel void
 lens_average_pool_vec (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
     int s_h, int s_w, int p_h, int p_w, int d_h, int d_w, int lo_h, int lo_w,
     int hi_h, int hi_w)
 {
-  int i = get_global_id (0);
+  const int chunk = get_global_id (0), oy = get_global_id (1);
+  const int row = get_global_id (2) * out_h + oy;
 
-  if (i >= rows * chunks)
+  if (chunk >= chunks || oy >= out_h || row >= rows)
     return;
 
-  const int row = i / chunks;
-  const int ox0 = (i - row * chunks) * POOL_VEC;
+  const int ox0 = chunk * POOL_VEC;
   const int end = min (ox0 + POOL_VEC, out_w);
-  const int oy = row % out_h;
   const int y0 = oy * s_h - p_h;
   const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
       2 * POOL_VEC + max (k_w, 2) - 2;
-  const int first_inside = (p_w + s_w - 1) / s_w;
+  const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
   const int last_inside = in_w - reach + p_w < 0 ? -1 :
-      min (out_w - POOL_VEC, (in_w - reach + p_w) / s_w);
+      min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
   const int start = clamp (ox0, first_inside, max (last_inside, 0));
-  __global const T *plane = x + (long) (row / out_h) * in_h * in_w;
+  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
   __global T *out = y + (long) row * out_w;
   int ky0, ky1, counted_rows = 0;
 

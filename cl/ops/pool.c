@@ -352,6 +352,23 @@ row_split (const LensTensor * y, const cl_int * geometry, cl_int * rows,
   *chunks = (out_w + POOL_ROW_SPAN - 1) / POOL_ROW_SPAN;
 }
 
+/* Launches a span kernel (MaxPool's vector and row kernels, AveragePool's
+ * vector kernel) over chunks of spans x output rows x planes, each of
+ * its own group on a CPU device (a work group's worth per item: one item
+ * per group lets the cores share them evenly). */
+static LensStatus
+enqueue_spans (LensContext * ctx, cl_kernel k, cl_int rows, cl_int chunks,
+    cl_int out_h, LensError *err)
+{
+  size_t global[3], local[3] = { 1, 1, 1 };
+
+  global[0] = (size_t) chunks;
+  global[1] = (size_t) out_h;
+  global[2] = (size_t) (out_h > 0 ? rows / out_h : 0);
+  return lens_context_enqueue (ctx, k, 3, global,
+      lens_context_is_gpu (ctx) ? NULL : local, err);
+}
+
 /* ---- MaxPool ---------------------------------------------------------------- */
 
 /* The MaxPool kernels, by their kernel slot. */
@@ -443,11 +460,10 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   }
   if (st != LENS_OK)
     return st;
+  if (kernel == MAX_POOL_VECTOR || kernel == MAX_POOL_ROWS)
+    return enqueue_spans (ctx, k, rows, chunks, geometry[2], err);
   global = (size_t) rows * chunks;
-  /* the vector and row kernels do a work group's worth per item on a CPU
-   * device: one item per group lets the cores share them evenly */
-  local = (kernel == MAX_POOL_VECTOR || kernel == MAX_POOL_ROWS)
-      && !lens_context_is_gpu (ctx) ? 1 : group_size (ctx, k);
+  local = group_size (ctx, k);
   return lens_context_enqueue (ctx, k, 1, &global, &local, err);
 }
 
@@ -633,8 +649,10 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
     st = lens_kernel_set_arg (k, 16 + i, sizeof (cl_int), &bounds[i], err);
   if (st != LENS_OK)
     return st;
+  if (vector)
+    return enqueue_spans (ctx, k, rows, chunks, geometry[2], err);
   global = (size_t) rows * chunks;
-  local = vector && !lens_context_is_gpu (ctx) ? 1 : group_size (ctx, k);
+  local = group_size (ctx, k);
   return lens_context_enqueue (ctx, k, 1, &global, &local, err);
 }
 
