@@ -257,12 +257,43 @@ lens_transpose_rows (__global const ELEM * src, __global ELEM * dst,
     out[c] = in[c];
 }
 
+#define TRANSPOSE_CAT2(a, b) a ## b
+#define TRANSPOSE_CAT(a, b) TRANSPOSE_CAT2 (a, b)
+#define ELEM8 TRANSPOSE_CAT (ELEM, 8)
+#define TRANSPOSED_ROW(K) (ELEM8) (v0.s##K, v1.s##K, v2.s##K, v3.s##K, \
+    v4.s##K, v5.s##K, v6.s##K, v7.s##K)
+
+/* out[r * out_stride + c] = in[c * in_stride + r] for an 8 x 8 square:
+ * eight vector loads, the transpose in registers, eight vector stores. */
+inline void
+transpose_square8 (__global const ELEM * in, int in_stride,
+    __global ELEM * out, int out_stride)
+{
+  ELEM8 v0 = vload8 (0, in), v1 = vload8 (0, in + in_stride);
+  ELEM8 v2 = vload8 (0, in + 2 * in_stride);
+  ELEM8 v3 = vload8 (0, in + 3 * in_stride);
+  ELEM8 v4 = vload8 (0, in + 4 * in_stride);
+  ELEM8 v5 = vload8 (0, in + 5 * in_stride);
+  ELEM8 v6 = vload8 (0, in + 6 * in_stride);
+  ELEM8 v7 = vload8 (0, in + 7 * in_stride);
+
+  vstore8 (TRANSPOSED_ROW (0), 0, out);
+  vstore8 (TRANSPOSED_ROW (1), 0, out + out_stride);
+  vstore8 (TRANSPOSED_ROW (2), 0, out + 2 * out_stride);
+  vstore8 (TRANSPOSED_ROW (3), 0, out + 3 * out_stride);
+  vstore8 (TRANSPOSED_ROW (4), 0, out + 4 * out_stride);
+  vstore8 (TRANSPOSED_ROW (5), 0, out + 5 * out_stride);
+  vstore8 (TRANSPOSED_ROW (6), 0, out + 6 * out_stride);
+  vstore8 (TRANSPOSED_ROW (7), 0, out + 7 * out_stride);
+}
+
 /* Transpose on CPU devices where the innermost output dimension (size
  * @w_size, source stride @w_src_stride) is not the source's contiguous
  * one, output dimension q (size @q_size, destination stride
  * @q_dst_stride) is: each work-item moves a TRANSPOSE_BLOCK square of
  * (q, w), reading along source runs and writing along output rows, both
- * within a few cache lines. The other dimensions (@outer_shape with
+ * within a few cache lines; a whole square as 8 x 8 squares in vector
+ * registers, a partial one element by element. The other dimensions (@outer_shape with
  * source and destination strides) are unravelled once per block. NDRange
  * outer blocks x blocks of q x blocks of w. */
 __kernel void
@@ -288,6 +319,13 @@ lens_transpose_block (__global const ELEM * src, __global ELEM * dst,
   rem = o;
   UNRAVEL_OUTER (0) UNRAVEL_OUTER (1) UNRAVEL_OUTER (2) UNRAVEL_OUTER (3)
   UNRAVEL_OUTER (4) UNRAVEL_OUTER (5) UNRAVEL_OUTER (6)
+  if (q1 - q0 == TRANSPOSE_BLOCK && w1 - w0 == TRANSPOSE_BLOCK) {
+    for (int q = q0; q < q1; q += 8)
+      for (int w = w0; w < w1; w += 8)
+        transpose_square8 (src + src_off + q + w * w_src_stride,
+            w_src_stride, dst + dst_off + q * q_dst_stride + w, q_dst_stride);
+    return;
+  }
   for (int q = q0; q < q1; q++) {
     __global const ELEM *in = src + src_off + q;
     __global ELEM *out = dst + dst_off + q * q_dst_stride;
