@@ -174,19 +174,20 @@ lens_max_pool_sep (__global const T * x, __global T * y, int rows,
 #define T16 POOL_CAT (T, 16)
 #define CONVERT_T8 POOL_CAT (convert_, T8)
 
-/* Output columns per work-item of lens_max_pool_vec. */
+/* Outputs per span (vector) of the vector kernels. */
 #define POOL_VEC 8
 
 /* MaxPool with dilations 1 and a column stride of 1 or 2 on rows of at
- * least two spans (downsamplers, wide stride-1 windows): a work-item
- * takes POOL_VEC outputs of a row as one vector, each window column one
- * vector load (at stride 2 the even or odd lanes of a load that serves
- * two columns). A span whose taps would leave the row is moved inwards,
- * to the nearest span inside (recomputing outputs of its neighbour, the
- * same values): only the outputs beyond the spans inside (those of
- * padding wider than the window reaches) and rows too narrow for a span
- * take max_value.
- * NDRange chunks of spans x out_h x planes: no index divisions. */
+ * least two spans (downsamplers, wide stride-1 windows). A row's spans of
+ * POOL_VEC outputs are split in @chunks runs, a run per work-item (the
+ * whole row on CPUs, where a work group costs tens of nanoseconds; a span
+ * on GPUs). A span is one vector, each window column one vector load (at
+ * stride 2 the even or odd lanes of a load that serves two columns). A
+ * span whose taps would leave the row is moved inwards, to the nearest
+ * span inside (recomputing outputs of its neighbour, the same values):
+ * only the outputs beyond the spans inside (those of padding wider than
+ * the window reaches) and rows too narrow for a span take max_value.
+ * NDRange chunks x out_h x planes: no index divisions. */
 __kernel void
 lens_max_pool_vec (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
@@ -198,8 +199,11 @@ lens_max_pool_vec (__global const T * x, __global T * y, int rows,
   if (chunk >= chunks || oy >= out_h || row >= rows)
     return;
 
-  const int ox0 = chunk * POOL_VEC;
-  const int end = min (ox0 + POOL_VEC, out_w);
+  /* the chunk's outputs: [first, last) */
+  const int spans = (out_w + POOL_VEC - 1) / POOL_VEC;
+  const int per_chunk = (spans + chunks - 1) / chunks;
+  const int first = chunk * per_chunk * POOL_VEC;
+  const int last = min (first + per_chunk * POOL_VEC, out_w);
   const int y0 = oy * s_h - p_h;
   /* elements a span reads from its first tap: at stride 2 the last
    * column of an odd window comes from the odd lanes of a load one
@@ -210,45 +214,48 @@ lens_max_pool_vec (__global const T * x, __global T * y, int rows,
   const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
   const int last_inside = in_w - reach + p_w < 0 ? -1 :
       min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
-  const int start = clamp (ox0, first_inside, max (last_inside, 0));
   __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
   __global T *out = y + (long) row * out_w;
   int ky0, ky1;
 
   if (last_inside < first_inside) {
-    for (int o = ox0; o < end; o++)
+    for (int o = first; o < last; o++)
       out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
           p_w, 1, 1);
     return;
   }
-  for (int o = ox0; o < min (first_inside, end); o++)
+  for (int o = first; o < min (first_inside, last); o++)
+    out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+        p_w, 1, 1);
+  for (int o = max (last_inside + POOL_VEC, first); o < last; o++)
     out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
         p_w, 1, 1);
   tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
-  T8 best = (T8) (T_LOWEST);
-  for (int ky = ky0; ky < ky1; ky++) {
-    __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
-    if (s_w == 1) {
-      for (int kx = 0; kx < k_w; kx++)
-        best = VEC_MAX_OF (best, vload8 (0, line + kx));
-    } else {
-      for (int kx = 0; kx < k_w; kx += 2) {
-        if (kx + 1 < k_w) {
-          T16 pair = vload16 (0, line + kx);
-          best = VEC_MAX_OF (best, pair.even);
-          best = VEC_MAX_OF (best, pair.odd);
-        } else if (kx > 0) {
-          best = VEC_MAX_OF (best, vload16 (0, line + kx - 1).odd);
-        } else {
-          best = VEC_MAX_OF (best, vload16 (0, line).even);
+  for (int ox0 = first; ox0 < last; ox0 += POOL_VEC) {
+    const int start = clamp (ox0, first_inside, last_inside);
+    T8 best = (T8) (T_LOWEST);
+
+    for (int ky = ky0; ky < ky1; ky++) {
+      __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
+      if (s_w == 1) {
+        for (int kx = 0; kx < k_w; kx++)
+          best = VEC_MAX_OF (best, vload8 (0, line + kx));
+      } else {
+        for (int kx = 0; kx < k_w; kx += 2) {
+          if (kx + 1 < k_w) {
+            T16 pair = vload16 (0, line + kx);
+            best = VEC_MAX_OF (best, pair.even);
+            best = VEC_MAX_OF (best, pair.odd);
+          } else if (kx > 0) {
+            best = VEC_MAX_OF (best, vload16 (0, line + kx - 1).odd);
+          } else {
+            best = VEC_MAX_OF (best, vload16 (0, line).even);
+          }
         }
       }
     }
+    vstore8 (best, 0, out + start);
   }
-  vstore8 (best, 0, out + start);
-  for (int o = max (start + POOL_VEC, ox0); o < end; o++)
-    out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
-        p_w, 1, 1);
 }
 
 /* Widest input row of lens_max_pool_rows, and its widest padding a side. */
@@ -386,10 +393,10 @@ lens_average_pool (__global const T * x, __global T * y, int rows,
 }
 
 /* AveragePool (float) with dilations 1 and a column stride of 1 or 2 on
- * rows of at least two spans, as lens_max_pool_vec: POOL_VEC outputs of a
- * row per work-item, spans moved inside the row, where every column of
- * the window counts; each lane sums its taps in average_value's order.
- * NDRange chunks of spans x out_h x planes: no index divisions. */
+ * rows of at least two spans, as lens_max_pool_vec (runs of spans of
+ * POOL_VEC outputs, spans moved inside the row, where every column of the
+ * window counts); each lane sums its taps in average_value's order.
+ * NDRange chunks x out_h x planes: no index divisions. */
 __kernel void
 lens_average_pool_vec (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
@@ -402,56 +409,62 @@ lens_average_pool_vec (__global const T * x, __global T * y, int rows,
   if (chunk >= chunks || oy >= out_h || row >= rows)
     return;
 
-  const int ox0 = chunk * POOL_VEC;
-  const int end = min (ox0 + POOL_VEC, out_w);
+  /* the chunk's outputs: [first, last) */
+  const int spans = (out_w + POOL_VEC - 1) / POOL_VEC;
+  const int per_chunk = (spans + chunks - 1) / chunks;
+  const int first = chunk * per_chunk * POOL_VEC;
+  const int last = min (first + per_chunk * POOL_VEC, out_w);
   const int y0 = oy * s_h - p_h;
   const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
       2 * POOL_VEC + max (k_w, 2) - 2;
   const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
   const int last_inside = in_w - reach + p_w < 0 ? -1 :
       min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
-  const int start = clamp (ox0, first_inside, max (last_inside, 0));
   __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
   __global T *out = y + (long) row * out_w;
   int ky0, ky1, counted_rows = 0;
 
   if (last_inside < first_inside) {
-    for (int o = ox0; o < end; o++)
+    for (int o = first; o < last; o++)
       out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
           p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
     return;
   }
-  for (int o = ox0; o < min (first_inside, end); o++)
+  for (int o = first; o < min (first_inside, last); o++)
+    out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
+        p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
+  for (int o = max (last_inside + POOL_VEC, first); o < last; o++)
     out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
         p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
   for (int ky = 0; ky < k_h; ky++)
     counted_rows += y0 + ky >= lo_h && y0 + ky < hi_h;
   tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
-  float8 sum = (float8) (0.0f);
-  for (int ky = ky0; ky < ky1; ky++) {
-    __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
-    if (s_w == 1) {
-      for (int kx = 0; kx < k_w; kx++)
-        sum += convert_float8 (vload8 (0, line + kx));
-    } else {
-      for (int kx = 0; kx < k_w; kx += 2) {
-        if (kx + 1 < k_w) {
-          T16 pair = vload16 (0, line + kx);
-          sum += convert_float8 (pair.even);
-          sum += convert_float8 (pair.odd);
-        } else if (kx > 0) {
-          sum += convert_float8 (vload16 (0, line + kx - 1).odd);
-        } else {
-          sum += convert_float8 (vload16 (0, line).even);
+  for (int ox0 = first; ox0 < last; ox0 += POOL_VEC) {
+    const int start = clamp (ox0, first_inside, last_inside);
+    float8 sum = (float8) (0.0f);
+
+    for (int ky = ky0; ky < ky1; ky++) {
+      __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
+      if (s_w == 1) {
+        for (int kx = 0; kx < k_w; kx++)
+          sum += convert_float8 (vload8 (0, line + kx));
+      } else {
+        for (int kx = 0; kx < k_w; kx += 2) {
+          if (kx + 1 < k_w) {
+            T16 pair = vload16 (0, line + kx);
+            sum += convert_float8 (pair.even);
+            sum += convert_float8 (pair.odd);
+          } else if (kx > 0) {
+            sum += convert_float8 (vload16 (0, line + kx - 1).odd);
+          } else {
+            sum += convert_float8 (vload16 (0, line).even);
+          }
         }
       }
     }
+    vstore8 (CONVERT_T8 (sum / (float) (counted_rows * k_w)), 0,
+        out + start);
   }
-  vstore8 (CONVERT_T8 (sum / (float) (counted_rows * k_w)), 0,
-      out + start);
-  for (int o = max (start + POOL_VEC, ox0); o < end; o++)
-    out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
-        p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
 }
 
 /* One work group (a power of two, at most POOL_MAX_GROUP) per plane:

@@ -50,8 +50,8 @@ static const LensDType float_dtypes[] = {
  * per work-item of the separable MaxPool, and its widest window. */
 #define POOL_S1_SPAN 16
 #define POOL_S1_MAX_K 17
-/* Must match POOL_VEC in kernels/pool.cl: outputs per work-item of the
- * vector MaxPool. */
+/* Must match POOL_VEC in kernels/pool.cl: outputs per span of the vector
+ * kernels. */
 #define POOL_VEC 8
 /* Must match POOL_ROWS_MAX_W and POOL_ROWS_PAD in kernels/pool.cl: the
  * row MaxPool's widest input row and padding a side. */
@@ -352,10 +352,20 @@ row_split (const LensTensor * y, const cl_int * geometry, cl_int * rows,
   *chunks = (out_w + POOL_ROW_SPAN - 1) / POOL_ROW_SPAN;
 }
 
+/* Runs a row's spans split in for the vector kernels: a CPU device pays
+ * tens of nanoseconds a work group, so one run a row; a GPU one span a
+ * work-item. */
+static cl_int
+span_chunks (LensContext * ctx, const cl_int * geometry)
+{
+  return lens_context_is_gpu (ctx) ? (geometry[3] + POOL_VEC - 1) / POOL_VEC
+      : 1;
+}
+
 /* Launches a span kernel (MaxPool's vector and row kernels, AveragePool's
- * vector kernel) over chunks of spans x output rows x planes, each of
- * its own group on a CPU device (a work group's worth per item: one item
- * per group lets the cores share them evenly). */
+ * vector kernel) over chunks x output rows x planes, each item its own
+ * group on a CPU device (a work group's worth per item: one item per
+ * group lets the cores share them evenly). */
 static LensStatus
 enqueue_spans (LensContext * ctx, cl_kernel k, cl_int rows, cl_int chunks,
     cl_int out_h, LensError *err)
@@ -441,7 +451,7 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   if (kernel == MAX_POOL_SEPARABLE)
     chunks = (geometry[3] + POOL_S1_SPAN - 1) / POOL_S1_SPAN;
   else if (kernel == MAX_POOL_VECTOR)
-    chunks = (geometry[3] + POOL_VEC - 1) / POOL_VEC;
+    chunks = span_chunks (ctx, geometry);
   else if (kernel == MAX_POOL_ROWS)
     chunks = 1;
   if (indices != NULL) {
@@ -640,7 +650,7 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   }
   row_split (y, geometry, &rows, &chunks);
   if (vector)
-    chunks = (geometry[3] + POOL_VEC - 1) / POOL_VEC;
+    chunks = span_chunks (ctx, geometry);
   st = lens_kernel_set_args (k, err, 4, LENS_ARG (x->buffer),
       LENS_ARG (y->buffer), LENS_ARG (rows), LENS_ARG (chunks));
   if (st == LENS_OK)
