@@ -187,24 +187,23 @@ lens_max_pool_sep (__global const T * x, __global T * y, int rows,
  * span inside (recomputing outputs of its neighbour, the same values):
  * only the outputs beyond the spans inside (those of padding wider than
  * the window reaches) and rows too narrow for a span take max_value.
- * NDRange chunks x out_h x planes: no index divisions. */
+ * NDRange chunks x row groups x planes (no index divisions), an item
+ * taking rows oy, oy + row groups... */
 __kernel void
 lens_max_pool_vec (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
     int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
 {
-  const int chunk = get_global_id (0), oy = get_global_id (1);
-  const int row = get_global_id (2) * out_h + oy;
+  const int chunk = get_global_id (0);
+  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
 
-  if (chunk >= chunks || oy >= out_h || row >= rows)
+  if (chunk >= chunks || (int) get_global_id (2) * out_h >= rows)
     return;
-
   /* the chunk's outputs: [first, last) */
   const int spans = (out_w + POOL_VEC - 1) / POOL_VEC;
   const int per_chunk = (spans + chunks - 1) / chunks;
   const int first = chunk * per_chunk * POOL_VEC;
   const int last = min (first + per_chunk * POOL_VEC, out_w);
-  const int y0 = oy * s_h - p_h;
   /* elements a span reads from its first tap: at stride 2 the last
    * column of an odd window comes from the odd lanes of a load one
    * column earlier */
@@ -214,47 +213,50 @@ lens_max_pool_vec (__global const T * x, __global T * y, int rows,
   const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
   const int last_inside = in_w - reach + p_w < 0 ? -1 :
       min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
-  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
-  __global T *out = y + (long) row * out_w;
-  int ky0, ky1;
+  for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
+    const int row = get_global_id (2) * out_h + oy;
+    const int y0 = oy * s_h - p_h;
+    __global T *out = y + (long) row * out_w;
+    int ky0, ky1;
 
-  if (last_inside < first_inside) {
-    for (int o = first; o < last; o++)
+    if (last_inside < first_inside) {
+      for (int o = first; o < last; o++)
+        out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+            p_w, 1, 1);
+      continue;
+    }
+    for (int o = first; o < min (first_inside, last); o++)
       out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
           p_w, 1, 1);
-    return;
-  }
-  for (int o = first; o < min (first_inside, last); o++)
-    out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
-        p_w, 1, 1);
-  for (int o = max (last_inside + POOL_VEC, first); o < last; o++)
-    out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
-        p_w, 1, 1);
-  tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
-  for (int ox0 = first; ox0 < last; ox0 += POOL_VEC) {
-    const int start = clamp (ox0, first_inside, last_inside);
-    T8 best = (T8) (T_LOWEST);
+    for (int o = max (last_inside + POOL_VEC, first); o < last; o++)
+      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+          p_w, 1, 1);
+    tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+    for (int ox0 = first; ox0 < last; ox0 += POOL_VEC) {
+      const int start = clamp (ox0, first_inside, last_inside);
+      T8 best = (T8) (T_LOWEST);
 
-    for (int ky = ky0; ky < ky1; ky++) {
-      __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
-      if (s_w == 1) {
-        for (int kx = 0; kx < k_w; kx++)
-          best = VEC_MAX_OF (best, vload8 (0, line + kx));
-      } else {
-        for (int kx = 0; kx < k_w; kx += 2) {
-          if (kx + 1 < k_w) {
-            T16 pair = vload16 (0, line + kx);
-            best = VEC_MAX_OF (best, pair.even);
-            best = VEC_MAX_OF (best, pair.odd);
-          } else if (kx > 0) {
-            best = VEC_MAX_OF (best, vload16 (0, line + kx - 1).odd);
-          } else {
-            best = VEC_MAX_OF (best, vload16 (0, line).even);
+      for (int ky = ky0; ky < ky1; ky++) {
+        __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
+        if (s_w == 1) {
+          for (int kx = 0; kx < k_w; kx++)
+            best = VEC_MAX_OF (best, vload8 (0, line + kx));
+        } else {
+          for (int kx = 0; kx < k_w; kx += 2) {
+            if (kx + 1 < k_w) {
+              T16 pair = vload16 (0, line + kx);
+              best = VEC_MAX_OF (best, pair.even);
+              best = VEC_MAX_OF (best, pair.odd);
+            } else if (kx > 0) {
+              best = VEC_MAX_OF (best, vload16 (0, line + kx - 1).odd);
+            } else {
+              best = VEC_MAX_OF (best, vload16 (0, line).even);
+            }
           }
         }
       }
+      vstore8 (best, 0, out + start);
     }
-    vstore8 (best, 0, out + start);
   }
 }
 
@@ -269,43 +271,44 @@ lens_max_pool_vec (__global const T * x, __global T * y, int rows,
  * overlapping its neighbour: the maximum does not mind), into a private
  * line padded with T_LOWEST on both sides; each vector of 8 outputs is
  * then the maximum of k_w vector loads from that line. The same taps as
- * lens_max_pool, padding counting as T_LOWEST. NDRange 1 x out_h x planes. */
+ * lens_max_pool, padding counting as T_LOWEST. NDRange 1 x row groups x
+ * planes, an item taking rows oy, oy + row groups... */
 __kernel void
 lens_max_pool_rows (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
     int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
 {
-  const int oy = get_global_id (1);
-  const int row = get_global_id (2) * out_h + oy;
-  T line[POOL_ROWS_PAD + POOL_ROWS_MAX_W + POOL_ROWS_PAD];
-  int ky0, ky1;
-
-  if (oy >= out_h || row >= rows)
-    return;
-
-  const int y0 = oy * s_h - p_h;
   __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
-  __global T *out = y + (long) row * out_w;
+  T line[POOL_ROWS_PAD + POOL_ROWS_MAX_W + POOL_ROWS_PAD];
 
+  if ((int) get_global_id (2) * out_h >= rows)
+    return;
   for (int c = 0; c < POOL_ROWS_PAD; c++) {
     line[c] = T_LOWEST;
     line[POOL_ROWS_PAD + in_w + c] = T_LOWEST;
   }
-  tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
-  for (int c = 0; c < in_w; c += 8) {
-    const int c8 = min (c, in_w - 8);
-    T8 best = (T8) (T_LOWEST);
-    for (int ky = ky0; ky < ky1; ky++)
-      best = VEC_MAX_OF (best, vload8 (0, plane + (y0 + ky) * in_w + c8));
-    vstore8 (best, 0, line + POOL_ROWS_PAD + c8);
-  }
-  for (int o = 0; o < out_w; o += 8) {
-    const int o8 = min (o, out_w - 8);
-    const T *taps = line + POOL_ROWS_PAD - p_w + o8;
-    T8 best = (T8) (T_LOWEST);
-    for (int kx = 0; kx < k_w; kx++)
-      best = VEC_MAX_OF (best, vload8 (0, taps + kx));
-    vstore8 (best, 0, out + o8);
+  for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
+    const int row = get_global_id (2) * out_h + oy;
+    const int y0 = oy * s_h - p_h;
+    __global T *out = y + (long) row * out_w;
+    int ky0, ky1;
+
+    tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+    for (int c = 0; c < in_w; c += 8) {
+      const int c8 = min (c, in_w - 8);
+      T8 best = (T8) (T_LOWEST);
+      for (int ky = ky0; ky < ky1; ky++)
+        best = VEC_MAX_OF (best, vload8 (0, plane + (y0 + ky) * in_w + c8));
+      vstore8 (best, 0, line + POOL_ROWS_PAD + c8);
+    }
+    for (int o = 0; o < out_w; o += 8) {
+      const int o8 = min (o, out_w - 8);
+      const T *taps = line + POOL_ROWS_PAD - p_w + o8;
+      T8 best = (T8) (T_LOWEST);
+      for (int kx = 0; kx < k_w; kx++)
+        best = VEC_MAX_OF (best, vload8 (0, taps + kx));
+      vstore8 (best, 0, out + o8);
+    }
   }
 }
 
@@ -396,74 +399,76 @@ lens_average_pool (__global const T * x, __global T * y, int rows,
  * rows of at least two spans, as lens_max_pool_vec (runs of spans of
  * POOL_VEC outputs, spans moved inside the row, where every column of the
  * window counts); each lane sums its taps in average_value's order.
- * NDRange chunks x out_h x planes: no index divisions. */
+ * NDRange chunks x row groups x planes (no index divisions), an item
+ * taking rows oy, oy + row groups... */
 __kernel void
 lens_average_pool_vec (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
     int s_h, int s_w, int p_h, int p_w, int d_h, int d_w, int lo_h, int lo_w,
     int hi_h, int hi_w)
 {
-  const int chunk = get_global_id (0), oy = get_global_id (1);
-  const int row = get_global_id (2) * out_h + oy;
+  const int chunk = get_global_id (0);
+  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
 
-  if (chunk >= chunks || oy >= out_h || row >= rows)
+  if (chunk >= chunks || (int) get_global_id (2) * out_h >= rows)
     return;
-
   /* the chunk's outputs: [first, last) */
   const int spans = (out_w + POOL_VEC - 1) / POOL_VEC;
   const int per_chunk = (spans + chunks - 1) / chunks;
   const int first = chunk * per_chunk * POOL_VEC;
   const int last = min (first + per_chunk * POOL_VEC, out_w);
-  const int y0 = oy * s_h - p_h;
   const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
       2 * POOL_VEC + max (k_w, 2) - 2;
   const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
   const int last_inside = in_w - reach + p_w < 0 ? -1 :
       min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
-  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
-  __global T *out = y + (long) row * out_w;
-  int ky0, ky1, counted_rows = 0;
+  for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
+    const int row = get_global_id (2) * out_h + oy;
+    const int y0 = oy * s_h - p_h;
+    __global T *out = y + (long) row * out_w;
+    int ky0, ky1, counted_rows = 0;
 
-  if (last_inside < first_inside) {
-    for (int o = first; o < last; o++)
+    if (last_inside < first_inside) {
+      for (int o = first; o < last; o++)
+        out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
+            p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
+      continue;
+    }
+    for (int o = first; o < min (first_inside, last); o++)
       out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
           p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
-    return;
-  }
-  for (int o = first; o < min (first_inside, last); o++)
-    out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
-        p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
-  for (int o = max (last_inside + POOL_VEC, first); o < last; o++)
-    out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
-        p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
-  for (int ky = 0; ky < k_h; ky++)
-    counted_rows += y0 + ky >= lo_h && y0 + ky < hi_h;
-  tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
-  for (int ox0 = first; ox0 < last; ox0 += POOL_VEC) {
-    const int start = clamp (ox0, first_inside, last_inside);
-    float8 sum = (float8) (0.0f);
+    for (int o = max (last_inside + POOL_VEC, first); o < last; o++)
+      out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
+          p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
+    for (int ky = 0; ky < k_h; ky++)
+      counted_rows += y0 + ky >= lo_h && y0 + ky < hi_h;
+    tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+    for (int ox0 = first; ox0 < last; ox0 += POOL_VEC) {
+      const int start = clamp (ox0, first_inside, last_inside);
+      float8 sum = (float8) (0.0f);
 
-    for (int ky = ky0; ky < ky1; ky++) {
-      __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
-      if (s_w == 1) {
-        for (int kx = 0; kx < k_w; kx++)
-          sum += convert_float8 (vload8 (0, line + kx));
-      } else {
-        for (int kx = 0; kx < k_w; kx += 2) {
-          if (kx + 1 < k_w) {
-            T16 pair = vload16 (0, line + kx);
-            sum += convert_float8 (pair.even);
-            sum += convert_float8 (pair.odd);
-          } else if (kx > 0) {
-            sum += convert_float8 (vload16 (0, line + kx - 1).odd);
-          } else {
-            sum += convert_float8 (vload16 (0, line).even);
+      for (int ky = ky0; ky < ky1; ky++) {
+        __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
+        if (s_w == 1) {
+          for (int kx = 0; kx < k_w; kx++)
+            sum += convert_float8 (vload8 (0, line + kx));
+        } else {
+          for (int kx = 0; kx < k_w; kx += 2) {
+            if (kx + 1 < k_w) {
+              T16 pair = vload16 (0, line + kx);
+              sum += convert_float8 (pair.even);
+              sum += convert_float8 (pair.odd);
+            } else if (kx > 0) {
+              sum += convert_float8 (vload16 (0, line + kx - 1).odd);
+            } else {
+              sum += convert_float8 (vload16 (0, line).even);
+            }
           }
         }
       }
+      vstore8 (CONVERT_T8 (sum / (float) (counted_rows * k_w)), 0,
+          out + start);
     }
-    vstore8 (CONVERT_T8 (sum / (float) (counted_rows * k_w)), 0,
-        out + start);
   }
 }
 

@@ -57,6 +57,8 @@ static const LensDType float_dtypes[] = {
  * row MaxPool's widest input row and padding a side. */
 #define POOL_ROWS_MAX_W 64
 #define POOL_ROWS_PAD 16
+/* Output rows per work-item of those kernels on a CPU device. */
+#define POOL_CPU_ROWS 16
 /* Must match POOL_MAX_GROUP in kernels/pool.cl. */
 #define POOL_MAX_GROUP 256
 
@@ -363,20 +365,22 @@ span_chunks (LensContext * ctx, const cl_int * geometry)
 }
 
 /* Launches a span kernel (MaxPool's vector and row kernels, AveragePool's
- * vector kernel) over chunks x output rows x planes, each item its own
- * group on a CPU device (a work group's worth per item: one item per
- * group lets the cores share them evenly). */
+ * vector kernel) over chunks x groups of output rows x planes. On a CPU
+ * device a work-item takes POOL_CPU_ROWS rows (work groups cost tens of
+ * nanoseconds there), each item its own group so that the cores share
+ * them evenly; on a GPU one row. */
 static LensStatus
 enqueue_spans (LensContext * ctx, cl_kernel k, cl_int rows, cl_int chunks,
     cl_int out_h, LensError *err)
 {
   size_t global[3], local[3] = { 1, 1, 1 };
+  gboolean gpu = lens_context_is_gpu (ctx);
 
   global[0] = (size_t) chunks;
-  global[1] = (size_t) out_h;
+  global[1] = (size_t) (gpu ? out_h : (out_h + POOL_CPU_ROWS - 1) /
+      POOL_CPU_ROWS);
   global[2] = (size_t) (out_h > 0 ? rows / out_h : 0);
-  return lens_context_enqueue (ctx, k, 3, global,
-      lens_context_is_gpu (ctx) ? NULL : local, err);
+  return lens_context_enqueue (ctx, k, 3, global, gpu ? NULL : local, err);
 }
 
 /* ---- MaxPool ---------------------------------------------------------------- */
