@@ -151,17 +151,18 @@ lens_pad_coord (int c, int size, int mode)
     rem = q; \
   }
 
-/* Pad, one run of an output row (innermost dimension) per work-item:
- * the outer dimensions are unravelled and mapped once per run; in
- * constant mode the run is the pad value around a contiguous copy of the
- * source row (whole vectors where the source is contiguous), the border
- * modes map each column. @span is 1 on GPUs (neighbouring items,
- * coalesced), a long run on CPUs. The value is @value, or value_src[0]
- * when @value_from_buffer (the constant_value input, read on the device
- * so that the graph needs no host synchronisation). Negative pads crop
- * first: the source is then the kept part, starting at @src_base with
- * @in_shape, and @pads_begin holds only the positive pads. NDRange
- * n / out_shape.s0 rows x ceil (out_shape.s0 / span). */
+/* Pad over runs of output rows (innermost dimension): a work-item takes
+ * @span elements of a row, or whole rows up to @span elements; each
+ * row's outer dimensions are unravelled and mapped once. In constant
+ * mode a row is the pad value around a contiguous copy of the source row
+ * (whole vectors where the source is contiguous); the border modes map
+ * each column. @span is 1 on GPUs (neighbouring items, coalesced), long
+ * on CPUs. The value is @value, or value_src[0] when @value_from_buffer
+ * (the constant_value input, read on the device so that the graph needs
+ * no host synchronisation). Negative pads crop first: the source is then
+ * the kept part, starting at @src_base with @in_shape, and @pads_begin
+ * holds only the positive pads. NDRange groups of
+ * max (1, span / out_shape.s0) rows x ceil (out_shape.s0 / span). */
 __kernel void
 lens_pad (__global const ELEM * src, int src_base, __global ELEM * dst,
     int n, int rank, int8 out_shape, int8 in_shape, int8 in_strides,
@@ -170,43 +171,47 @@ lens_pad (__global const ELEM * src, int src_base, __global ELEM * dst,
 {
   int i = get_global_id (0);
   int width = out_shape.s0, chunks = (width + span - 1) / span;
-  int rem, off = src_base;
-  bool inside = true;
+  int rows = n / width, rows_per_item = max (1, span / width);
 
-  if (i >= (n / width) * chunks)
+  if (i >= (rows + rows_per_item - 1) / rows_per_item * chunks)
     return;
 
-  const int row = i / chunks;
-  const int c0 = (i - row * chunks) * span;
+  const int group = i / chunks;
+  const int c0 = (i - group * chunks) * span;
   const int c1 = min (c0 + span, width);
   const int in_w = in_shape.s0, begin = pads_begin.s0;
   const ELEM fill = value_from_buffer ? value_src[0] : value;
-  __global ELEM *out = dst + (long) row * width;
+  const int row_end = min ((group + 1) * rows_per_item, rows);
 
-  rem = row;
-  UNRAVEL_PAD (1) UNRAVEL_PAD (2) UNRAVEL_PAD (3) UNRAVEL_PAD (4)
-  UNRAVEL_PAD (5) UNRAVEL_PAD (6) UNRAVEL_PAD (7)
-  if (!inside) {
-    for (int c = c0; c < c1; c++)
-      out[c] = fill;
-  } else if (mode == LENS_PAD_CONSTANT && in_strides.s0 == 1) {
-    /* out[c] = src[off + c - begin] on [lo, hi), the pad value around */
-    const int lo = clamp (begin, c0, c1), hi = clamp (begin + in_w, c0, c1);
-    __global const ELEM *line = src + off;
-    int c = lo;
+  for (int row = group * rows_per_item; row < row_end; row++) {
+    __global ELEM *out = dst + (long) row * width;
+    int rem = row, off = src_base;
+    bool inside = true;
 
-    for (int p = c0; p < lo; p++)
-      out[p] = fill;
-    for (; c + 16 <= hi; c += 16)
-      vstore16 (vload16 (0, line + c - begin), 0, out + c);
-    for (; c < hi; c++)
-      out[c] = line[c - begin];
-    for (c = hi; c < c1; c++)
-      out[c] = fill;
-  } else {
-    for (int c = c0; c < c1; c++) {
-      int x = lens_pad_coord (c - begin, in_w, mode);
-      out[c] = x >= 0 && x < in_w ? src[off + x * in_strides.s0] : fill;
+    UNRAVEL_PAD (1) UNRAVEL_PAD (2) UNRAVEL_PAD (3) UNRAVEL_PAD (4)
+    UNRAVEL_PAD (5) UNRAVEL_PAD (6) UNRAVEL_PAD (7)
+    if (!inside) {
+      for (int c = c0; c < c1; c++)
+        out[c] = fill;
+    } else if (mode == LENS_PAD_CONSTANT && in_strides.s0 == 1) {
+      /* out[c] = src[off + c - begin] on [lo, hi), the pad value around */
+      const int lo = clamp (begin, c0, c1), hi = clamp (begin + in_w, c0, c1);
+      __global const ELEM *line = src + off;
+      int c = lo;
+
+      for (int p = c0; p < lo; p++)
+        out[p] = fill;
+      for (; c + 16 <= hi; c += 16)
+        vstore16 (vload16 (0, line + c - begin), 0, out + c);
+      for (; c < hi; c++)
+        out[c] = line[c - begin];
+      for (c = hi; c < c1; c++)
+        out[c] = fill;
+    } else {
+      for (int c = c0; c < c1; c++) {
+        int x = lens_pad_coord (c - begin, in_w, mode);
+        out[c] = x >= 0 && x < in_w ? src[off + x * in_strides.s0] : fill;
+      }
     }
   }
 }

@@ -883,8 +883,9 @@ const LensOp lens_op_slice = {
 
 /* ---- Pad -------------------------------------------------------------------- */
 
-/* Elements of an output row each work-item of Pad writes on a CPU
- * device (the whole row, as rows rarely are longer). */
+/* Elements each work-item of Pad writes on a CPU device: part of a
+ * longer row, or whole rows (work groups cost tens of nanoseconds
+ * there). */
 #define PAD_CPU_SPAN 1024
 
 /* indexed by LensPadMode */
@@ -1060,6 +1061,7 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_int from_buffer = value != NULL;
   gboolean gpu = lens_context_is_gpu (ctx);
   cl_int span = gpu ? 1 : PAD_CPU_SPAN;
+  int64_t width, rows_per_item;
   size_t global, local = 1;
   cl_int8 c_out, c_in, c_strides, c_begin;
   cl_mem value_src;
@@ -1127,8 +1129,10 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
     st = lens_kernel_set_arg (k, 13, sizeof (cl_int), &span, err);
   if (st != LENS_OK)
     return st;
-  global = (size_t) (n / out_shape[rank - 1]) * ((out_shape[rank - 1] +
-          span - 1) / span);
+  width = out_shape[rank - 1];
+  rows_per_item = MAX (1, span / width);
+  global = (size_t) ((n / width + rows_per_item - 1) / rows_per_item *
+      ((width + span - 1) / span));
   if (gpu)
     return lens_context_enqueue_1d (ctx, k, (int64_t) global, err);
   /* a CPU work-item does a group's worth: one per group spreads them
