@@ -13,28 +13,42 @@
 #endif
 
 /* data seen as [outer, axis_dim, inner], indices flattened to n_indices:
- * dst[o, j, i] = data[o, indices[j], i] */
+ * dst[o, j, i] = data[o, indices[j], i]. Each work-item copies @span
+ * neighbouring elements of one output row (o, j): 1 on GPUs (neighbouring
+ * items, coalesced), a long run on CPUs, whose index arithmetic is then
+ * paid once per run and whose body moves whole vectors. NDRange
+ * outer * n_indices rows x ceil (inner / span). */
 #define LENS_GATHER(NAME, INDEX) \
 __kernel void \
 NAME (__global const ELEM * data, __global const INDEX * indices, \
-    __global ELEM * dst, int outer, int axis_dim, int inner, int n_indices) \
+    __global ELEM * dst, int rows, int axis_dim, int inner, int n_indices, \
+    int span) \
 { \
   int g = get_global_id (0); \
-  int i, j, o; \
-  long k; \
-  ELEM v = 0; \
+  int chunks = (inner + span - 1) / span; \
   \
-  if (g >= outer * n_indices * inner) \
+  if (g >= rows * chunks) \
     return; \
-  i = g % inner; \
-  j = (g / inner) % n_indices; \
-  o = g / inner / n_indices; \
-  k = indices[j]; \
+  \
+  const int r = g / chunks; \
+  const int o = r / n_indices; \
+  const int end = min ((g - r * chunks) * span + span, inner); \
+  int c = (g - r * chunks) * span; \
+  long k = indices[r - o * n_indices]; \
+  __global ELEM *out = dst + (long) r * inner; \
+  \
   if (k < 0) \
     k += axis_dim; \
-  if (k >= 0 && k < axis_dim) \
-    v = data[(o * axis_dim + (int) k) * inner + i]; \
-  dst[g] = v; \
+  if (k >= 0 && k < axis_dim) { \
+    __global const ELEM *in = data + ((long) o * axis_dim + k) * inner; \
+    for (; c + 16 <= end; c += 16) \
+      vstore16 (vload16 (0, in + c), 0, out + c); \
+    for (; c < end; c++) \
+      out[c] = in[c]; \
+  } else { \
+    for (; c < end; c++) \
+      out[c] = 0; \
+  } \
 }
 
 LENS_GATHER (lens_gather_i32, int)

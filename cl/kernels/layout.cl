@@ -1,6 +1,7 @@
 /* layout.cl: kernels that move elements without arithmetic: block copies
  * (Concat, Split), strided gathers (Slice, Transpose), a tiled transpose of
- * the last two dimensions, and padding (Pad).
+ * the last two dimensions, padding (Pad), and Transpose's CPU kernels
+ * (runs of contiguous rows, blocks of a transposed pair of dimensions).
  *
  * Every kernel is generic over the element size: ELEM (-DELEM=uchar,
  * ushort, uint or ulong) only carries bits, so one program per element size
@@ -150,28 +151,190 @@ lens_pad_coord (int c, int size, int mode)
     rem = q; \
   }
 
-/* Pad: each output element reads its (mapped) source element, or the pad
- * value in constant mode. The value is @value, or value_src[0] when
- * @value_from_buffer (the constant_value input, read on the device so that
- * the graph needs no host synchronisation). Negative pads crop first: the
- * source is then the kept part, starting at @src_base with @in_shape, and
- * @pads_begin holds only the positive pads. */
+/* Pad over runs of output rows (innermost dimension): a work-item takes
+ * @span elements of a row, or whole rows up to @span elements; each
+ * row's outer dimensions are unravelled and mapped once. In constant
+ * mode a row is the pad value around a contiguous copy of the source row
+ * (whole vectors where the source is contiguous); the border modes map
+ * each column. @span is 1 on GPUs (neighbouring items, coalesced), long
+ * on CPUs. The value is @value, or value_src[0] when @value_from_buffer
+ * (the constant_value input, read on the device so that the graph needs
+ * no host synchronisation). Negative pads crop first: the source is then
+ * the kept part, starting at @src_base with @in_shape, and @pads_begin
+ * holds only the positive pads. NDRange groups of
+ * max (1, span / out_shape.s0) rows x ceil (out_shape.s0 / span). */
 __kernel void
 lens_pad (__global const ELEM * src, int src_base, __global ELEM * dst,
     int n, int rank, int8 out_shape, int8 in_shape, int8 in_strides,
     int8 pads_begin, int mode, __global const ELEM * value_src,
-    int value_from_buffer, ELEM value)
+    int value_from_buffer, ELEM value, int span)
 {
   int i = get_global_id (0);
-  int rem = i, off = src_base;
-  bool inside = true;
+  int width = out_shape.s0, chunks = (width + span - 1) / span;
+  int rows = n / width, rows_per_item = max (1, span / width);
 
-  if (i >= n)
+  if (i >= (rows + rows_per_item - 1) / rows_per_item * chunks)
     return;
-  UNRAVEL_PAD (0) UNRAVEL_PAD (1) UNRAVEL_PAD (2) UNRAVEL_PAD (3)
-  UNRAVEL_PAD (4) UNRAVEL_PAD (5) UNRAVEL_PAD (6) UNRAVEL_PAD (7)
-  if (inside)
-    dst[i] = src[off];
-  else
-    dst[i] = value_from_buffer ? value_src[0] : value;
+
+  const int group = i / chunks;
+  const int c0 = (i - group * chunks) * span;
+  const int c1 = min (c0 + span, width);
+  const int in_w = in_shape.s0, begin = pads_begin.s0;
+  const ELEM fill = value_from_buffer ? value_src[0] : value;
+  const int row_end = min ((group + 1) * rows_per_item, rows);
+
+  for (int row = group * rows_per_item; row < row_end; row++) {
+    __global ELEM *out = dst + (long) row * width;
+    int rem = row, off = src_base;
+    bool inside = true;
+
+    UNRAVEL_PAD (1) UNRAVEL_PAD (2) UNRAVEL_PAD (3) UNRAVEL_PAD (4)
+    UNRAVEL_PAD (5) UNRAVEL_PAD (6) UNRAVEL_PAD (7)
+    if (!inside) {
+      for (int c = c0; c < c1; c++)
+        out[c] = fill;
+    } else if (mode == LENS_PAD_CONSTANT && in_strides.s0 == 1) {
+      /* out[c] = src[off + c - begin] on [lo, hi), the pad value around */
+      const int lo = clamp (begin, c0, c1), hi = clamp (begin + in_w, c0, c1);
+      __global const ELEM *line = src + off;
+      int c = lo;
+
+      for (int p = c0; p < lo; p++)
+        out[p] = fill;
+      for (; c + 16 <= hi; c += 16)
+        vstore16 (vload16 (0, line + c - begin), 0, out + c);
+      for (; c < hi; c++)
+        out[c] = line[c - begin];
+      for (c = hi; c < c1; c++)
+        out[c] = fill;
+    } else {
+      for (int c = c0; c < c1; c++) {
+        int x = lens_pad_coord (c - begin, in_w, mode);
+        out[c] = x >= 0 && x < in_w ? src[off + x * in_strides.s0] : fill;
+      }
+    }
+  }
+}
+
+/* Block edge of lens_transpose_block. */
+#define TRANSPOSE_BLOCK 16
+
+#define UNRAVEL_OUTER(K) \
+  if (K < outer_rank) { \
+    int q = rem / outer_shape.s##K; \
+    int c = rem - q * outer_shape.s##K; \
+    src_off += c * outer_src.s##K; \
+    dst_off += c * outer_dst.s##K; \
+    rem = q; \
+  }
+
+/* Transpose on CPU devices, innermost output dimension contiguous in the
+ * source too: each work-item copies @span elements of one output row,
+ * whole vectors at a time, its outer dimensions (@outer_shape with source
+ * and destination strides) unravelled once. NDRange rows x
+ * ceil (width / span). */
+__kernel void
+lens_transpose_rows (__global const ELEM * src, __global ELEM * dst,
+    int rows, int width, int span, int outer_rank, int8 outer_shape,
+    int8 outer_src, int8 outer_dst)
+{
+  int i = get_global_id (0);
+  int chunks = (width + span - 1) / span;
+  int rem, src_off = 0, dst_off = 0;
+
+  if (i >= rows * chunks)
+    return;
+
+  const int row = i / chunks;
+  const int c1 = min ((i - row * chunks) * span + span, width);
+  int c = (i - row * chunks) * span;
+
+  rem = row;
+  UNRAVEL_OUTER (0) UNRAVEL_OUTER (1) UNRAVEL_OUTER (2) UNRAVEL_OUTER (3)
+  UNRAVEL_OUTER (4) UNRAVEL_OUTER (5) UNRAVEL_OUTER (6)
+
+  __global const ELEM *in = src + src_off;
+  __global ELEM *out = dst + dst_off;
+
+  for (; c + 16 <= c1; c += 16)
+    vstore16 (vload16 (0, in + c), 0, out + c);
+  for (; c < c1; c++)
+    out[c] = in[c];
+}
+
+#define TRANSPOSE_CAT2(a, b) a ## b
+#define TRANSPOSE_CAT(a, b) TRANSPOSE_CAT2 (a, b)
+#define ELEM8 TRANSPOSE_CAT (ELEM, 8)
+#define TRANSPOSED_ROW(K) (ELEM8) (v0.s##K, v1.s##K, v2.s##K, v3.s##K, \
+    v4.s##K, v5.s##K, v6.s##K, v7.s##K)
+
+/* out[r * out_stride + c] = in[c * in_stride + r] for an 8 x 8 square:
+ * eight vector loads, the transpose in registers, eight vector stores. */
+inline void
+transpose_square8 (__global const ELEM * in, int in_stride,
+    __global ELEM * out, int out_stride)
+{
+  ELEM8 v0 = vload8 (0, in), v1 = vload8 (0, in + in_stride);
+  ELEM8 v2 = vload8 (0, in + 2 * in_stride);
+  ELEM8 v3 = vload8 (0, in + 3 * in_stride);
+  ELEM8 v4 = vload8 (0, in + 4 * in_stride);
+  ELEM8 v5 = vload8 (0, in + 5 * in_stride);
+  ELEM8 v6 = vload8 (0, in + 6 * in_stride);
+  ELEM8 v7 = vload8 (0, in + 7 * in_stride);
+
+  vstore8 (TRANSPOSED_ROW (0), 0, out);
+  vstore8 (TRANSPOSED_ROW (1), 0, out + out_stride);
+  vstore8 (TRANSPOSED_ROW (2), 0, out + 2 * out_stride);
+  vstore8 (TRANSPOSED_ROW (3), 0, out + 3 * out_stride);
+  vstore8 (TRANSPOSED_ROW (4), 0, out + 4 * out_stride);
+  vstore8 (TRANSPOSED_ROW (5), 0, out + 5 * out_stride);
+  vstore8 (TRANSPOSED_ROW (6), 0, out + 6 * out_stride);
+  vstore8 (TRANSPOSED_ROW (7), 0, out + 7 * out_stride);
+}
+
+/* Transpose on CPU devices where the innermost output dimension (size
+ * @w_size, source stride @w_src_stride) is not the source's contiguous
+ * one, output dimension q (size @q_size, destination stride
+ * @q_dst_stride) is: each work-item moves a TRANSPOSE_BLOCK square of
+ * (q, w), reading along source runs and writing along output rows, both
+ * within a few cache lines; a whole square as 8 x 8 squares in vector
+ * registers, a partial one element by element. The other dimensions (@outer_shape with
+ * source and destination strides) are unravelled once per block. NDRange
+ * outer blocks x blocks of q x blocks of w. */
+__kernel void
+lens_transpose_block (__global const ELEM * src, __global ELEM * dst,
+    int outer_n, int q_size, int q_dst_stride, int w_size, int w_src_stride,
+    int outer_rank, int8 outer_shape, int8 outer_src, int8 outer_dst)
+{
+  int i = get_global_id (0);
+  int blocks_q = (q_size + TRANSPOSE_BLOCK - 1) / TRANSPOSE_BLOCK;
+  int blocks_w = (w_size + TRANSPOSE_BLOCK - 1) / TRANSPOSE_BLOCK;
+  int rem, src_off = 0, dst_off = 0;
+
+  if (i >= outer_n * blocks_q * blocks_w)
+    return;
+
+  const int o = i / (blocks_q * blocks_w);
+  const int block = i - o * blocks_q * blocks_w;
+  const int q0 = block / blocks_w * TRANSPOSE_BLOCK;
+  const int w0 = (block - block / blocks_w * blocks_w) * TRANSPOSE_BLOCK;
+  const int q1 = min (q0 + TRANSPOSE_BLOCK, q_size);
+  const int w1 = min (w0 + TRANSPOSE_BLOCK, w_size);
+
+  rem = o;
+  UNRAVEL_OUTER (0) UNRAVEL_OUTER (1) UNRAVEL_OUTER (2) UNRAVEL_OUTER (3)
+  UNRAVEL_OUTER (4) UNRAVEL_OUTER (5) UNRAVEL_OUTER (6)
+  if (q1 - q0 == TRANSPOSE_BLOCK && w1 - w0 == TRANSPOSE_BLOCK) {
+    for (int q = q0; q < q1; q += 8)
+      for (int w = w0; w < w1; w += 8)
+        transpose_square8 (src + src_off + q + w * w_src_stride,
+            w_src_stride, dst + dst_off + q * q_dst_stride + w, q_dst_stride);
+    return;
+  }
+  for (int q = q0; q < q1; q++) {
+    __global const ELEM *in = src + src_off + q;
+    __global ELEM *out = dst + dst_off + q * q_dst_stride;
+    for (int w = w0; w < w1; w++)
+      out[w] = in[w * w_src_stride];
+  }
 }

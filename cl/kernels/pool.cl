@@ -5,9 +5,12 @@
  * up front instead of testing every tap.
  *
  * MaxPool and AveragePool split each output row among `chunks` work
- * items that stride through it: neighbouring items write neighbouring
- * elements (coalesced on GPUs, vectorized by CPU drivers) over a 1-D range
- * that keeps work groups full whatever the shape. GlobalAveragePool uses
+ * items. The general kernels stride through it: neighbouring items write
+ * neighbouring elements (coalesced on GPUs, vectorized by CPU drivers)
+ * over a 1-D range that keeps work groups full whatever the shape; the
+ * span kernels (MaxPool's separable, vector and row kernels,
+ * AveragePool's vector kernel) take runs of a row instead, in vectors
+ * where they can. GlobalAveragePool uses
  * one work group per (n, c) plane. */
 
 #ifndef T
@@ -22,9 +25,13 @@
 #ifdef T_IS_FLOAT
 #define IS_NUMBER(v) (!isnan (v))
 #define MAX_OF(a, b) fmax (a, b)
+/* the same on vectors of @best, @v; a compare and a blend where drivers
+ * lower a vector fmax lane by lane */
+#define VEC_MAX_OF(best, v) select (best, v, (v) > (best))
 #else
 #define IS_NUMBER(v) 1
 #define MAX_OF(a, b) max (a, b)
+#define VEC_MAX_OF(best, v) max (best, v)
 #endif
 
 /* Largest work group lens_global_average_pool is launched with. */
@@ -161,6 +168,150 @@ lens_max_pool_sep (__global const T * x, __global T * y, int rows,
   }
 }
 
+#define POOL_CAT2(a, b) a ## b
+#define POOL_CAT(a, b) POOL_CAT2 (a, b)
+#define T8 POOL_CAT (T, 8)
+#define T16 POOL_CAT (T, 16)
+#define CONVERT_T8 POOL_CAT (convert_, T8)
+
+/* Outputs per span (vector) of the vector kernels. */
+#define POOL_VEC 8
+
+/* MaxPool with dilations 1 and a column stride of 1 or 2 on rows of at
+ * least two spans (downsamplers, wide stride-1 windows). A row's spans of
+ * POOL_VEC outputs are split in @chunks runs, a run per work-item (the
+ * whole row on CPUs, where a work group costs tens of nanoseconds; a span
+ * on GPUs). A span is one vector, each window column one vector load (at
+ * stride 2 the even or odd lanes of a load that serves two columns). A
+ * span whose taps would leave the row is moved inwards, to the nearest
+ * span inside (recomputing outputs of its neighbour, the same values):
+ * only the outputs beyond the spans inside (those of padding wider than
+ * the window reaches) and rows too narrow for a span take max_value.
+ * NDRange chunks x row groups x planes (no index divisions), an item
+ * taking rows oy, oy + row groups... */
+__kernel void
+lens_max_pool_vec (__global const T * x, __global T * y, int rows,
+    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
+    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
+{
+  const int chunk = get_global_id (0);
+  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
+
+  if (chunk >= chunks || (int) get_global_id (2) * out_h >= rows)
+    return;
+  /* the chunk's outputs: [first, last) */
+  const int spans = (out_w + POOL_VEC - 1) / POOL_VEC;
+  const int per_chunk = (spans + chunks - 1) / chunks;
+  const int first = chunk * per_chunk * POOL_VEC;
+  const int last = min (first + per_chunk * POOL_VEC, out_w);
+  /* elements a span reads from its first tap: at stride 2 the last
+   * column of an odd window comes from the odd lanes of a load one
+   * column earlier */
+  const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
+      2 * POOL_VEC + max (k_w, 2) - 2;
+  /* the spans inside the row start in [first_inside, last_inside] */
+  const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
+  const int last_inside = in_w - reach + p_w < 0 ? -1 :
+      min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
+  for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
+    const int row = get_global_id (2) * out_h + oy;
+    const int y0 = oy * s_h - p_h;
+    __global T *out = y + (long) row * out_w;
+    int ky0, ky1;
+
+    if (last_inside < first_inside) {
+      for (int o = first; o < last; o++)
+        out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+            p_w, 1, 1);
+      continue;
+    }
+    for (int o = first; o < min (first_inside, last); o++)
+      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+          p_w, 1, 1);
+    for (int o = max (last_inside + POOL_VEC, first); o < last; o++)
+      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+          p_w, 1, 1);
+    tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+    for (int ox0 = first; ox0 < last; ox0 += POOL_VEC) {
+      const int start = clamp (ox0, first_inside, last_inside);
+      T8 best = (T8) (T_LOWEST);
+
+      for (int ky = ky0; ky < ky1; ky++) {
+        __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
+        if (s_w == 1) {
+          for (int kx = 0; kx < k_w; kx++)
+            best = VEC_MAX_OF (best, vload8 (0, line + kx));
+        } else {
+          for (int kx = 0; kx < k_w; kx += 2) {
+            if (kx + 1 < k_w) {
+              T16 pair = vload16 (0, line + kx);
+              best = VEC_MAX_OF (best, pair.even);
+              best = VEC_MAX_OF (best, pair.odd);
+            } else if (kx > 0) {
+              best = VEC_MAX_OF (best, vload16 (0, line + kx - 1).odd);
+            } else {
+              best = VEC_MAX_OF (best, vload16 (0, line).even);
+            }
+          }
+        }
+      }
+      vstore8 (best, 0, out + start);
+    }
+  }
+}
+
+/* Widest input row of lens_max_pool_rows, and its widest padding a side. */
+#define POOL_ROWS_MAX_W 64
+#define POOL_ROWS_PAD 16
+
+/* MaxPool with dilations 1 and a column stride of 1 on rows of 8 to
+ * POOL_ROWS_MAX_W inputs and outputs (SPP and SPPF on the last feature
+ * map): a work-item takes one output row. It takes the maximum of the
+ * window's input rows column by column, in vectors of 8 (the last one
+ * overlapping its neighbour: the maximum does not mind), into a private
+ * line padded with T_LOWEST on both sides; each vector of 8 outputs is
+ * then the maximum of k_w vector loads from that line. The same taps as
+ * lens_max_pool, padding counting as T_LOWEST. NDRange 1 x row groups x
+ * planes, an item taking rows oy, oy + row groups... */
+__kernel void
+lens_max_pool_rows (__global const T * x, __global T * y, int rows,
+    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
+    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
+{
+  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
+  T line[POOL_ROWS_PAD + POOL_ROWS_MAX_W + POOL_ROWS_PAD];
+
+  if ((int) get_global_id (2) * out_h >= rows)
+    return;
+  for (int c = 0; c < POOL_ROWS_PAD; c++) {
+    line[c] = T_LOWEST;
+    line[POOL_ROWS_PAD + in_w + c] = T_LOWEST;
+  }
+  for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
+    const int row = get_global_id (2) * out_h + oy;
+    const int y0 = oy * s_h - p_h;
+    __global T *out = y + (long) row * out_w;
+    int ky0, ky1;
+
+    tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+    for (int c = 0; c < in_w; c += 8) {
+      const int c8 = min (c, in_w - 8);
+      T8 best = (T8) (T_LOWEST);
+      for (int ky = ky0; ky < ky1; ky++)
+        best = VEC_MAX_OF (best, vload8 (0, plane + (y0 + ky) * in_w + c8));
+      vstore8 (best, 0, line + POOL_ROWS_PAD + c8);
+    }
+    for (int o = 0; o < out_w; o += 8) {
+      const int o8 = min (o, out_w - 8);
+      const T *taps = line + POOL_ROWS_PAD - p_w + o8;
+      T8 best = (T8) (T_LOWEST);
+      for (int kx = 0; kx < k_w; kx++)
+        best = VEC_MAX_OF (best, vload8 (0, taps + kx));
+      vstore8 (best, 0, out + o8);
+    }
+  }
+}
+
 /* Indices as ONNX numbers them: flattened over (N, C, H, W), the plane
  * row major (storage_order 0) or column major (storage_order 1). */
 __kernel void
@@ -193,9 +344,37 @@ lens_max_pool_with_indices (__global const T * x, __global T * y,
   }
 }
 
-/* Taps inside the input are summed; the divisor counts the taps inside
- * [lo, hi) per axis: the input alone (lo 0, hi in) or, with
- * count_include_pad, the input and its padding (explicit or auto_pad). */
+/* The average of one window: taps inside the input are summed; the
+ * divisor counts the taps inside [lo, hi) per axis: the input alone (lo
+ * 0, hi in) or, with count_include_pad, the input and its padding
+ * (explicit or auto_pad). */
+inline T
+average_value (__global const T * plane, int oy, int ox, int in_h, int in_w,
+    int k_h, int k_w, int s_h, int s_w, int p_h, int p_w, int d_h, int d_w,
+    int lo_h, int lo_w, int hi_h, int hi_w)
+{
+  int y0 = oy * s_h - p_h, x0 = ox * s_w - p_w;
+  int ky0, ky1, kx0, kx1, counted_rows = 0, counted_cols = 0;
+  float sum = 0.0f;
+
+  for (int ky = 0; ky < k_h; ky++) {
+    int iy = y0 + ky * d_h;
+    counted_rows += iy >= lo_h && iy < hi_h;
+  }
+  for (int kx = 0; kx < k_w; kx++) {
+    int ix = x0 + kx * d_w;
+    counted_cols += ix >= lo_w && ix < hi_w;
+  }
+  tap_range (y0, d_h, k_h, in_h, &ky0, &ky1);
+  tap_range (x0, d_w, k_w, in_w, &kx0, &kx1);
+  for (int ky = ky0; ky < ky1; ky++) {
+    int line = (y0 + ky * d_h) * in_w + x0;
+    for (int kx = kx0; kx < kx1; kx++)
+      sum += (float) plane[line + kx * d_w];
+  }
+  return (T) (sum / (float) (counted_rows * counted_cols));
+}
+
 __kernel void
 lens_average_pool (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
@@ -203,7 +382,7 @@ lens_average_pool (__global const T * x, __global T * y, int rows,
     int hi_h, int hi_w)
 {
   int i = get_global_id (0);
-  int row, oy, y0, ky0, ky1, counted_rows = 0;
+  int row, oy;
   __global const T *plane;
 
   if (i >= rows * chunks)
@@ -211,27 +390,85 @@ lens_average_pool (__global const T * x, __global T * y, int rows,
   row = i / chunks;
   oy = row % out_h;
   plane = x + (long) (row / out_h) * in_h * in_w;
-  y0 = oy * s_h - p_h;
-  for (int ky = 0; ky < k_h; ky++) {
-    int iy = y0 + ky * d_h;
-    counted_rows += iy >= lo_h && iy < hi_h;
-  }
-  tap_range (y0, d_h, k_h, in_h, &ky0, &ky1);
-  for (int ox = i % chunks; ox < out_w; ox += chunks) {
-    int x0 = ox * s_w - p_w, kx0, kx1, counted_cols = 0;
-    float sum = 0.0f;
-    for (int kx = 0; kx < k_w; kx++) {
-      int ix = x0 + kx * d_w;
-      counted_cols += ix >= lo_w && ix < hi_w;
+  for (int ox = i % chunks; ox < out_w; ox += chunks)
+    y[(long) row * out_w + ox] = average_value (plane, oy, ox, in_h, in_w,
+        k_h, k_w, s_h, s_w, p_h, p_w, d_h, d_w, lo_h, lo_w, hi_h, hi_w);
+}
+
+/* AveragePool (float) with dilations 1 and a column stride of 1 or 2 on
+ * rows of at least two spans, as lens_max_pool_vec (runs of spans of
+ * POOL_VEC outputs, spans moved inside the row, where every column of the
+ * window counts); each lane sums its taps in average_value's order.
+ * NDRange chunks x row groups x planes (no index divisions), an item
+ * taking rows oy, oy + row groups... */
+__kernel void
+lens_average_pool_vec (__global const T * x, __global T * y, int rows,
+    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
+    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w, int lo_h, int lo_w,
+    int hi_h, int hi_w)
+{
+  const int chunk = get_global_id (0);
+  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
+
+  if (chunk >= chunks || (int) get_global_id (2) * out_h >= rows)
+    return;
+  /* the chunk's outputs: [first, last) */
+  const int spans = (out_w + POOL_VEC - 1) / POOL_VEC;
+  const int per_chunk = (spans + chunks - 1) / chunks;
+  const int first = chunk * per_chunk * POOL_VEC;
+  const int last = min (first + per_chunk * POOL_VEC, out_w);
+  const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
+      2 * POOL_VEC + max (k_w, 2) - 2;
+  const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
+  const int last_inside = in_w - reach + p_w < 0 ? -1 :
+      min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
+  for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
+    const int row = get_global_id (2) * out_h + oy;
+    const int y0 = oy * s_h - p_h;
+    __global T *out = y + (long) row * out_w;
+    int ky0, ky1, counted_rows = 0;
+
+    if (last_inside < first_inside) {
+      for (int o = first; o < last; o++)
+        out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
+            p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
+      continue;
     }
-    tap_range (x0, d_w, k_w, in_w, &kx0, &kx1);
-    for (int ky = ky0; ky < ky1; ky++) {
-      int line = (y0 + ky * d_h) * in_w + x0;
-      for (int kx = kx0; kx < kx1; kx++)
-        sum += (float) plane[line + kx * d_w];
+    for (int o = first; o < min (first_inside, last); o++)
+      out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
+          p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
+    for (int o = max (last_inside + POOL_VEC, first); o < last; o++)
+      out[o] = average_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w,
+          p_h, p_w, 1, 1, lo_h, lo_w, hi_h, hi_w);
+    for (int ky = 0; ky < k_h; ky++)
+      counted_rows += y0 + ky >= lo_h && y0 + ky < hi_h;
+    tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+    for (int ox0 = first; ox0 < last; ox0 += POOL_VEC) {
+      const int start = clamp (ox0, first_inside, last_inside);
+      float8 sum = (float8) (0.0f);
+
+      for (int ky = ky0; ky < ky1; ky++) {
+        __global const T *line = plane + (y0 + ky) * in_w + start * s_w - p_w;
+        if (s_w == 1) {
+          for (int kx = 0; kx < k_w; kx++)
+            sum += convert_float8 (vload8 (0, line + kx));
+        } else {
+          for (int kx = 0; kx < k_w; kx += 2) {
+            if (kx + 1 < k_w) {
+              T16 pair = vload16 (0, line + kx);
+              sum += convert_float8 (pair.even);
+              sum += convert_float8 (pair.odd);
+            } else if (kx > 0) {
+              sum += convert_float8 (vload16 (0, line + kx - 1).odd);
+            } else {
+              sum += convert_float8 (vload16 (0, line).even);
+            }
+          }
+        }
+      }
+      vstore8 (CONVERT_T8 (sum / (float) (counted_rows * k_w)), 0,
+          out + start);
     }
-    y[(long) row * out_w + ox] =
-        (T) (sum / (float) (counted_rows * counted_cols));
   }
 }
 

@@ -107,6 +107,78 @@ lens_softmax_rows (__global const float *x, __global float *y, long rows,
     y[base + k * inner] *= scale;
 }
 
+/* lens_softmax_exp () on 16 lanes, the same operations lane by lane (so
+ * the same bits): both scalings computed, one selected. */
+inline float16
+lens_softmax_exp16 (float16 v)
+{
+  const float16 floor_v = (float16) (-103.9720840454f);
+  float16 b, m, p, low, input;
+  int16 e;
+
+  v = select (v, floor_v, floor_v > v);
+  input = v;
+  b = fma (v, (float16) (1.44269504088896341f), (float16) (12582912.0f));
+  m = b - 12582912.0f;
+  v = fma (m, (float16) (-6.93145752e-1f), v);
+  v = fma (m, (float16) (-1.42860677e-6f), v);
+  p = fma ((float16) (0x1.694000p-10f), v, (float16) (0x1.125edcp-7f));
+  p = fma (p, v, (float16) (0x1.555b5ap-5f));
+  p = fma (p, v, (float16) (0x1.555450p-3f));
+  p = fma (p, v, (float16) (0x1.fffff6p-2f));
+  p = fma (p, v, (float16) (1.0f));
+  p = fma (p, v, (float16) (1.0f));
+  e = convert_int16 (m);
+  low = p * as_float16 ((e + 64 + 127) << 23) * 0x1p-64f;
+  p = select (low, p * as_float16 ((e + 127) << 23), e >= -126);
+  return select (p, input, isnan (input));
+}
+
+/* One work-item per contiguous row (inner == 1) on CPU devices: the row
+ * in float16 vectors, which are the 16 sum lanes themselves; the tail
+ * past the last whole vector lane by lane. */
+__kernel void
+lens_softmax_rows16 (__global const float *x, __global float *y, long rows,
+    int len)
+{
+  long r = get_global_id (0);
+  const int whole = len / SOFTMAX_LANES * SOFTMAX_LANES;
+  float16 m16 = (float16) (-FLT_MAX), sum16 = (float16) (0.0f);
+  float m = -FLT_MAX, lane[SOFTMAX_LANES], scale;
+
+  if (r >= rows)
+    return;
+
+  __global const float *in = x + r * len;
+  __global float *out = y + r * len;
+
+  for (int k = 0; k < whole; k += SOFTMAX_LANES) {
+    float16 v = vload16 (0, in + k);
+    m16 = select (m16, v, v > m16);
+  }
+  vstore16 (m16, 0, lane);
+  for (int l = 0; l < SOFTMAX_LANES; l++)
+    m = lane[l] > m ? lane[l] : m;
+  for (int k = whole; k < len; k++)
+    m = in[k] > m ? in[k] : m;
+  for (int k = 0; k < whole; k += SOFTMAX_LANES) {
+    float16 e = lens_softmax_exp16 (vload16 (0, in + k) - m);
+    vstore16 (e, 0, out + k);
+    sum16 += e;
+  }
+  vstore16 (sum16, 0, lane);
+  for (int k = whole; k < len; k++) {
+    float e = lens_softmax_exp (in[k] - m);
+    out[k] = e;
+    lane[k - whole] += e;
+  }
+  scale = 1.0f / lens_softmax_fold (lane);
+  for (int k = 0; k < whole; k += SOFTMAX_LANES)
+    vstore16 (vload16 (0, out + k) * scale, 0, out + k);
+  for (int k = whole; k < len; k++)
+    out[k] *= scale;
+}
+
 /* One work-group per row (local size a power of two <= GROUP_MAX): for long
  * rows. The exponentials are computed by every work-item and stored; then
  * one work-item per lane sums its lane from the output (the lane order

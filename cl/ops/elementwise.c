@@ -18,6 +18,9 @@ typedef struct
   LensBinaryOp binary;
   LensUnaryOp unary;
   float alpha, beta;            /* LeakyRelu alpha; HardSigmoid alpha, beta */
+  /* Pow by a constant exponent of 2 (YOLO box decoding) runs as Mul of
+   * the base by itself: exact where the device's pow is slow */
+  gboolean square;
   /* Clip before opset 11 takes its bounds from attributes */
   gboolean has_min_attr, has_max_attr;
   float min_attr, max_attr;
@@ -238,6 +241,9 @@ binary_reshape (LensNode * node, LensError *err)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "Mod: attribute 'fmod' = 0 is invalid for %s inputs (ONNX requires "
         "fmod=1 for floating point)", lens_dtype_name (a->dtype));
+  priv->square = priv->binary == LENS_BINARY_POW
+      && lens_dtype_is_float (a->dtype) && b->host != NULL && b->is_constant
+      && lens_tensor_numel (b) == 1 && lens_tensor_get_f64 (b, 0) == 2.0;
   both[0] = a;
   both[1] = b;
   st = lens_broadcast_shapes (node, 2, both, &ndim, shape, err);
@@ -309,15 +315,20 @@ binary_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK || n == 0)
     return st;
 
-  if (priv->binary == LENS_BINARY_POW)
+  if (priv->square) {
+    /* the exponent broadcasts as a single element: a * a has y's shape */
+    name = binary_kernel_names[LENS_BINARY_MUL];
+    b = a;
+  } else if (priv->binary == LENS_BINARY_POW) {
     g_snprintf (exponent, sizeof exponent, "_%d", (int) b->dtype);
+  }
   lens_broadcast_strides (a, y->ndim, y->shape, a_in);
   lens_broadcast_strides (b, y->ndim, y->shape, b_in);
   rank = collapse_broadcast (y->ndim, y->shape, a_in, b_in, &shape,
       &a_strides, &b_strides);
   g_snprintf (kernel_name, sizeof kernel_name, "lens_%s%s", name, exponent);
-  st = lens_elementwise_kernel (ctx, node, 0, a->dtype, b->dtype, kernel_name,
-      &k, err);
+  st = lens_elementwise_kernel (ctx, node, priv->square, a->dtype, b->dtype,
+      kernel_name, &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 8, LENS_ARG (a->buffer),
         LENS_ARG (b->buffer), LENS_ARG (y->buffer), LENS_ARG (count),
@@ -484,8 +495,21 @@ pow_case (int index, GRand * rand)
   };
   LensNode *node;
 
-  if (index >= (int) G_N_ELEMENTS (cases))
+  if (index >= (int) G_N_ELEMENTS (cases) + 2) {
     return NULL;
+  } else if (index >= (int) G_N_ELEMENTS (cases)) {
+    /* a constant exponent of 2, a scalar or of rank 2: the square */
+    int64_t x_shape[3] = { 3, 7, 97 }, e_shape[2] = { 1, 1 };
+    LensTensor *inputs[2];
+    gboolean scalar = index % 2 == 0;
+    inputs[0] = random_tensor (scalar ? LENS_DTYPE_FLOAT : LENS_DTYPE_DOUBLE,
+        scalar ? 3 : 1, scalar ? x_shape : x_shape + 2, rand, -3, 3);
+    inputs[1] = lens_tensor_new_host (LENS_DTYPE_FLOAT, scalar ? 0 : 2,
+        e_shape, NULL);
+    lens_tensor_set_f64 (inputs[1], 0, 2.0);
+    inputs[1]->is_constant = TRUE;
+    return lens_case_node_new ("Pow", 15, 2, inputs, 1);
+  }
   node = binary_case_new ("Pow", 15, index, rand, cases[index].base,
       cases[index].base_lo, cases[index].base_hi, cases[index].exponent,
       cases[index].exp_lo, cases[index].exp_hi);

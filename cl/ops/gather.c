@@ -16,6 +16,10 @@ typedef struct
   int axis;                     /* normalized, set by reshape */
 } GatherPriv;
 
+/* Elements of an output row each work-item of Gather copies on a CPU
+ * device: enough to pay the index arithmetic once per kilobytes. */
+#define GATHER_CPU_SPAN 512
+
 /* ---- shared ----------------------------------------------------------------- */
 
 static LensStatus
@@ -160,7 +164,9 @@ gather_run (LensContext * ctx, LensNode * node, LensError *err)
   LensTensor *y = node->outputs[0];
   gboolean i64 = indices->dtype == LENS_DTYPE_INT64;
   cl_int outer = 1, inner = 1, axis_dim = (cl_int) data->shape[p->axis];
-  cl_int n_indices = (cl_int) lens_tensor_numel (indices);
+  cl_int n_indices = (cl_int) lens_tensor_numel (indices), rows, span;
+  gboolean gpu = lens_context_is_gpu (ctx);
+  size_t global, local = 1;
   const char *options;
   cl_kernel k;
   LensStatus st = lens_elem_size_options (node, data->dtype, &options, err);
@@ -174,16 +180,24 @@ gather_run (LensContext * ctx, LensNode * node, LensError *err)
     outer *= (cl_int) data->shape[d];
   for (int d = p->axis + 1; d < data->ndim; d++)
     inner *= (cl_int) data->shape[d];
+  rows = outer * n_indices;
+  span = gpu ? 1 : GATHER_CPU_SPAN;
+  global = (size_t) rows * ((inner + span - 1) / span);
   st = lens_node_kernel (ctx, node, 2 * lens_elem_size_slot (data->dtype) + i64,
       "gather", options, i64 ? "lens_gather_i64" : "lens_gather_i32", &k,
       err);
   if (st == LENS_OK)
-    st = lens_kernel_set_args (k, err, 7, LENS_ARG (data->buffer),
-        LENS_ARG (indices->buffer), LENS_ARG (y->buffer), LENS_ARG (outer),
-        LENS_ARG (axis_dim), LENS_ARG (inner), LENS_ARG (n_indices));
-  if (st == LENS_OK)
-    st = lens_context_enqueue_1d (ctx, k, lens_tensor_numel (y), err);
-  return st;
+    st = lens_kernel_set_args (k, err, 8, LENS_ARG (data->buffer),
+        LENS_ARG (indices->buffer), LENS_ARG (y->buffer), LENS_ARG (rows),
+        LENS_ARG (axis_dim), LENS_ARG (inner), LENS_ARG (n_indices),
+        LENS_ARG (span));
+  if (st != LENS_OK)
+    return st;
+  /* a CPU device runs one long run per work-item, each its own group so
+   * that the cores share them whatever their number */
+  if (gpu)
+    return lens_context_enqueue_1d (ctx, k, (int64_t) global, err);
+  return lens_context_enqueue (ctx, k, 1, &global, &local, err);
 }
 
 static LensStatus
@@ -202,8 +216,22 @@ gather_case (int index, GRand * rand)
   LensNode *node;
   int ndim, indices_ndim, axis;
 
-  if (index >= 14)
+  if (index >= 18)
     return NULL;
+  if (index >= 14) {
+    /* rows longer than a CPU work-item's run (whole vectors, a tail and
+     * a second run): a scalar index on the outermost axis (a channel
+     * shuffle's halves) and 1-D indices on a middle one */
+    int64_t rows_shape[3] = { index % 2 ? 2 : 3, 7, 13 * 97 };
+    int64_t n_indices = 3;
+    axis = index % 2 ? 0 : 1;
+    inputs[0] = random_data (rand, index, 3, rows_shape);
+    inputs[1] = random_indices (rand, index < 16 ? LENS_DTYPE_INT64 :
+        LENS_DTYPE_INT32, index % 2 ? 0 : 1, &n_indices, rows_shape[axis]);
+    node = lens_case_node_new ("Gather", 13, 2, inputs, 1);
+    lens_node_set_attr_int (node, "axis", axis);
+    return node;
+  }
   ndim = 1 + index % 4;
   /* scalar, 1-D and 2-D indices */
   indices_ndim = index % 3;

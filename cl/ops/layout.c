@@ -905,6 +905,11 @@ const LensOp lens_op_slice = {
 
 /* ---- Pad -------------------------------------------------------------------- */
 
+/* Elements each work-item of Pad writes on a CPU device: part of a
+ * longer row, or whole rows (work groups cost tens of nanoseconds
+ * there). */
+#define PAD_CPU_SPAN 1024
+
 /* indexed by LensPadMode */
 static const char *const pad_mode_names[] = {
   "constant", "edge", "reflect", "wrap"
@@ -1076,6 +1081,10 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
   int rank = 0;
   cl_int n = (cl_int) lens_tensor_numel (y), crank, mode = p->mode, cbase;
   cl_int from_buffer = value != NULL;
+  gboolean gpu = lens_context_is_gpu (ctx);
+  cl_int span = gpu ? 1 : PAD_CPU_SPAN;
+  int64_t width, rows_per_item;
+  size_t global, local = 1;
   cl_int8 c_out, c_in, c_strides, c_begin;
   cl_mem value_src;
   const char *options;
@@ -1112,6 +1121,12 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
     begin[rank] = MAX (p->pads_begin[d], 0);
     rank++;
   }
+  if (rank == 0) {
+    /* a scalar: one row of one */
+    rank = 1;
+    out_shape[0] = in_shape[0] = 1;
+    in_strides[0] = begin[0] = 0;
+  }
   cbase = (cl_int) base;
   crank = rank;
   c_out = to_cl_int8 (rank, out_shape);
@@ -1133,8 +1148,18 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
     st = lens_kernel_set_arg (k, 12, lens_dtype_size (x->dtype),
         &p->value_bits, err);
   if (st == LENS_OK)
-    st = lens_context_enqueue_1d (ctx, k, n, err);
-  return st;
+    st = lens_kernel_set_arg (k, 13, sizeof (cl_int), &span, err);
+  if (st != LENS_OK)
+    return st;
+  width = out_shape[rank - 1];
+  rows_per_item = MAX (1, span / width);
+  global = (size_t) ((n / width + rows_per_item - 1) / rows_per_item *
+      ((width + span - 1) / span));
+  if (gpu)
+    return lens_context_enqueue_1d (ctx, k, (int64_t) global, err);
+  /* a CPU work-item does a group's worth: one per group spreads them
+   * over the cores */
+  return lens_context_enqueue (ctx, k, 1, &global, &local, err);
 }
 
 static LensStatus
@@ -1160,11 +1185,14 @@ pad_case (int index, GRand * rand)
    * 'axes'; 3: opset 2 attributes */
   int form = (index / 4) % 4;
 
-  if (index >= 20)
+  if (index >= 23)
     return NULL;
   ndim = 1 + index % 4;
   for (int d = 0; d < ndim; d++)
     shape[d] = lens_awkward_size (rand, d == ndim - 1);
+  /* rows longer than a CPU work-item's run */
+  if (index >= 20)
+    shape[ndim - 1] = 1500 + index;
   x = random_data (rand, index, ndim, shape);
   n_axes = form == 2 ? g_rand_int_range (rand, 1, ndim + 1) : ndim;
   for (int i = 0; i < n_axes; i++)
@@ -1284,6 +1312,81 @@ transpose_reshape (LensNode * node, LensError *err)
   return LENS_OK;
 }
 
+/* Elements of an output row each work-item of the CPU row transpose
+ * copies. */
+#define TRANSPOSE_CPU_SPAN 512
+/* Must match TRANSPOSE_BLOCK in kernels/layout.cl. */
+#define TRANSPOSE_BLOCK 16
+
+/* Transpose on a CPU device, y = x permuted as @shape / @strides (output
+ * order, collapsed, @rank >= 1). A dense source always leaves a dimension
+ * of stride 1: when it is the innermost, rows are copied in runs;
+ * otherwise it pairs with the innermost in square blocks. The kernels take
+ * the slots of copy_strided's (which Transpose only runs on GPUs). */
+static LensStatus
+transpose_cpu (LensContext * ctx, LensNode * node, const char *options,
+    const LensTensor * x, LensTensor * y, int rank, const int64_t *shape,
+    const int64_t *strides, LensError *err)
+{
+  int64_t dst_strides[LENS_MAX_DIMS];
+  cl_int8 outer_shape, outer_src, outer_dst;
+  cl_int outer_rank = 0, q = -1, n = (cl_int) lens_tensor_numel (y);
+  size_t global, local = 1;
+  cl_kernel k;
+  LensStatus st;
+
+  dst_strides[rank - 1] = 1;
+  for (int d = rank - 2; d >= 0; d--)
+    dst_strides[d] = dst_strides[d + 1] * shape[d + 1];
+  for (int d = 0; d < rank - 1; d++)
+    if (strides[d] == 1)
+      q = d;
+  memset (&outer_shape, 0, sizeof outer_shape);
+  memset (&outer_src, 0, sizeof outer_src);
+  memset (&outer_dst, 0, sizeof outer_dst);
+  /* the outer dimensions, innermost first */
+  for (int d = rank - 2; d >= 0; d--) {
+    if (strides[rank - 1] != 1 && d == q)
+      continue;
+    outer_shape.s[outer_rank] = (cl_int) shape[d];
+    outer_src.s[outer_rank] = (cl_int) strides[d];
+    outer_dst.s[outer_rank] = (cl_int) dst_strides[d];
+    outer_rank++;
+  }
+  if (strides[rank - 1] == 1) {
+    cl_int width = (cl_int) shape[rank - 1], rows = n / width;
+    cl_int span = TRANSPOSE_CPU_SPAN;
+    st = lens_node_kernel (ctx, node, lens_elem_size_slot (y->dtype),
+        "layout", options, "lens_transpose_rows", &k, err);
+    if (st == LENS_OK)
+      st = lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
+          LENS_ARG (y->buffer), LENS_ARG (rows), LENS_ARG (width),
+          LENS_ARG (span), LENS_ARG (outer_rank), LENS_ARG (outer_shape),
+          LENS_ARG (outer_src), LENS_ARG (outer_dst));
+    global = (size_t) rows * ((width + span - 1) / span);
+  } else {
+    cl_int q_size = (cl_int) shape[q], w_size = (cl_int) shape[rank - 1];
+    cl_int q_dst_stride = (cl_int) dst_strides[q];
+    cl_int w_src_stride = (cl_int) strides[rank - 1];
+    cl_int outer_n = n / q_size / w_size;
+    st = lens_node_kernel (ctx, node, 4 + lens_elem_size_slot (y->dtype),
+        "layout", options, "lens_transpose_block", &k, err);
+    if (st == LENS_OK)
+      st = lens_kernel_set_args (k, err, 11, LENS_ARG (x->buffer),
+          LENS_ARG (y->buffer), LENS_ARG (outer_n), LENS_ARG (q_size),
+          LENS_ARG (q_dst_stride), LENS_ARG (w_size),
+          LENS_ARG (w_src_stride), LENS_ARG (outer_rank),
+          LENS_ARG (outer_shape), LENS_ARG (outer_src),
+          LENS_ARG (outer_dst));
+    global = (size_t) outer_n * ((q_size + TRANSPOSE_BLOCK - 1) /
+        TRANSPOSE_BLOCK) * ((w_size + TRANSPOSE_BLOCK - 1) /
+        TRANSPOSE_BLOCK);
+  }
+  if (st == LENS_OK)
+    st = lens_context_enqueue (ctx, k, 1, &global, &local, err);
+  return st;
+}
+
 static LensStatus
 transpose_run (LensContext * ctx, LensNode * node, LensError *err)
 {
@@ -1304,6 +1407,21 @@ transpose_run (LensContext * ctx, LensNode * node, LensError *err)
     return st;
   for (int d = 0; d < y->ndim; d++)
     strides[d] = x->strides[p->perm[d]];
+  if (!lens_context_is_gpu (ctx)) {
+    int64_t shape[LENS_MAX_DIMS], collapsed[LENS_MAX_DIMS];
+    int rank;
+
+    memcpy (shape, y->shape, sizeof (int64_t) * y->ndim);
+    memcpy (collapsed, strides, sizeof (int64_t) * y->ndim);
+    rank = collapse_dims (y->ndim, shape, collapsed);
+    if (rank == 0) {
+      /* a single element: one row of one */
+      rank = 1;
+      shape[0] = collapsed[0] = 1;
+    }
+    return transpose_cpu (ctx, node, options, x, y, rank, shape, collapsed,
+        err);
+  }
   return copy_strided (ctx, node, options, x, 0, y->ndim, y->shape, strides,
       TRUE, y, err);
 }
@@ -1324,12 +1442,25 @@ transpose_case (int index, GRand * rand)
   LensNode *node;
   int ndim;
 
-  if (index >= 16)
+  if (index >= 18)
     return NULL;
+  if (index >= 16) {
+    /* a channel shuffle's rows longer than a CPU work-item's run, and a
+     * block transpose whose source-contiguous dimension is neither the
+     * innermost nor next to it */
+    static const int64_t shapes[2][4] = { {2, 7, 1300}, {3, 17, 5, 19} };
+    static const int64_t perms[2][4] = { {1, 0, 2}, {2, 0, 3, 1} };
+    ndim = index == 16 ? 3 : 4;
+    x = random_data (rand, index, ndim, shapes[index - 16]);
+    node = lens_case_node_new ("Transpose", 13, 1, &x, 1);
+    lens_node_set_attr_ints (node, "perm", ndim, perms[index - 16]);
+    return node;
+  }
   ndim = 1 + index % 6;
   for (int d = 0; d < ndim; d++)
     shape[d] = lens_awkward_size (rand, ndim <= 3 && d >= ndim - 2);
-  /* a swap of the last two dimensions (the tiled path) every few cases */
+  /* a swap of the last two dimensions (the tiled path on GPUs, blocks on
+   * CPUs) every few cases */
   if (index % 4 == 1 && ndim >= 2) {
     shape[ndim - 1] = 97;
     shape[ndim - 2] = g_rand_boolean (rand) ? 97 : 13;

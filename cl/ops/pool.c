@@ -50,6 +50,15 @@ static const LensDType float_dtypes[] = {
  * per work-item of the separable MaxPool, and its widest window. */
 #define POOL_S1_SPAN 16
 #define POOL_S1_MAX_K 17
+/* Must match POOL_VEC in kernels/pool.cl: outputs per span of the vector
+ * kernels. */
+#define POOL_VEC 8
+/* Must match POOL_ROWS_MAX_W and POOL_ROWS_PAD in kernels/pool.cl: the
+ * row MaxPool's widest input row and padding a side. */
+#define POOL_ROWS_MAX_W 64
+#define POOL_ROWS_PAD 16
+/* Output rows per work-item of those kernels on a CPU device. */
+#define POOL_CPU_ROWS 16
 /* Must match POOL_MAX_GROUP in kernels/pool.cl. */
 #define POOL_MAX_GROUP 256
 
@@ -345,7 +354,76 @@ row_split (const LensTensor * y, const cl_int * geometry, cl_int * rows,
   *chunks = (out_w + POOL_ROW_SPAN - 1) / POOL_ROW_SPAN;
 }
 
+/* Runs a row's spans split in for the vector kernels: a CPU device pays
+ * tens of nanoseconds a work group, so one run a row; a GPU one span a
+ * work-item. */
+static cl_int
+span_chunks (LensContext * ctx, const cl_int * geometry)
+{
+  return lens_context_is_gpu (ctx) ? (geometry[3] + POOL_VEC - 1) / POOL_VEC
+      : 1;
+}
+
+/* Launches a span kernel (MaxPool's vector and row kernels, AveragePool's
+ * vector kernel) over chunks x groups of output rows x planes. On a CPU
+ * device a work-item takes POOL_CPU_ROWS rows (work groups cost tens of
+ * nanoseconds there), each item its own group so that the cores share
+ * them evenly; on a GPU one row. */
+static LensStatus
+enqueue_spans (LensContext * ctx, cl_kernel k, cl_int rows, cl_int chunks,
+    cl_int out_h, LensError *err)
+{
+  size_t global[3], local[3] = { 1, 1, 1 };
+  gboolean gpu = lens_context_is_gpu (ctx);
+
+  global[0] = (size_t) chunks;
+  global[1] = (size_t) (gpu ? out_h : (out_h + POOL_CPU_ROWS - 1) /
+      POOL_CPU_ROWS);
+  global[2] = (size_t) (out_h > 0 ? rows / out_h : 0);
+  return lens_context_enqueue (ctx, k, 3, global, gpu ? NULL : local, err);
+}
+
 /* ---- MaxPool ---------------------------------------------------------------- */
+
+/* The MaxPool kernels, by their kernel slot. */
+typedef enum
+{
+  MAX_POOL_GENERAL,
+  MAX_POOL_WITH_INDICES,
+  MAX_POOL_SEPARABLE,
+  MAX_POOL_VECTOR,
+  MAX_POOL_ROWS,
+} MaxPoolKernel;
+
+static const char *const max_pool_kernel_names[] = {
+  "lens_max_pool", "lens_max_pool_with_indices", "lens_max_pool_sep",
+  "lens_max_pool_vec", "lens_max_pool_rows",
+};
+
+/* Unit dilations and column strides of 1 or 2 (downsampling, SPP): short
+ * rows at stride 1 (SPP on the last feature map) take the row kernel,
+ * rows of at least two spans the vector kernel, where most spans lie
+ * inside the row, others the separable one (limits as in
+ * kernels/pool.cl). */
+static MaxPoolKernel
+max_pool_kernel (const LensPoolGeometry * g, const cl_int * geometry,
+    gboolean with_indices)
+{
+  int w = g->spatial - 1;
+
+  if (with_indices)
+    return MAX_POOL_WITH_INDICES;
+  if (geometry[7] > 2 || geometry[10] != 1 || geometry[11] != 1)
+    return MAX_POOL_GENERAL;
+  if (geometry[7] == 1 && geometry[1] >= 8 && geometry[3] >= 8
+      && geometry[1] <= POOL_ROWS_MAX_W && g->pad_begin[w] <= POOL_ROWS_PAD
+      && g->pad_end[w] <= POOL_ROWS_PAD)
+    return MAX_POOL_ROWS;
+  if (geometry[3] >= 2 * POOL_VEC)
+    return MAX_POOL_VECTOR;
+  return geometry[5] <= POOL_S1_MAX_K ? MAX_POOL_SEPARABLE :
+      MAX_POOL_GENERAL;
+}
 
 static LensStatus
 max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
@@ -355,7 +433,7 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   LensTensor *indices = lens_node_output (node, 1);
   cl_int geometry[12], rows, chunks;
   cl_int storage_order = s->storage_order;
-  gboolean separable;
+  MaxPoolKernel kernel;
   size_t global, local;
   cl_kernel k;
   LensStatus st;
@@ -368,20 +446,18 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
   kernel_geometry (&s->geometry, geometry);
-  /* unit dilations and column strides of 1 or 2 (SPP, downsampling): the
-   * separable kernel, its spans of outputs per work-item (limits as in
-   * kernels/pool.cl) */
-  separable = indices == NULL && geometry[7] <= 2
-      && geometry[10] == 1 && geometry[11] == 1
-      && geometry[5] <= POOL_S1_MAX_K;
-  st = lens_node_kernel (ctx, node, separable ? 1 : 0, "pool",
-      pool_options (x->dtype), indices ? "lens_max_pool_with_indices" :
-      separable ? "lens_max_pool_sep" : "lens_max_pool", &k, err);
+  kernel = max_pool_kernel (&s->geometry, geometry, indices != NULL);
+  st = lens_node_kernel (ctx, node, kernel, "pool", pool_options (x->dtype),
+      max_pool_kernel_names[kernel], &k, err);
   if (st != LENS_OK)
     return st;
   row_split (y, geometry, &rows, &chunks);
-  if (separable)
+  if (kernel == MAX_POOL_SEPARABLE)
     chunks = (geometry[3] + POOL_S1_SPAN - 1) / POOL_S1_SPAN;
+  else if (kernel == MAX_POOL_VECTOR)
+    chunks = span_chunks (ctx, geometry);
+  else if (kernel == MAX_POOL_ROWS)
+    chunks = 1;
   if (indices != NULL) {
     st = lens_kernel_set_args (k, err, 5, LENS_ARG (x->buffer),
         LENS_ARG (y->buffer), LENS_ARG (indices->buffer), LENS_ARG (rows),
@@ -398,6 +474,8 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   }
   if (st != LENS_OK)
     return st;
+  if (kernel == MAX_POOL_VECTOR || kernel == MAX_POOL_ROWS)
+    return enqueue_spans (ctx, k, rows, chunks, geometry[2], err);
   global = (size_t) rows * chunks;
   local = group_size (ctx, k);
   return lens_context_enqueue (ctx, k, 1, &global, &local, err);
@@ -479,6 +557,8 @@ max_pool_case (int index, GRand * rand)
   static const int64_t spp[][4] = {
     {13, 5, 5, 1}, {13, 9, 9, 1}, {13, 13, 13, 1}, {20, 3, 17, 1},
     {6, 13, 19, 1}, {41, 3, 3, 2}, {40, 2, 2, 2}, {21, 5, 17, 2},
+    {90, 3, 3, 2}, {90, 2, 2, 2}, {57, 5, 13, 1}, {3, 1, 4, 2},
+    {90, 3, 5, 1}, {1, 1, 3, 1},
   };
   int spatial = index % 4 == 3 ? 1 : 2;
   LensDType dtype = dtypes[index % 3];
@@ -490,8 +570,11 @@ max_pool_case (int index, GRand * rand)
   if (index >= 18 + (int) G_N_ELEMENTS (spp))
     return NULL;
   if (index >= 18) {
-    /* the separable kernel: SPP ("same" pads, windows wider than its
-     * span of outputs and the input) and stride-2 downsampling */
+    /* the row, separable and vector kernels: SPP ("same" pads, windows
+     * wider than a span of outputs and the input) and stride-2
+     * downsampling, on rows of 8 to 64 (the row kernel at stride 1),
+     * narrower than two vector spans and of 97 (spans inside, at both
+     * borders and a partial one) */
     const int64_t *c = spp[index - 18];
     int64_t kernel[2] = { c[1], c[2] }, pads[4] = {
       c[1] / 2, c[2] / 2, c[1] / 2, c[2] / 2
@@ -542,19 +625,24 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   const LensPoolGeometry *g = &s->geometry;
   LensTensor *x = node->inputs[0], *y = node->outputs[0];
   cl_int geometry[12], bounds[4], rows, chunks;
+  gboolean vector;
   size_t global, local;
   cl_kernel k;
   LensStatus st;
 
+  kernel_geometry (g, geometry);
+  /* unit dilations and column strides of 1 or 2 on rows of at least two
+   * spans: the vector kernel, as MaxPool's */
+  vector = geometry[7] <= 2 && geometry[10] == 1 && geometry[11] == 1
+      && geometry[3] >= 2 * POOL_VEC;
   st = lens_node_require_dense (node, x, "input X", err);
   if (st == LENS_OK)
     st = lens_node_require_dense (node, y, "output Y", err);
   if (st == LENS_OK)
-    st = lens_node_kernel (ctx, node, 0, "pool", pool_options (x->dtype),
-        "lens_average_pool", &k, err);
+    st = lens_node_kernel (ctx, node, vector, "pool", pool_options (x->dtype),
+        vector ? "lens_average_pool_vec" : "lens_average_pool", &k, err);
   if (st != LENS_OK)
     return st;
-  kernel_geometry (g, geometry);
   /* the divisor counts taps in [lo, hi) per axis (h, then w) */
   bounds[0] = g->count_include_pad ? -geometry[8] : 0;
   bounds[1] = g->count_include_pad ? -geometry[9] : 0;
@@ -565,6 +653,8 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
     bounds[3] += (cl_int) g->pad_end[g->spatial - 1];
   }
   row_split (y, geometry, &rows, &chunks);
+  if (vector)
+    chunks = span_chunks (ctx, geometry);
   st = lens_kernel_set_args (k, err, 4, LENS_ARG (x->buffer),
       LENS_ARG (y->buffer), LENS_ARG (rows), LENS_ARG (chunks));
   if (st == LENS_OK)
@@ -573,6 +663,8 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
     st = lens_kernel_set_arg (k, 16 + i, sizeof (cl_int), &bounds[i], err);
   if (st != LENS_OK)
     return st;
+  if (vector)
+    return enqueue_spans (ctx, k, rows, chunks, geometry[2], err);
   global = (size_t) rows * chunks;
   local = group_size (ctx, k);
   return lens_context_enqueue (ctx, k, 1, &global, &local, err);
@@ -595,8 +687,27 @@ average_pool_case (int index, GRand * rand)
   LensTensor *x;
   LensNode *node;
 
-  if (index >= 16)
+  if (index >= 20)
     return NULL;
+  if (index >= 16) {
+    /* the vector kernel on rows of 97: kernel, stride, pads (spans at
+     * both borders and a partial one, padding counted or not) */
+    static const int64_t windows[][3] = {
+      {3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {5, 2, 2},
+    };
+    const int64_t *w = windows[index - 16];
+    int64_t wide[4] = { 1, 3, 13, 97 }, kernel[2] = { w[0], w[0] };
+    int64_t strides[2] = { w[1], w[1] }, pads[4] = { w[2], w[2], w[2], w[2] };
+
+    x = lens_tensor_new_random (LENS_DTYPE_FLOAT, 4, wide, rand, -3, 3);
+    node = lens_case_node_new ("AveragePool", 11, 1, &x, 1);
+    lens_node_set_attr_ints (node, "kernel_shape", 2, kernel);
+    lens_node_set_attr_ints (node, "strides", 2, strides);
+    lens_node_set_attr_ints (node, "pads", 4, pads);
+    if (index % 2 == 1)
+      lens_node_set_attr_int (node, "count_include_pad", 1);
+    return node;
+  }
   random_pool_shape (rand, spatial, shape);
   x = lens_tensor_new_random (LENS_DTYPE_FLOAT, 2 + spatial, shape, rand, -3,
       3);

@@ -213,7 +213,17 @@ softmax_run (LensContext * ctx, LensNode * node, LensError *err)
   if (rows == 0 || len == 0)
     return LENS_OK;
 
-  if (len >= LONG_ROW) {
+  if (inner == 1 && !lens_context_is_gpu (ctx)) {
+    /* a CPU device: contiguous rows in vectors, one row per work group */
+    size_t global = (size_t) rows, local = 1;
+    st = lens_node_kernel (ctx, node, 2, "reduce",
+        reduce_options (LENS_DTYPE_FLOAT), "lens_softmax_rows16", &k, err);
+    if (st == LENS_OK)
+      st = lens_kernel_set_args (k, err, 4, LENS_ARG (x->buffer),
+          LENS_ARG (y->buffer), LENS_ARG (rows), LENS_ARG (cl_len));
+    if (st == LENS_OK)
+      st = lens_context_enqueue (ctx, k, 1, &global, &local, err);
+  } else if (len >= LONG_ROW) {
     size_t local, global;
     st = lens_node_kernel (ctx, node, 1, "reduce",
         reduce_options (LENS_DTYPE_FLOAT), "lens_softmax_group", &k, err);
