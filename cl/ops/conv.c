@@ -12,9 +12,10 @@
  *
  * init parses the attributes into LensConvParams (cl/ref/conv.h); reshape
  * resolves the geometry against the input shapes; run enqueues the kernels
- * of kernels/conv.cl: depthwise convolutions read x directly, every other
- * one packs x (padded, as floats) and the weights (once when constant)
- * into scratch buffers of the node and runs the vector-tiled kernel (see
+ * of kernels/conv.cl: depthwise convolutions read x directly (with a
+ * program built for their kernel shape), every other one packs x (padded,
+ * as floats) and the weights (once when constant) into scratch buffers of
+ * the node and runs the vector-tiled kernel (see
  * the top of kernels/conv.cl); a float 1x1 convolution over the whole
  * plane packs only its weights and reads x directly (lens_conv2d_1x1).
  * The references are in cl/ref/conv.c. 3-D
@@ -661,14 +662,27 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, LensError *err)
   int blocks = gpu ? p->out_h : CLAMP ((CONV_DEPTHWISE_CPU_ITEMS +
           p->out_c * p->batch - 1) / (p->out_c * p->batch), 1, p->out_h);
   cl_int rows = (p->out_h + blocks - 1) / blocks;
+  /* columns per phase of the kernel's row buffers (whole vectors): room
+   * for every tap's read and every column written, see kernels/conv.cl */
+  int phase_len = MAX (MAX (p->out_w, CONV_TILE_PX) + (p->k_w - 1) *
+      p->dil_w / p->stride_w, (p->pad_left + p->in_w) / p->stride_w + 1);
+  char *options;
   cl_mem bias;
   size_t global[3], local[3] = { 1, 1, 1 };
   cl_uint next;
   cl_kernel k;
   LensStatus st;
 
-  st = get_kernel (ctx, node, p->act.kind, FALSE, SLOT_DEPTHWISE,
+  /* the kernel shape is fixed at build time (see kernels/conv.cl): one
+   * program per shape */
+  options = g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d -DDW_KH=%d "
+      "-DDW_KW=%d -DDW_SH=%d -DDW_SW=%d -DDW_DH=%d -DDW_DW=%d "
+      "-DDW_PHASE_LEN=%d", (int) p->act.kind, CONV_TILE_OC, CONV_TILE_PX,
+      p->k_h, p->k_w, p->stride_h, p->stride_w, p->dil_h, p->dil_w,
+      (phase_len + CONV_TILE_PX - 1) / CONV_TILE_PX * CONV_TILE_PX);
+  st = lens_node_kernel (ctx, node, SLOT_DEPTHWISE, "conv", options,
       "lens_conv2d_depthwise", &k, err);
+  g_free (options);
   if (st != LENS_OK)
     return st;
   /* without a bias the kernel never reads it: any valid buffer will do */
@@ -862,6 +876,18 @@ static const ConvCase conv_cases[] = {
   { 2, 1, 13, 7, 1, 3, 3, 3, 97, 2, 2, {2, 0, 1, 3}, NULL, "Clip", FALSE },
   /* depthwise 5x5 */
   { 2, 1, 13, 13, 13, 5, 5, 13, 13, 1, 1, {2, 2, 2, 2}, NULL, "SiLU", TRUE },
+  /* depthwise 5x5, stride 2, even left pad, odd width */
+  { 2, 1, 7, 7, 7, 5, 5, 13, 13, 2, 1, {2, 2, 2, 2}, NULL, "HardSwish",
+      TRUE },
+  /* depthwise, stride 2 over rows longer than two vectors, no left pad */
+  { 2, 1, 3, 3, 3, 3, 3, 7, 97, 2, 1, {0, 0, 1, 1}, NULL, NULL, TRUE },
+  /* depthwise, dilation 2, rows narrower than a vector, batch 2 */
+  { 2, 2, 3, 3, 3, 3, 3, 7, 3, 1, 2, {2, 2, 2, 2}, NULL, NULL, FALSE },
+  /* depthwise on a 1x1 input (padding only) and with stride 3 */
+  { 2, 1, 13, 13, 13, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, "Relu", TRUE },
+  { 2, 1, 5, 5, 5, 3, 3, 13, 97, 3, 1, {1, 0, 0, 2}, NULL, "Clip", TRUE },
+  /* depthwise 1-D */
+  { 1, 1, 7, 7, 7, 1, 5, 1, 97, 1, 1, {0, 2, 0, 2}, NULL, NULL, TRUE },
   /* grouped 1x1, 3 output channels per group (one partial tile) */
   { 2, 1, 12, 9, 3, 1, 1, 7, 13, 1, 1, {0}, NULL, NULL, TRUE },
   { 2, 2, 7, 13, 1, 3, 3, 7, 7, 1, 1, {0}, "SAME_UPPER", "LeakyRelu", TRUE },
