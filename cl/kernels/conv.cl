@@ -583,10 +583,14 @@ lens_conv2d_depthwise (__global const float *x, __global const float *w,
        * same values */
       const int ox0 = out_w >= CONV_TP ? min (ox_tile, out_w - CONV_TP) :
           ox_tile;
+      /* one sum per kernel row: independent chains of fused
+       * multiply-adds rather than one chain as long as the kernel */
+      conv_floatp row_acc[DW_KH];
       conv_floatp acc = 0.0f;
 
 #pragma unroll
       for (int ky = 0; ky < DW_KH; ky++) {
+        row_acc[ky] = 0.0f;
         if (tap_row[ky] == NULL)
           continue;
 #pragma unroll
@@ -594,10 +598,13 @@ lens_conv2d_depthwise (__global const float *x, __global const float *w,
           /* padded column ox0 * DW_SW + kx * DW_DW */
           const float *p = tap_row[ky] + (kx * DW_DW % DW_SW) *
               DW_PHASE_LEN + kx * DW_DW / DW_SW + ox0;
-          acc = fma (conv_vloadp (0, p), (conv_floatp) wk[ky * DW_KW + kx],
-              acc);
+          row_acc[ky] = fma (conv_vloadp (0, p),
+              (conv_floatp) wk[ky * DW_KW + kx], row_acc[ky]);
         }
       }
+#pragma unroll
+      for (int ky = 0; ky < DW_KH; ky++)
+        acc += row_acc[ky];
 
       const conv_floatp out = conv_activate (acc + b, act_alpha, act_beta);
       if (ox0 + CONV_TP <= out_w) {
