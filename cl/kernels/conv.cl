@@ -27,8 +27,9 @@
  * CONV_TM output channels: every input vector feeds CONV_TM fused
  * multiply-adds and every weight CONV_TP lanes. The vectors are explicit,
  * so a CPU device (PoCL) runs one work-item per work-group and gets SIMD
- * code without relying on its work-group vectorizer (on AVX-512, 8-lane
- * vectors and 16 channels measured fastest).
+ * code without relying on its work-group vectorizer (on AVX-512: 16
+ * channels, and 16-lane vectors except on rows of 8 or fewer pixels; see
+ * CONV_TILE_* in cl/ops/conv.c).
  *
  * ConvInteger in float is exact: |x - x_zp| and |w - w_zp| are at most 255,
  * so a product is at most 65025 and a sum of 256 of them stays below 2^24,
@@ -44,13 +45,19 @@
  * lens_conv2d_depthwise handles one input channel per group (depthwise
  * convolution, small channel multiplier), where a channel tile would
  * waste work and packing would cost as much as the convolution: each
- * work-item computes one output row of one channel, CONV_TP pixels (one
- * vector) at a time, reading x directly (whole vectors away from the
- * borders, masked lanes near them).
+ * work-item computes output rows of one channel, CONV_TP pixels (one
+ * vector) at a time, from private copies of the input rows it reads,
+ * zero-padded and split by column phase for strides, so that every tap
+ * is a whole vector load at a constant offset, borders included. Its
+ * kernel size, strides and dilations are build options (DW_*): one
+ * program per shape, fully unrolled taps, weights in registers. A program
+ * built with DW_KH holds only that kernel, one without it all the others,
+ * so that each depthwise shape costs a small build.
  *
  * Build options: -DCONV_TM (output channels per work-item), -DCONV_TP (8
  * or 16: pixels per vector), -DACT (fused activation, see common.cl),
- * -DCONV_INT_FUSED (ConvInteger with its float epilogue). */
+ * -DCONV_INT_FUSED (ConvInteger with its float epilogue), -DDW_* (the
+ * depthwise kernel's shape, see below). */
 
 #ifndef CONV_TM
 #define CONV_TM 8
@@ -97,6 +104,10 @@ conv_int8_value (uchar bits, int sign)
 {
   return ((int) bits ^ sign) - sign;
 }
+
+/* The packing, packed and 1x1 kernels: the program without DW_KH (see
+ * the depthwise kernel below, whose programs have it and only it). */
+#ifndef DW_KH
 
 /* xp[n][c][row][col] (rows of w_p floats, h_p rows per plane) =
  * x[n][c][row - pad_top][col - pad_left], 0 outside x. For ConvInteger
@@ -184,6 +195,8 @@ conv_load_pixels (__global const float *p, int stride)
   return conv_vloadp (0, v);
 }
 
+#endif /* !DW_KH */
+
 /* lens_logistic and lens_activate (common.cl) on a tile vector: called
  * per lane, the scalar functions would leave the epilogue of a vectorized
  * work-item scalar. */
@@ -194,6 +207,8 @@ conv_activate (conv_floatp x, float alpha, float beta)
 {
   return LENS_ACTIVATION (x, alpha, beta, conv_logistic);
 }
+
+#ifndef DW_KH
 
 /* The geometry of the packed kernels (all int): the packed input's rows
  * and columns, then the convolution's and its tile counts. */
@@ -467,88 +482,60 @@ lens_conv2d_1x1_integer (__global const uchar *xp,
   CONV_INT_STORE;
 }
 
-/* One output row @oy of channel @oc of the depthwise convolution. */
+#endif /* !DW_KH */
+
+/* The depthwise kernel's kernel size, strides and dilations and its row
+ * buffers' length, fixed at build time (the host builds one program per
+ * shape): the tap loops unroll, the weights stay in registers and every
+ * tap's place in the row buffer is a constant. DW_PHASE_LEN (columns per
+ * phase of a buffered row) must cover max (out_w, CONV_TP) + (DW_KW - 1) *
+ * DW_DW / DW_SW columns read and (pad_left + in_w) / DW_SW + 1 written. */
+#ifdef DW_KH
+
+/* Input rows one output row spans: the rows a work-item keeps buffered. */
+#define DW_SPAN ((DW_KH - 1) * DW_DH + 1)
+#define DW_ROW_LEN (DW_SW * DW_PHASE_LEN)
+
+/* Copies input row @xrow (in_w long) into @row, padded column c (x column
+ * c - pad_left) at row[(c % DW_SW) * DW_PHASE_LEN + c / DW_SW]: with the
+ * columns split by phase, the pixels of one tap, DW_SW apart in x, lie
+ * next to each other. The padding columns were zeroed once and are never
+ * written. */
 inline void
-conv_depthwise_row (__global const float *x, __global const float *w,
-    __global const float *bias, __global float *y, int has_bias, int in_c,
-    int in_h, int in_w, int out_c, int out_h, int out_w, int k_h, int k_w,
-    int stride_h, int stride_w, int dil_h, int dil_w, int pad_top,
-    int pad_left, int out_per_group, float act_alpha, float act_beta, int n,
-    int oc, int oy)
+conv_depthwise_fill_row (__global const float *xrow, int in_w, int pad_left,
+    float *row)
 {
-  const int ic = oc / out_per_group;
-  const int iy0 = oy * stride_h - pad_top;
-  /* how far past a tap's first column its vector load reaches (stride 2
-   * loads two whole vectors, see conv_load_pixels) */
-  const int reach = stride_w == 2 ? 2 * CONV_TP - 1 : (CONV_TP - 1) *
-      stride_w;
-  const float b = has_bias ? bias[oc] : 0.0f;
-  __global const float *xc = x + ((size_t) n * in_c + ic) * in_h * in_w;
-  __global const float *wc = w + (size_t) oc * k_h * k_w;
-  __global float *yrow = y + (((size_t) n * out_c + oc) * out_h + oy) *
-      out_w;
+  int col = 0;
 
-  for (int ox_tile = 0; ox_tile < out_w; ox_tile += CONV_TP) {
-    /* a partial last tile moves back to end at the row's end (when the
-     * row has a whole vector): its loads stay inside x where they can,
-     * and it computes some outputs again, to the same values */
-    const int ox0 = out_w >= CONV_TP ? min (ox_tile, out_w - CONV_TP) :
-        ox_tile;
-    const int ix0 = ox0 * stride_w - pad_left;
-    conv_floatp acc = 0.0f;
+#if DW_SW == 1
+  for (; col + CONV_TP <= in_w; col += CONV_TP)
+    conv_vstorep (conv_vloadp (0, xrow + col), 0, row + pad_left + col);
+#elif DW_SW == 2
+  /* the even and odd columns of x land in the phases of pad_left's and
+   * pad_left + 1's parity */
+  float *even = row + (pad_left & 1) * DW_PHASE_LEN + pad_left / 2;
+  float *odd = row + ((pad_left + 1) & 1) * DW_PHASE_LEN + (pad_left + 1) / 2;
 
-    for (int ky = 0; ky < k_h; ky++) {
-      const int iy = iy0 + ky * dil_h;
-      if (iy < 0 || iy >= in_h)
-        continue;
-      __global const float *xrow = xc + (size_t) iy * in_w;
-
-      for (int kx = 0; kx < k_w; kx++) {
-        const int ix = ix0 + kx * dil_w;
-        conv_floatp xv;
-
-        /* per tap: at a border only the taps that reach past it pay */
-        if (ix >= 0 && ix + reach < in_w) {
-          xv = conv_load_pixels (xrow + ix, stride_w);
-        } else if (stride_w == 1 && in_w >= CONV_TP) {
-          /* the nearest whole vector inside the row, its lanes moved
-           * into place and those outside the row zeroed */
-          const int start = clamp (ix, 0, in_w - CONV_TP);
-          const conv_intp col = ix + CONV_LANES;
-          const conv_floatp whole = conv_vloadp (0, xrow + start);
-          const conv_floatp moved = shuffle (whole,
-              CONV_VEC (convert_uint) ((col - start) & (CONV_TP - 1)));
-          xv = select ((conv_floatp) 0.0f, moved, col >= 0 && col < in_w);
-        } else {
-          float v[CONV_TP];
-#pragma unroll
-          for (int p = 0; p < CONV_TP; p++) {
-            const int c = ix + p * stride_w;
-            const float e = xrow[clamp (c, 0, in_w - 1)];
-            v[p] = c >= 0 && c < in_w ? e : 0.0f;
-          }
-          xv = conv_vloadp (0, v);
-        }
-        acc = fma (xv, (conv_floatp) (wc[ky * k_w + kx]), acc);
-      }
-    }
-
-    const conv_floatp out = conv_activate (acc + b, act_alpha, act_beta);
-    if (ox0 + CONV_TP <= out_w) {
-      conv_vstorep (out, 0, yrow + ox0);
-    } else {
-      float v[CONV_TP];
-      conv_vstorep (out, 0, v);
-      for (int p = 0; p < out_w - ox0; p++)
-        yrow[ox0 + p] = v[p];
-    }
+  for (; col + 2 * CONV_TP <= in_w; col += 2 * CONV_TP) {
+    const conv_floatp a = conv_vloadp (0, xrow + col);
+    const conv_floatp b = conv_vloadp (0, xrow + col + CONV_TP);
+    conv_vstorep (shuffle2 (a, b, CONV_EVEN), 0, even + col / 2);
+    conv_vstorep (shuffle2 (a, b, CONV_EVEN + 1), 0, odd + col / 2);
+  }
+#endif
+  for (; col < in_w; col++) {
+    const int c = pad_left + col;
+    row[(c % DW_SW) * DW_PHASE_LEN + c / DW_SW] = xrow[col];
   }
 }
 
 /* Depthwise: @rows output rows (from oy0) of channel oc per work-item,
- * CONV_TP pixels at a time. Vectors whose window lies inside the row load
- * it whole; the others (borders, padding, the partial last tile) clamp
- * each column and mask the lane. NDRange (row blocks, out_c, batch). */
+ * CONV_TP pixels at a time. The work-item keeps the DW_SPAN input rows
+ * its current output row reads in private buffers, zero-padded (see
+ * conv_depthwise_fill_row), each filled once while it is needed: the taps
+ * then load whole vectors at constant offsets, without a bounds check,
+ * borders included. Rows of padding are skipped. NDRange (row blocks,
+ * out_c, batch). */
 __kernel void
 lens_conv2d_depthwise (__global const float *x, __global const float *w,
     __global const float *bias, __global float *y, int has_bias,
@@ -561,8 +548,87 @@ lens_conv2d_depthwise (__global const float *x, __global const float *w,
   if (oy0 >= out_h || oc >= out_c)
     return;
 
-  for (int oy = oy0; oy < min (out_h, oy0 + rows); oy++)
-    conv_depthwise_row (x, w, bias, y, has_bias, in_c, in_h, in_w, out_c,
-        out_h, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top,
-        pad_left, out_per_group, act_alpha, act_beta, n, oc, oy);
+  const int ic = oc / out_per_group;
+  const float b = has_bias ? bias[oc] : 0.0f;
+  __global const float *xc = x + ((size_t) n * in_c + ic) * in_h * in_w;
+  __global float *yc = y + ((size_t) n * out_c + oc) * out_h * out_w;
+  float wk[DW_KH * DW_KW];
+  float ring[DW_SPAN * DW_ROW_LEN];
+  /* the input row each buffer holds (-1: none yet) */
+  int held[DW_SPAN];
+
+#pragma unroll
+  for (int t = 0; t < DW_KH * DW_KW; t++)
+    wk[t] = w[(size_t) oc * DW_KH * DW_KW + t];
+  for (int i = 0; i < DW_SPAN * DW_ROW_LEN; i += CONV_TP)
+    conv_vstorep ((conv_floatp) 0.0f, 0, ring + i);
+  for (int r = 0; r < DW_SPAN; r++)
+    held[r] = -1;
+
+  for (int oy = oy0; oy < min (out_h, oy0 + rows); oy++) {
+    const int iy0 = oy * DW_SH - pad_top;
+    __global float *yrow = yc + (size_t) oy * out_w;
+    /* each tap row's buffer, NULL for a row of padding */
+    const float *tap_row[DW_KH];
+
+#pragma unroll
+    for (int ky = 0; ky < DW_KH; ky++) {
+      const int iy = iy0 + ky * DW_DH;
+      tap_row[ky] = NULL;
+      if (iy >= 0 && iy < in_h) {
+        /* the DW_SPAN rows of one output row are distinct modulo DW_SPAN,
+         * and a row overwritten is older than them all */
+        const int slot = iy % DW_SPAN;
+        float *row = ring + slot * DW_ROW_LEN;
+        if (held[slot] != iy) {
+          conv_depthwise_fill_row (xc + (size_t) iy * in_w, in_w, pad_left,
+              row);
+          held[slot] = iy;
+        }
+        tap_row[ky] = row;
+      }
+    }
+
+    for (int ox_tile = 0; ox_tile < out_w; ox_tile += CONV_TP) {
+      /* a partial last tile moves back to end at the row's end (when the
+       * row has a whole vector), computing some outputs again, to the
+       * same values */
+      const int ox0 = out_w >= CONV_TP ? min (ox_tile, out_w - CONV_TP) :
+          ox_tile;
+      /* one sum per kernel row: independent chains of fused
+       * multiply-adds rather than one chain as long as the kernel */
+      conv_floatp row_acc[DW_KH];
+      conv_floatp acc = 0.0f;
+
+#pragma unroll
+      for (int ky = 0; ky < DW_KH; ky++) {
+        row_acc[ky] = 0.0f;
+        if (tap_row[ky] == NULL)
+          continue;
+#pragma unroll
+        for (int kx = 0; kx < DW_KW; kx++) {
+          /* padded column ox0 * DW_SW + kx * DW_DW */
+          const float *p = tap_row[ky] + (kx * DW_DW % DW_SW) *
+              DW_PHASE_LEN + kx * DW_DW / DW_SW + ox0;
+          row_acc[ky] = fma (conv_vloadp (0, p),
+              (conv_floatp) wk[ky * DW_KW + kx], row_acc[ky]);
+        }
+      }
+#pragma unroll
+      for (int ky = 0; ky < DW_KH; ky++)
+        acc += row_acc[ky];
+
+      const conv_floatp out = conv_activate (acc + b, act_alpha, act_beta);
+      if (ox0 + CONV_TP <= out_w) {
+        conv_vstorep (out, 0, yrow + ox0);
+      } else {
+        float v[CONV_TP];
+        conv_vstorep (out, 0, v);
+        for (int p = 0; p < out_w - ox0; p++)
+          yrow[ox0 + p] = v[p];
+      }
+    }
+  }
 }
+
+#endif /* DW_KH */
