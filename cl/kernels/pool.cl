@@ -177,6 +177,27 @@ lens_max_pool_sep (__global const T * x, __global T * y, int rows,
 /* Outputs per span (vector) of the vector kernels. */
 #define POOL_VEC 8
 
+/* The common head of the vector pooling kernels: this item's plane and
+ * its chunk of the row's outputs [first, last); reach is how many
+ * elements a span reads from its first tap (at stride 2 the last column
+ * of an odd window comes from the odd lanes of a load one column
+ * earlier), and the spans inside the row start in [first_inside,
+ * last_inside]. */
+#define POOL_VEC_BEGIN \
+  const int chunk = get_global_id (0); \
+  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w; \
+  if (chunk >= chunks || (int) get_global_id (2) * out_h >= rows) \
+    return; \
+  const int spans = (out_w + POOL_VEC - 1) / POOL_VEC; \
+  const int per_chunk = (spans + chunks - 1) / chunks; \
+  const int first = chunk * per_chunk * POOL_VEC; \
+  const int last = min (first + per_chunk * POOL_VEC, out_w); \
+  const int reach = s_w == 1 ? POOL_VEC + k_w - 1 : \
+      2 * POOL_VEC + max (k_w, 2) - 2; \
+  const int first_inside = (p_w + s_w - 1) >> (s_w - 1); \
+  const int last_inside = in_w - reach + p_w < 0 ? -1 : \
+      min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1))
+
 /* MaxPool with dilations 1 and a column stride of 1 or 2 on rows of at
  * least two spans (downsamplers, wide stride-1 windows). A row's spans of
  * POOL_VEC outputs are split in @chunks runs, a run per work-item (the
@@ -194,25 +215,7 @@ lens_max_pool_vec (__global const T * x, __global T * y, int rows,
     int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
     int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
 {
-  const int chunk = get_global_id (0);
-  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
-
-  if (chunk >= chunks || (int) get_global_id (2) * out_h >= rows)
-    return;
-  /* the chunk's outputs: [first, last) */
-  const int spans = (out_w + POOL_VEC - 1) / POOL_VEC;
-  const int per_chunk = (spans + chunks - 1) / chunks;
-  const int first = chunk * per_chunk * POOL_VEC;
-  const int last = min (first + per_chunk * POOL_VEC, out_w);
-  /* elements a span reads from its first tap: at stride 2 the last
-   * column of an odd window comes from the odd lanes of a load one
-   * column earlier */
-  const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
-      2 * POOL_VEC + max (k_w, 2) - 2;
-  /* the spans inside the row start in [first_inside, last_inside] */
-  const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
-  const int last_inside = in_w - reach + p_w < 0 ? -1 :
-      min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
+  POOL_VEC_BEGIN;
   for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
     const int row = get_global_id (2) * out_h + oy;
     const int y0 = oy * s_h - p_h;
@@ -407,21 +410,7 @@ lens_average_pool_vec (__global const T * x, __global T * y, int rows,
     int s_h, int s_w, int p_h, int p_w, int d_h, int d_w, int lo_h, int lo_w,
     int hi_h, int hi_w)
 {
-  const int chunk = get_global_id (0);
-  __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
-
-  if (chunk >= chunks || (int) get_global_id (2) * out_h >= rows)
-    return;
-  /* the chunk's outputs: [first, last) */
-  const int spans = (out_w + POOL_VEC - 1) / POOL_VEC;
-  const int per_chunk = (spans + chunks - 1) / chunks;
-  const int first = chunk * per_chunk * POOL_VEC;
-  const int last = min (first + per_chunk * POOL_VEC, out_w);
-  const int reach = s_w == 1 ? POOL_VEC + k_w - 1 :
-      2 * POOL_VEC + max (k_w, 2) - 2;
-  const int first_inside = (p_w + s_w - 1) >> (s_w - 1);
-  const int last_inside = in_w - reach + p_w < 0 ? -1 :
-      min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1));
+  POOL_VEC_BEGIN;
   for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
     const int row = get_global_id (2) * out_h + oy;
     const int y0 = oy * s_h - p_h;
