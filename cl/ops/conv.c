@@ -496,6 +496,10 @@ tile_oc (const LensConvParams * p)
 {
   int tile = 1;
 
+  /* 24 channels (FastestDet, ShuffleNets) in one tile of 24, not two of
+   * 16 of which 8 channels would be computed for nothing */
+  if (p->out_per_group == CONV_TILE_OC * 3 / 2)
+    return p->out_per_group;
   if (p->out_per_group >= CONV_TILE_OC)
     return CONV_TILE_OC;
   while (tile < p->out_per_group)
@@ -957,6 +961,17 @@ static const ConvCase conv_cases[] = {
   { 2, 1, 13, 7, 1, 3, 3, 3, 97, 2, 2, {2, 0, 1, 3}, NULL, "Clip", FALSE },
   /* depthwise 5x5 */
   { 2, 1, 13, 13, 13, 5, 5, 13, 13, 1, 1, {2, 2, 2, 2}, NULL, "SiLU", TRUE },
+  /* grouped 1x1, 3 output channels per group (one partial tile) */
+  { 2, 1, 12, 9, 3, 1, 1, 7, 13, 1, 1, {0}, NULL, NULL, TRUE },
+  { 2, 2, 7, 13, 1, 3, 3, 7, 7, 1, 1, {0}, "SAME_UPPER", "LeakyRelu", TRUE },
+  /* one input channel, many outputs: tiled, not depthwise */
+  { 2, 1, 1, 13, 1, 3, 3, 13, 13, 1, 1, {1, 1, 1, 1}, NULL, "Relu", TRUE },
+  /* non-square kernel, stride 3 */
+  { 2, 1, 5, 7, 1, 2, 3, 6, 9, 3, 1, {0}, NULL, NULL, TRUE },
+  /* random sizes */
+  { 2, 1, 0, 0, 1, 3, 3, 0, 0, 1, 1, {1, 1, 1, 1}, NULL, "HardSwish", TRUE },
+  { 2, 1, 0, 0, 1, 1, 1, 0, 0, 2, 1, {0}, NULL, NULL, FALSE },
+  { 1, 1, 0, 0, 1, 1, 3, 1, 0, 1, 1, {0, 1, 0, 1}, NULL, "SiLU", TRUE },
   /* depthwise 5x5, stride 2, even left pad, odd width */
   { 2, 1, 7, 7, 7, 5, 5, 13, 13, 2, 1, {2, 2, 2, 2}, NULL, "HardSwish",
       TRUE },
@@ -972,17 +987,9 @@ static const ConvCase conv_cases[] = {
   { 2, 1, 3, 3, 3, 5, 5, 5, 127, 2, 1, {2, 2, 2, 2}, NULL, NULL, TRUE },
   /* depthwise 1-D */
   { 1, 1, 7, 7, 7, 1, 5, 1, 97, 1, 1, {0, 2, 0, 2}, NULL, NULL, TRUE },
-  /* grouped 1x1, 3 output channels per group (one partial tile) */
-  { 2, 1, 12, 9, 3, 1, 1, 7, 13, 1, 1, {0}, NULL, NULL, TRUE },
-  { 2, 2, 7, 13, 1, 3, 3, 7, 7, 1, 1, {0}, "SAME_UPPER", "LeakyRelu", TRUE },
-  /* one input channel, many outputs: tiled, not depthwise */
-  { 2, 1, 1, 13, 1, 3, 3, 13, 13, 1, 1, {1, 1, 1, 1}, NULL, "Relu", TRUE },
-  /* non-square kernel, stride 3 */
-  { 2, 1, 5, 7, 1, 2, 3, 6, 9, 3, 1, {0}, NULL, NULL, TRUE },
-  /* random sizes */
-  { 2, 1, 0, 0, 1, 3, 3, 0, 0, 1, 1, {1, 1, 1, 1}, NULL, "HardSwish", TRUE },
-  { 2, 1, 0, 0, 1, 1, 1, 0, 0, 2, 1, {0}, NULL, NULL, FALSE },
-  { 1, 1, 0, 0, 1, 1, 3, 1, 0, 1, 1, {0, 1, 0, 1}, NULL, "SiLU", TRUE },
+  /* 24 output channels: one tile of 24 (a stride-2 stem, a 1x1) */
+  { 2, 1, 3, 24, 1, 3, 3, 97, 13, 2, 1, {1, 1, 1, 1}, NULL, "Relu", TRUE },
+  { 2, 1, 13, 24, 1, 1, 1, 7, 13, 1, 1, {0}, NULL, "SiLU", TRUE },
 };
 
 /* Makes the X, W (and optional B) tensors of @c with random values and sets
@@ -1133,6 +1140,9 @@ static const ConvIntegerCase conv_integer_cases[] = {
   /* depthwise (one channel per tile), as in YOLO11's heads */
   { 1, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
   { 12, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2, EPILOGUE_BIAS },
+  /* one tile of 24 channels */
+  { 28, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
+  { 29, LENS_DTYPE_INT8, LENS_DTYPE_INT8, TRUE, 2 },
 };
 
 static LensNode *
