@@ -11,9 +11,10 @@
  *
  * lens_conv_pack_input copies x into a float scratch buffer with the
  * padding written out as zeros and every row long enough for whole
- * pixel tiles, so the main kernel reads without bounds checks. For
- * ConvInteger it also converts the bytes and subtracts x_zero_point
- * (padding reads as the zero point, hence 0).
+ * pixel tiles, so the main kernel reads without bounds checks; for a
+ * column stride of 2 it writes each row's even columns, then its odd
+ * ones. For ConvInteger it also converts the bytes and subtracts
+ * x_zero_point (padding reads as the zero point, hence 0).
  *
  * lens_conv_pack_weights lays the weights out as [group x channel tile]
  * [in channel][ky][kx][CONV_TM] floats (ConvInteger: w - w_zero_point),
@@ -23,7 +24,7 @@
  *
  * lens_conv2d_packed / lens_conv2d_packed_integer give each work-item
  * CONV_TP neighbouring output pixels of one row (one float vector, loaded
- * whole for stride 1, as two vectors and a shuffle for stride 2) times
+ * whole for strides 1 and 2, lane by lane for others) times
  * CONV_TM output channels: every input vector feeds CONV_TM fused
  * multiply-adds and every weight CONV_TP lanes. The vectors are explicit,
  * so a CPU device (PoCL) runs one work-item per work-group and gets SIMD
@@ -110,13 +111,17 @@ conv_int8_value (uchar bits, int sign)
 #ifndef DW_KH
 
 /* xp[n][c][row][col] (rows of w_p floats, h_p rows per plane) =
- * x[n][c][row - pad_top][col - pad_left], 0 outside x. For ConvInteger
+ * x[n][c][row - pad_top][c_x - pad_left], 0 outside x, where c_x = col;
+ * or, for a column stride of 2 (@split), the even padded columns first
+ * and the odd ones after them (c_x = 2 col, then 2 (col - w_p / 2) + 1),
+ * so that a tap's pixels of a tile are contiguous. For ConvInteger
  * (is_int), x holds bytes converted with x_sign, minus the zero point
  * (x_zero_point[0] when has_x_zp). NDRange (w_p, h_p, batch x in_c). */
 __kernel void
 lens_conv_pack_input (__global const void *x_, __global const uchar *x_zp,
     __global float *xp, int is_int, int x_sign, int has_x_zp, int planes,
-    int in_h, int in_w, int h_p, int w_p, int pad_top, int pad_left)
+    int in_h, int in_w, int h_p, int w_p, int pad_top, int pad_left,
+    int split)
 {
   const int col = get_global_id (0);
   const int row = get_global_id (1);
@@ -125,7 +130,10 @@ lens_conv_pack_input (__global const void *x_, __global const uchar *x_zp,
   if (col >= w_p || row >= h_p || plane >= planes)
     return;
 
-  const int iy = row - pad_top, ix = col - pad_left;
+  const int phase_len = w_p >> 1;
+  const int padded_col = !split ? col :
+      col < phase_len ? 2 * col : 2 * (col - phase_len) + 1;
+  const int iy = row - pad_top, ix = padded_col - pad_left;
   const size_t src = ((size_t) plane * in_h + iy) * in_w + ix;
   float v = 0.0f;
 
@@ -177,16 +185,20 @@ lens_conv_pack_weights (__global const void *w_, __global const uchar *w_zp,
   wp[((size_t) gt * k_size + k) * CONV_TM + m] = v;
 }
 
-/* CONV_TP pixels from @p, @stride apart (the packed input has room for
- * whole tiles: no bounds checks). */
+/* The CONV_TP pixels of a tile for the tap at column offset @c from row
+ * @xr of the packed input: contiguous for strides 1 and 2 (split by
+ * column phase, see lens_conv_pack_input), every @stride-th otherwise
+ * (the packed input has room for whole tiles: no bounds checks). Always
+ * inlined: called once per tap, it would otherwise cost a call each. */
 __attribute__ ((always_inline)) inline conv_floatp
-conv_load_pixels (__global const float *p, int stride)
+conv_load_pixels (__global const float *xr, int c, int stride, int w_p)
 {
   if (stride == 1)
-    return conv_vloadp (0, p);
+    return conv_vloadp (0, xr + c);
   if (stride == 2)
-    return shuffle2 (conv_vloadp (0, p), conv_vloadp (0, p + CONV_TP),
-        CONV_EVEN);
+    return conv_vloadp (0, xr + (c & 1) * (w_p >> 1) + (c >> 1));
+
+  __global const float *p = xr + c;
 
   float v[CONV_TP];
 #pragma unroll
@@ -236,7 +248,8 @@ conv_activate (conv_floatp x, float alpha, float beta)
   const size_t plane_p = (size_t) h_p * w_p; \
   __global const type *xg = xp + \
       ((size_t) n * in_c + (size_t) g * in_per_group) * plane_p + \
-      (size_t) oy * stride_h * w_p + (size_t) ox0 * stride_w; \
+      (size_t) oy * stride_h * w_p + \
+      (size_t) ox0 * (stride_w == 2 ? 1 : stride_w); \
   __global const float *wt = wp + \
       (size_t) gt * in_per_group * k_h * k_w * CONV_TM; \
   conv_floatp acc[CONV_TM]; \
@@ -250,7 +263,8 @@ conv_activate (conv_floatp x, float alpha, float beta)
   { \
     __global const float *xr = (xc) + (size_t) (ky) * dil_h * w_p; \
     for (int kx = 0; kx < k_w; kx++) { \
-      const conv_floatp xv = conv_load_pixels (xr + kx * dil_w, stride_w); \
+      const conv_floatp xv = conv_load_pixels (xr, kx * dil_w, stride_w, \
+          w_p); \
       _Pragma ("unroll") \
       for (int m = 0; m < CONV_TM; m++) \
         acc[m] = fma (xv, (conv_floatp) (wt[m]), acc[m]); \

@@ -574,11 +574,14 @@ packed_geometry (const LensConvParams * p, PackedGeometry * pg)
   pg->ow_tiles = (pg->out_w + pg->tile_px - 1) / pg->tile_px;
   pg->tile_oc = tile_oc (p);
   pg->oc_tiles = (p->out_per_group + pg->tile_oc - 1) / pg->tile_oc;
-  /* every row the tiles read, and every column of whole tiles (stride 2
-   * loads two vectors from the window's start) */
+  /* every row the tiles read, and every column of whole tiles; stride 2
+   * splits the columns by phase, each half reaching half the window */
   pg->h_p = (pg->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
-  pg->w_p = pg->ow_tiles * pg->tile_px * p->stride_w +
-      (p->k_w - 1) * p->dil_w;
+  if (p->stride_w == 2)
+    pg->w_p = 2 * (pg->ow_tiles * pg->tile_px + (p->k_w - 1) * p->dil_w / 2);
+  else
+    pg->w_p = pg->ow_tiles * pg->tile_px * p->stride_w +
+        (p->k_w - 1) * p->dil_w;
 }
 
 /* Enqueues the packing of x (when @pack_x) and (unless already done for
@@ -623,7 +626,7 @@ pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
         LENS_ARG (planes));
   if (st == LENS_OK) {
     const cl_int geometry[] = { pg->in_h, pg->in_w, pg->h_p, pg->w_p,
-      pg->pad_top, pg->pad_left
+      pg->pad_top, pg->pad_left, p->stride_w == 2
     };
     st = set_int_args (k, 7, geometry, G_N_ELEMENTS (geometry), &next, err);
   }
