@@ -110,43 +110,108 @@ conv_int8_value (uchar bits, int sign)
  * the depthwise kernel below, whose programs have it and only it). */
 #ifndef DW_KH
 
+/* Columns per work-item of lens_conv_pack_input (one float16). */
+#define CONV_PACK_SPAN 16
+#define CONV_PACK_EVEN (uint16) (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, \
+    24, 26, 28, 30)
+
+/* CONV_PACK_SPAN elements of x from column @first of @line, @step (1 or 2)
+ * apart, as floats (ConvInteger: the bytes converted with @x_sign, minus
+ * @zp); the caller checked that the loads stay inside the row. */
+inline float16
+conv_pack_load (__global const void *x_, size_t line, int first, int step,
+    int is_int, int x_sign, float zp)
+{
+  float16 a, b;
+
+  if (is_int) {
+    __global const uchar *x = (__global const uchar *) x_ + line + first;
+    a = convert_float16 ((convert_int16 (vload16 (0, x)) ^ x_sign) - x_sign)
+        - zp;
+    if (step == 1)
+      return a;
+    b = convert_float16 ((convert_int16 (vload16 (1, x)) ^ x_sign) - x_sign)
+        - zp;
+  } else {
+    __global const float *x = (__global const float *) x_ + line + first;
+    a = vload16 (0, x);
+    if (step == 1)
+      return a;
+    b = vload16 (1, x);
+  }
+  return shuffle2 (a, b, CONV_PACK_EVEN);
+}
+
 /* xp[n][c][row][col] (rows of w_p floats, h_p rows per plane) =
  * x[n][c][row - pad_top][c_x - pad_left], 0 outside x, where c_x = col;
  * or, for a column stride of 2 (@split), the even padded columns first
  * and the odd ones after them (c_x = 2 col, then 2 (col - w_p / 2) + 1),
  * so that a tap's pixels of a tile are contiguous. For ConvInteger
  * (is_int), x holds bytes converted with x_sign, minus the zero point
- * (x_zero_point[0] when has_x_zp). NDRange (w_p, h_p, batch x in_c). */
+ * (x_zero_point[0] when has_x_zp). Each work-item writes CONV_PACK_SPAN
+ * columns of a row, with whole-vector loads where they lie inside x (one
+ * element at a time at the borders and across the phase boundary).
+ * NDRange (column spans, h_p, batch x in_c). */
 __kernel void
 lens_conv_pack_input (__global const void *x_, __global const uchar *x_zp,
     __global float *xp, int is_int, int x_sign, int has_x_zp, int planes,
     int in_h, int in_w, int h_p, int w_p, int pad_top, int pad_left,
     int split)
 {
-  const int col = get_global_id (0);
+  const int col0 = get_global_id (0) * CONV_PACK_SPAN;
   const int row = get_global_id (1);
   const int plane = get_global_id (2);
 
-  if (col >= w_p || row >= h_p || plane >= planes)
+  if (col0 >= w_p || row >= h_p || plane >= planes)
     return;
 
   const int phase_len = w_p >> 1;
-  const int padded_col = !split ? col :
-      col < phase_len ? 2 * col : 2 * (col - phase_len) + 1;
-  const int iy = row - pad_top, ix = padded_col - pad_left;
-  const size_t src = ((size_t) plane * in_h + iy) * in_w + ix;
-  float v = 0.0f;
+  const int iy = row - pad_top;
+  const float zp = is_int && has_x_zp ? conv_int8_value (x_zp[0], x_sign) :
+      0;
+  __global float *out = xp + ((size_t) plane * h_p + row) * w_p + col0;
+  float16 v = 0.0f;
 
-  if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
-    if (is_int) {
-      const int zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
-      v = (float) (conv_int8_value (((__global const uchar *) x_)[src],
-              x_sign) - zp);
+  if (iy >= 0 && iy < in_h) {
+    const size_t line = ((size_t) plane * in_h + iy) * in_w;
+    /* x column of lane 0 and the step between lanes, where one applies */
+    int first = col0 - pad_left, step = 1;
+
+    if (split) {
+      step = 2;
+      if (col0 + CONV_PACK_SPAN <= phase_len)
+        first = 2 * col0 - pad_left;
+      else if (col0 >= phase_len)
+        first = 2 * (col0 - phase_len) + 1 - pad_left;
+      else
+        step = 0;               /* straddles the phases */
+    }
+    if (step != 0 && first >= 0 && first + step * CONV_PACK_SPAN <= in_w) {
+      v = conv_pack_load (x_, line, first, step, is_int, x_sign, zp);
     } else {
-      v = ((__global const float *) x_)[src];
+      float lanes[CONV_PACK_SPAN];
+      for (int i = 0; i < CONV_PACK_SPAN; i++) {
+        const int c = col0 + i;
+        const int ix = (!split ? c : c < phase_len ? 2 * c :
+            2 * (c - phase_len) + 1) - pad_left;
+        float e = 0.0f;
+        if (ix >= 0 && ix < in_w)
+          e = is_int ? (float) (conv_int8_value (((__global const uchar *)
+                      x_)[line + ix], x_sign)) - zp :
+              ((__global const float *) x_)[line + ix];
+        lanes[i] = e;
+      }
+      v = vload16 (0, lanes);
     }
   }
-  xp[((size_t) plane * h_p + row) * w_p + col] = v;
+  if (col0 + CONV_PACK_SPAN <= w_p) {
+    vstore16 (v, 0, out);
+  } else {
+    float lanes[CONV_PACK_SPAN];
+    vstore16 (v, 0, lanes);
+    for (int i = 0; i < w_p - col0; i++)
+      out[i] = lanes[i];
+  }
 }
 
 /* wp[gt][k][m] = w[oc][k] (minus its zero point for ConvInteger) for the

@@ -52,6 +52,10 @@
  * rows are slower). */
 #define CONV_DEPTHWISE_WIDE_ROW 64
 
+/* Columns of the packed input per work-item of lens_conv_pack_input (as
+ * in kernels/conv.cl). */
+#define CONV_PACK_SPAN 16
+
 /* Work-items per work-group of the convolution kernels (at most). */
 #define CONV_GROUP_SIZE 64
 
@@ -632,7 +636,7 @@ pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   }
   if (st != LENS_OK)
     return st;
-  global[0] = pg->w_p;
+  global[0] = (pg->w_p + CONV_PACK_SPAN - 1) / CONV_PACK_SPAN;
   global[1] = pg->h_p;
   global[2] = planes;
   pick_local_size (ctx, k, global, local);
@@ -993,6 +997,8 @@ static const ConvCase conv_cases[] = {
   /* 24 output channels: one tile of 24 (a stride-2 stem, a 1x1) */
   { 2, 1, 3, 24, 1, 3, 3, 97, 13, 2, 1, {1, 1, 1, 1}, NULL, "Relu", TRUE },
   { 2, 1, 13, 24, 1, 1, 1, 7, 13, 1, 1, {0}, NULL, "SiLU", TRUE },
+  /* 3x3 stride 1 on rows of several packing spans */
+  { 2, 1, 5, 9, 1, 3, 3, 7, 97, 1, 1, {1, 1, 1, 1}, NULL, "SiLU", TRUE },
 };
 
 /* Makes the X, W (and optional B) tensors of @c with random values and sets
@@ -1146,6 +1152,8 @@ static const ConvIntegerCase conv_integer_cases[] = {
   /* one tile of 24 channels */
   { 28, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
   { 29, LENS_DTYPE_INT8, LENS_DTYPE_INT8, TRUE, 2 },
+  { 30, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
+  { 30, LENS_DTYPE_INT8, LENS_DTYPE_UINT8, FALSE, 0 },
 };
 
 static LensNode *
