@@ -4,6 +4,7 @@
 
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -319,6 +320,21 @@ lens_float_to_bfloat16 (float f)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+/* F16C (CPUID.1:ECX), whose 256-bit form also needs the OS to save AVX
+ * state, which __builtin_cpu_supports ("avx") checks (clang's builtin
+ * knows no "f16c") */
+static gboolean
+cpu_has_f16c (void)
+{
+  static gint known = -1;
+  unsigned int a, b, c, d;
+
+  if (known < 0)
+    g_atomic_int_set (&known, __builtin_cpu_supports ("avx")
+        && __get_cpuid (1, &a, &b, &c, &d) && (c & bit_F16C) != 0);
+  return g_atomic_int_get (&known);
+}
+
 /* F16C rounds to nearest even like lens_float_to_half, eight at a time */
 __attribute__ ((target ("avx,f16c")))
 static int64_t
@@ -341,7 +357,7 @@ lens_floats_to_halves (const float *src, uint16_t *dst, int64_t n)
 #if defined(__x86_64__) && defined(__GNUC__)
   /* a model's float16 outputs pass here on every inference: 340k values
    * for YOLOv5n at 256, half a millisecond one by one */
-  if (__builtin_cpu_supports ("f16c"))
+  if (cpu_has_f16c ())
     i = floats_to_halves_f16c (src, dst, n);
 #endif
   for (; i < n; i++)
