@@ -34,6 +34,13 @@
 #define VEC_MAX_OF(best, v) max (best, v)
 #endif
 
+/* The geometry the pooling kernels take after their buffers, in this
+ * order (rows: output rows over all planes; chunks: work-items per row;
+ * then input and output sizes, window, strides, begin pads, dilations). */
+#define POOL_GEOMETRY_ARGS \
+    int rows, int chunks, int in_h, int in_w, int out_h, int out_w, \
+    int k_h, int k_w, int s_h, int s_w, int p_h, int p_w, int d_h, int d_w
+
 /* Largest work group lens_global_average_pool is launched with. */
 #define POOL_MAX_GROUP 256
 
@@ -96,9 +103,7 @@ max_window (__global const T * plane, int oy, int ox, int in_h, int in_w,
 }
 
 __kernel void
-lens_max_pool (__global const T * x, __global T * y, int rows, int chunks,
-    int in_h, int in_w, int out_h, int out_w, int k_h, int k_w, int s_h,
-    int s_w, int p_h, int p_w, int d_h, int d_w)
+lens_max_pool (__global const T * x, __global T * y, POOL_GEOMETRY_ARGS)
 {
   int i = get_global_id (0);
   int row, oy;
@@ -130,9 +135,8 @@ lens_max_pool (__global const T * x, __global T * y, int rows, int chunks,
  * T_LOWEST, which never wins over a tap, just as lens_max_pool starts
  * from it). NDRange rows x chunks of spans. */
 __kernel void
-lens_max_pool_sep (__global const T * x, __global T * y, int rows,
-    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
-    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
+lens_max_pool_sep (__global const T * x, __global T * y,
+    POOL_GEOMETRY_ARGS)
 {
   int i = get_global_id (0);
   T col[2 * POOL_S1_SPAN + POOL_S1_MAX_K - 2];
@@ -211,9 +215,8 @@ lens_max_pool_sep (__global const T * x, __global T * y, int rows,
  * NDRange chunks x row groups x planes (no index divisions), an item
  * taking rows oy, oy + row groups... */
 __kernel void
-lens_max_pool_vec (__global const T * x, __global T * y, int rows,
-    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
-    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
+lens_max_pool_vec (__global const T * x, __global T * y,
+    POOL_GEOMETRY_ARGS)
 {
   POOL_VEC_BEGIN;
   for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
@@ -277,9 +280,8 @@ lens_max_pool_vec (__global const T * x, __global T * y, int rows,
  * lens_max_pool, padding counting as T_LOWEST. NDRange 1 x row groups x
  * planes, an item taking rows oy, oy + row groups... */
 __kernel void
-lens_max_pool_rows (__global const T * x, __global T * y, int rows,
-    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
-    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w)
+lens_max_pool_rows (__global const T * x, __global T * y,
+    POOL_GEOMETRY_ARGS)
 {
   __global const T *plane = x + (long) get_global_id (2) * in_h * in_w;
   T line[POOL_ROWS_PAD + POOL_ROWS_MAX_W + POOL_ROWS_PAD];
@@ -319,9 +321,7 @@ lens_max_pool_rows (__global const T * x, __global T * y, int rows,
  * row major (storage_order 0) or column major (storage_order 1). */
 __kernel void
 lens_max_pool_with_indices (__global const T * x, __global T * y,
-    __global long *indices, int rows, int chunks, int in_h, int in_w,
-    int out_h, int out_w, int k_h, int k_w, int s_h, int s_w, int p_h,
-    int p_w, int d_h, int d_w, int storage_order)
+    __global long *indices, POOL_GEOMETRY_ARGS, int storage_order)
 {
   int i = get_global_id (0);
   int row, oy, pos;
@@ -379,10 +379,8 @@ average_value (__global const T * plane, int oy, int ox, int in_h, int in_w,
 }
 
 __kernel void
-lens_average_pool (__global const T * x, __global T * y, int rows,
-    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
-    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w, int lo_h, int lo_w,
-    int hi_h, int hi_w)
+lens_average_pool (__global const T * x, __global T * y,
+    POOL_GEOMETRY_ARGS, int lo_h, int lo_w, int hi_h, int hi_w)
 {
   int i = get_global_id (0);
   int row, oy;
@@ -405,10 +403,8 @@ lens_average_pool (__global const T * x, __global T * y, int rows,
  * NDRange chunks x row groups x planes (no index divisions), an item
  * taking rows oy, oy + row groups... */
 __kernel void
-lens_average_pool_vec (__global const T * x, __global T * y, int rows,
-    int chunks, int in_h, int in_w, int out_h, int out_w, int k_h, int k_w,
-    int s_h, int s_w, int p_h, int p_w, int d_h, int d_w, int lo_h, int lo_w,
-    int hi_h, int hi_w)
+lens_average_pool_vec (__global const T * x, __global T * y,
+    POOL_GEOMETRY_ARGS, int lo_h, int lo_w, int hi_h, int hi_w)
 {
   POOL_VEC_BEGIN;
   for (int oy = get_global_id (1); oy < out_h; oy += get_global_size (1)) {
