@@ -118,11 +118,11 @@ value_free (Value * v)
 static size_t
 value_bytes (const Value * v)
 {
-  int64_t n = 1;
+  /* checked on load, so no overflow, but an empty value may have huge
+   * dimensions besides its 0: a running product would overflow first */
+  int64_t bytes = lens_shape_bytes (v->dtype, v->ndim, v->shape);
 
-  for (int d = 0; d < v->ndim; d++)
-    n *= v->shape[d];
-  return (size_t) n * lens_dtype_size (v->dtype);
+  return bytes > 0 ? (size_t) bytes : 0;
 }
 
 /* Float16 constants become float32: lens computes in float32 throughout. */
@@ -809,13 +809,15 @@ plan_memory (LensModel * m)
     for (int o = 0; o < step->n_outputs; o++) {
       int r = root_of (m, step->outputs[o]);
       Value *v = value_at (m, r);
-      size_t need = MAX (value_bytes (v), 4);
+      size_t need;
       int best = -1;
 
-      /* views, and roots made earlier (a placed Concat's output exists
-       * from its first input's step) */
-      if (first_def[r] != s || v->slot >= 0)
+      /* views, roots made earlier (a placed Concat's output exists from
+       * its first input's step) and graph inputs, which have buffers of
+       * their own */
+      if (first_def[r] != s || v->slot >= 0 || v->producer < 0)
         continue;
+      need = MAX (value_bytes (v), 4);
       m->unplanned_bytes += need;
       /* a slot is free for step s once its last reader ran before s: take
        * the smallest free one that fits, else grow the largest free one */

@@ -640,6 +640,35 @@ START_TEST (test_memory_plan_reuses)
 }
 END_TEST
 
+/* A view of the graph input read after other values used (and freed)
+ * planned buffers: the input keeps its own buffer, the plan never hands it
+ * a slot that earlier steps write. */
+START_TEST (test_input_view_keeps_input)
+{
+  static const int64_t shape[2] = { 16, 97 }, axes[1] = { 0 };
+  Builder *b = builder_new (13);
+  LensError err = LENS_ERROR_INIT;
+  LensTensor *input = random_input (2, shape);
+  LensModel *model;
+  char *path;
+
+  add_input (b, "x", 2, shape, NULL);
+  add_init_ints (b, "axes", 1, axes);
+  add_node (b, "Relu", "x", "a");
+  add_node (b, "Sigmoid", "a", "s");
+  add_node (b, "Exp", "s", "e");
+  add_node (b, "Unsqueeze", "x,axes", "x1");
+  add_node (b, "Add", "x1,e", "y");
+  add_output (b, "y");
+  path = builder_save (b);
+  builder_free (b);
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err) ==
+      LENS_OK, "%s", err.message);
+  check_against_reference (model, path, input, 1e-5,
+      "a view of the input read late");
+}
+END_TEST
+
 /* Concat in place: on axis 1 of [1, n] tensors every input is one run of
  * the output. Relu, Sigmoid and the Slice write straight into it; the
  * second use of Relu's value (already placed) and Exp's (4 KiB + 12 bytes
@@ -1282,6 +1311,7 @@ executor_suite (void)
   tcase_add_test (tc_run, test_two_execs_share_model);
   tcase_add_test (tc_run, test_memory_plan_reuses);
   tcase_add_test (tc_run, test_concat_in_place);
+  tcase_add_test (tc_run, test_input_view_keeps_input);
   tcase_add_test (tc_run, test_float16_input_rounded);
   suite_add_tcase (s, tc_run);
 
