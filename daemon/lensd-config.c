@@ -1324,6 +1324,15 @@ lensd_config_load (const gchar * path, GError ** error)
   return config;
 }
 
+/* Frees a secret read from a file, wiping it first. */
+static void
+free_secret (char *secret)
+{
+  if (secret != NULL)
+    memset (secret, 0, strlen (secret));
+  g_free (secret);
+}
+
 static void
 lensd_mqtt_config_free (LensdMqttConfig * m)
 {
@@ -1333,9 +1342,7 @@ lensd_mqtt_config_free (LensdMqttConfig * m)
   g_free (m->client_id);
   g_free (m->instance);
   g_free (m->username);
-  if (m->password != NULL)
-    memset (m->password, 0, strlen (m->password));
-  g_free (m->password);
+  free_secret (m->password);
   g_free (m->password_file);
   g_free (m->ca_file);
   g_free (m->cert_file);
@@ -1352,9 +1359,7 @@ lensd_config_free (LensdConfig * config)
   g_free (config->path);
   g_free (config->listen_host);
   g_free (config->token_file);
-  if (config->token != NULL)
-    memset (config->token, 0, strlen (config->token));
-  g_free (config->token);
+  free_secret (config->token);
   g_free (config->device);
   g_free (config->cache_dir);
   g_free (config->model_path);

@@ -980,14 +980,15 @@ lensd_http_parse_stream_config (const gchar * body, gsize length,
 
 /* ---- service routes ------------------------------------------------------ */
 
+/* 200 with {"status": @status} */
 static enum MHD_Result
-handle_healthz (LensdRequest * req)
+respond_status (LensdRequest * req, const char *status)
 {
   JsonBuilder *builder = json_builder_new ();
   struct MHD_Response *response;
 
   json_builder_begin_object (builder);
-  builder_add_string_or_null (builder, "status", "ok");
+  builder_add_string_or_null (builder, "status", status);
   json_builder_end_object (builder);
   response = response_from_builder (builder);
   g_object_unref (builder);
@@ -995,22 +996,19 @@ handle_healthz (LensdRequest * req)
 }
 
 static enum MHD_Result
+handle_healthz (LensdRequest * req)
+{
+  return respond_status (req, "ok");
+}
+
+static enum MHD_Result
 handle_readyz (LensdRequest * req)
 {
-  JsonBuilder *builder;
-  struct MHD_Response *response;
-
   if (!lensd_daemon_is_ready (req->http->daemon))
     return request_error (req, MHD_HTTP_SERVICE_UNAVAILABLE,
         "lensd is starting: the model is not loaded or HTTP does not "
         "listen yet");
-  builder = json_builder_new ();
-  json_builder_begin_object (builder);
-  builder_add_string_or_null (builder, "status", "ready");
-  json_builder_end_object (builder);
-  response = response_from_builder (builder);
-  g_object_unref (builder);
-  return request_respond (req, MHD_HTTP_OK, response);
+  return respond_status (req, "ready");
 }
 
 static enum MHD_Result
