@@ -53,6 +53,8 @@ LensStatus lens_context_enqueue_1d (LensContext *ctx, cl_kernel kernel,
 /* The alignment, in bytes, that a sub-buffer's origin needs on the
  * context's device. */
 size_t lens_context_sub_buffer_align (LensContext *ctx);
+/* CL_DEVICE_MAX_COMPUTE_UNITS (cores of a CPU device), at least 1 */
+int lens_context_compute_units (LensContext *ctx);
 
 /* The buffer an op reads or writes; fails if the tensor has none. */
 LensStatus lens_tensor_require_device (const LensTensor *t, const char *what,

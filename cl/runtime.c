@@ -23,6 +23,7 @@ typedef struct
   gboolean is_gpu;
   gboolean exact_divide;        /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT */
   size_t sub_buffer_align;      /* bytes: CL_DEVICE_MEM_BASE_ADDR_ALIGN */
+  int compute_units;            /* CL_DEVICE_MAX_COMPUTE_UNITS, at least 1 */
   char *identity;               /* platform, device and driver versions: what
                                  * a cached program binary was built for */
   int refcount;
@@ -263,6 +264,12 @@ device_acquire (const Candidate * c, LensDevice ** out, LensError *err)
     dev->sub_buffer_align = MAX (align_bits / 8, 128);
   }
   {
+    cl_uint units = 1;
+    clGetDeviceInfo (c->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof (units),
+        &units, NULL);
+    dev->compute_units = (int) MAX (units, 1);
+  }
+  {
     char *pv = get_platform_string (c->platform, CL_PLATFORM_VERSION);
     char *dv = get_device_string (c->device, CL_DEVICE_VERSION);
     char *drv = get_device_string (c->device, CL_DRIVER_VERSION);
@@ -409,6 +416,12 @@ gboolean
 lens_context_is_gpu (LensContext * ctx)
 {
   return ctx->dev->is_gpu;
+}
+
+int
+lens_context_compute_units (LensContext * ctx)
+{
+  return ctx->dev->compute_units;
 }
 
 size_t

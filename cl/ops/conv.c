@@ -56,12 +56,25 @@
  * in kernels/conv.cl). */
 #define CONV_PACK_SPAN 16
 
+/* Input channels the flat 1x1 kernels stage in private memory at once
+ * (-DCONV_STAGE): on a CPU device enough for the channel counts of the
+ * models (their tiles then stage once for all channel tiles), on a GPU a
+ * few registers' worth. */
+#define CONV_STAGE_CPU 256
+#define CONV_STAGE_GPU 8
+/* Work-items per compute unit the flat 1x1 kernels leave at least, where
+ * channel tiles allow (see flat_tiles_per_item) */
+#define CONV_FLAT_ITEMS_PER_UNIT 4
+
 /* Work-items per work-group of the convolution kernels (at most). */
 #define CONV_GROUP_SIZE 64
 
 /* ConvInteger sums at most this many products per lane in float before
  * moving them to int32 (exact below 2^24, see kernels/conv.cl). */
 #define CONV_INT_CHUNK 256
+/* the flat 1x1 ConvInteger sums one stage in float */
+G_STATIC_ASSERT (CONV_STAGE_CPU <= CONV_INT_CHUNK);
+G_STATIC_ASSERT (CONV_STAGE_GPU <= CONV_INT_CHUNK);
 
 enum
 {
@@ -511,13 +524,20 @@ tile_oc (const LensConvParams * p)
   return tile;
 }
 
+static int
+stage_channels (LensContext * ctx)
+{
+  return lens_context_is_gpu (ctx) ? CONV_STAGE_GPU : CONV_STAGE_CPU;
+}
+
 /* @int_fused: ConvInteger with its float epilogue (CONV_INT_FUSED) */
 static char *
-conv_options (LensActivationKind act, gboolean int_fused, int tile_oc,
-    int tile_px)
+conv_options (LensContext * ctx, LensActivationKind act, gboolean int_fused,
+    int tile_oc, int tile_px)
 {
-  return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d%s", (int) act,
-      tile_oc, tile_px, int_fused ? " -DCONV_INT_FUSED=1" : "");
+  return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d "
+      "-DCONV_STAGE=%d%s", (int) act, tile_oc, tile_px, stage_channels (ctx),
+      int_fused ? " -DCONV_INT_FUSED=1" : "");
 }
 
 static LensStatus
@@ -527,7 +547,8 @@ get_kernel (LensContext * ctx, LensNode * node, LensActivationKind act,
 {
   const LensConvParams *p = node->priv;
   /* a node's kernels share one program: the tiles of its geometry */
-  char *options = conv_options (act, int_fused, tile_oc (p), tile_px (p));
+  char *options = conv_options (ctx, act, int_fused, tile_oc (p),
+      tile_px (p));
   LensStatus st = lens_node_kernel (ctx, node, slot, "conv", options, name,
       k, err);
 
@@ -687,17 +708,40 @@ set_packed_args (cl_kernel k, cl_uint first, const LensConvParams * p,
       err);
 }
 
-/* Enqueues a packed kernel over (pixel tiles, group x channel tiles,
- * batch). Its work-items share nothing, so a CPU device runs each alone
- * (the kernel's vectors are the SIMD width); a GPU gets full groups. */
+/* Channel tiles per work-item of the flat 1x1 kernels: on a CPU device,
+ * where the input channels fit one stage (see kernels/conv.cl), all of a
+ * group's, halved until there are CONV_FLAT_ITEMS_PER_UNIT work-items per
+ * compute unit (small planes would leave cores idle); else one. */
+static cl_int
+flat_tiles_per_item (LensContext * ctx, const LensConvParams * p,
+    const PackedGeometry * pg)
+{
+  int64_t want = (int64_t) CONV_FLAT_ITEMS_PER_UNIT *
+      lens_context_compute_units (ctx);
+  int64_t tiles = (int64_t) pg->ow_tiles * p->group * p->batch;
+  int per_item = pg->oc_tiles;
+
+  if (lens_context_is_gpu (ctx) || p->in_per_group > stage_channels (ctx))
+    return 1;
+  while (per_item > 1 && tiles * ((pg->oc_tiles + per_item - 1) / per_item)
+      < want)
+    per_item = (per_item + 1) / 2;
+  return per_item;
+}
+
+/* Enqueues a packed or flat kernel over (pixel tiles, group x blocks of
+ * @tiles_per_item channel tiles, batch). Its work-items share nothing, so
+ * a CPU device runs each alone (the kernel's vectors are the SIMD width);
+ * a GPU gets full groups. */
 static LensStatus
 enqueue_packed (LensContext * ctx, cl_kernel k, const LensConvParams * p,
-    const PackedGeometry * pg, LensError *err)
+    const PackedGeometry * pg, int tiles_per_item, LensError *err)
 {
   size_t global[3], local[3] = { 1, 1, 1 };
 
   global[0] = (size_t) pg->out_h * pg->ow_tiles;
-  global[1] = (size_t) p->group * pg->oc_tiles;
+  global[1] = (size_t) p->group *
+      ((pg->oc_tiles + tiles_per_item - 1) / tiles_per_item);
   global[2] = p->batch;
   if (lens_context_is_gpu (ctx))
     pick_local_size (ctx, k, global, local);
@@ -744,7 +788,7 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, LensError *err)
 
   /* the kernel shape is fixed at build time (see kernels/conv.cl): one
    * program per shape */
-  base = conv_options (p->act.kind, FALSE, CONV_TILE_OC, lanes);
+  base = conv_options (ctx, p->act.kind, FALSE, CONV_TILE_OC, lanes);
   options = g_strdup_printf ("%s -DDW_KH=%d -DDW_KW=%d -DDW_SH=%d -DDW_SW=%d "
       "-DDW_DH=%d -DDW_DW=%d -DDW_PHASE_LEN=%d", base, p->k_h, p->k_w,
       p->stride_h, p->stride_w, p->dil_h, p->dil_w,
@@ -791,6 +835,7 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_float alpha = p->act.alpha, beta = p->act.beta;
   PackedGeometry pg;
   gboolean direct;
+  cl_int tiles_per_item = 1;
   cl_mem x_in, bias;
   cl_uint next;
   cl_kernel k;
@@ -824,6 +869,7 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   if (direct) {
     /* x has exactly in_w (the plane) columns per channel */
     pg.w_p = pg.in_w;
+    tiles_per_item = flat_tiles_per_item (ctx, p, &pg);
   }
   /* without a bias the kernel never reads it: any valid buffer will do */
   bias = b ? b->buffer : w->buffer;
@@ -837,9 +883,12 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &alpha, err);
   if (st == LENS_OK)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &beta, err);
+  if (st == LENS_OK && direct)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &tiles_per_item,
+        err);
   if (st != LENS_OK)
     return st;
-  return enqueue_packed (ctx, k, p, &pg, err);
+  return enqueue_packed (ctx, k, p, &pg, tiles_per_item, err);
 }
 
 static LensStatus
@@ -857,6 +906,7 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
    * CONV_INT_CHUNK) */
   cl_int rows_per_chunk = CONV_INT_CHUNK / p->k_w;
   cl_int has_bias = bias != NULL;
+  cl_int tiles_per_item = 1;
   cl_mem scale_buffer, bias_buffer;
   PackedGeometry pg;
   gboolean direct;
@@ -901,6 +951,7 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
 
     /* x has exactly in_w (the plane) columns per channel */
     pg.w_p = pg.in_w;
+    tiles_per_item = flat_tiles_per_item (ctx, p, &pg);
     st = lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
         LENS_ARG (x_zp_buffer), LENS_ARG (x_sign), LENS_ARG (has_x_zp),
         LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
@@ -917,12 +968,14 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   }
   if (st == LENS_OK)
     st = set_packed_args (k, next, p, &pg, &next, err);
+  /* the flat kernel sums in float a chunk of CONV_STAGE channels (at most
+   * CONV_INT_CHUNK) at a time */
   if (st == LENS_OK)
-    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &rows_per_chunk,
-        err);
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), direct ?
+        &tiles_per_item : &rows_per_chunk, err);
   if (st != LENS_OK)
     return st;
-  return enqueue_packed (ctx, k, p, &pg, err);
+  return enqueue_packed (ctx, k, p, &pg, tiles_per_item, err);
 }
 
 /* ---- self-test cases ------------------------------------------------------ */
@@ -999,6 +1052,12 @@ static const ConvCase conv_cases[] = {
   { 2, 1, 13, 24, 1, 1, 1, 7, 13, 1, 1, {0}, NULL, "SiLU", TRUE },
   /* 3x3 stride 1 on rows of several packing spans */
   { 2, 1, 5, 9, 1, 3, 3, 7, 97, 1, 1, {1, 1, 1, 1}, NULL, "SiLU", TRUE },
+  /* flat 1x1: several channel tiles per work-item, the last partial; more
+   * input channels than one stage (CONV_STAGE_CPU); groups of several
+   * tiles */
+  { 2, 1, 97, 40, 1, 1, 1, 13, 7, 1, 1, {0}, NULL, "SiLU", TRUE },
+  { 2, 2, 300, 19, 1, 1, 1, 3, 7, 1, 1, {0}, NULL, NULL, TRUE },
+  { 2, 1, 26, 70, 2, 1, 1, 7, 13, 1, 1, {0}, NULL, "Relu", TRUE },
 };
 
 /* Makes the X, W (and optional B) tensors of @c with random values and sets
@@ -1154,6 +1213,11 @@ static const ConvIntegerCase conv_integer_cases[] = {
   { 29, LENS_DTYPE_INT8, LENS_DTYPE_INT8, TRUE, 2 },
   { 30, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
   { 30, LENS_DTYPE_INT8, LENS_DTYPE_UINT8, FALSE, 0 },
+  /* flat 1x1: tiles per work-item, stages, groups (see conv_cases) */
+  { 31, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
+  { 32, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2, EPILOGUE_BIAS },
+  { 32, LENS_DTYPE_INT8, LENS_DTYPE_INT8, FALSE, 0 },
+  { 33, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, TRUE, 2 },
 };
 
 static LensNode *
