@@ -127,6 +127,26 @@ dql_rint16 (float16 q)
   return (q + magic) - magic;
 }
 
+/* The quotient a / b as far as rounding it to an integer goes, for @inv
+ * = 1 / b (0: unusable): a * inv is at most 3 * 2^-24 |q| from the
+ * correctly rounded quotient q, so where it lies further than that from
+ * every half-integer both round to the same integer, and only a vector
+ * with a lane that close (rare, bar exact ties) pays for dql_div_rn16's
+ * division. The margin |a * inv| * 2^-19 is larger than that error; for
+ * |a * inv| of 2^22 or more, where dql_rint16 gives up, both saturate
+ * alike. NaN lanes stay NaN either way. */
+inline float16
+dql_quotient16 (float16 a, float b, float inv)
+{
+  if (inv != 0.0f) {
+    const float16 q = a * inv;
+    const float16 off = fabs (q - dql_rint16 (q));
+    if (!dql_any16 (off > 0.5f - fabs (q) * 0x1p-19f))
+      return q;
+  }
+  return dql_div_rn16 (a, b);
+}
+
 #if DQL_GROUP > 1
 /* Reduces (lmin, lmax) of the work-group into element 0. */
 inline void
@@ -234,7 +254,7 @@ lens_dql_quantize (__global const float *x, long n, long chunk,
   const long n_vec = n / 16;
   const long begin = get_group_id (0) * chunk;
   const long end = min (begin + chunk, n_vec);
-  float x_min = 0.0f, x_max = 0.0f, scale, zero_point;
+  float x_min = 0.0f, x_max = 0.0f, scale, zero_point, inverse;
   uchar zp;
 
   for (int i = lid; i < n_partials; i += DQL_GROUP) {
@@ -254,6 +274,12 @@ lens_dql_quantize (__global const float *x, long n, long chunk,
           255.0f));
   /* y adds the zero point as read back from y_zero_point */
   zero_point = zp;
+  /* 0 where x * (1 / scale) could differ from x / scale by more than
+   * dql_quotient16 allows for (1 / scale overflows for a subnormal
+   * scale) */
+  inverse = 1.0f / scale;
+  if (!isfinite (inverse) || !isnormal (scale))
+    inverse = 0.0f;
   if (get_global_id (0) == 0) {
     y_scale[0] = scale;
     y_zero_point[0] = zp;
@@ -263,8 +289,9 @@ lens_dql_quantize (__global const float *x, long n, long chunk,
    * takes no views), so whole vectors load and store in one piece (vstore16
    * becomes 16 byte stores on PoCL) */
   for (long v = begin + lid; v < end; v += DQL_GROUP) {
-    const float16 q = dql_rint16 (dql_div_rn16 (
-            ((__global const float16 *) x)[v], scale)) + zero_point;
+    const float16 a = ((__global const float16 *) x)[v];
+    const float16 q = dql_rint16 (dql_quotient16 (a, scale, inverse)) +
+        zero_point;
     ((__global uchar16 *) y)[v] =
         convert_uchar16 (fmin (fmax (q, 0.0f), 255.0f));
   }

@@ -191,6 +191,10 @@ typedef enum
   /* multiples of 1/32 plus one half step: x / y_scale lands exactly on
    * .5 when the range [lo, hi] spans 255 steps (hi - lo = 255 / 32) */
   VALUES_HALF_STEPS,
+  /* (k + 0.5) * y_scale, give or take an ulp, for a y_scale that is no
+   * power of two: x / y_scale lands within an ulp or two of .5, where
+   * x * (1 / y_scale) may round the other way (see dql_quotient16) */
+  VALUES_NEAR_HALF,
 } DqlValues;
 
 typedef struct
@@ -221,6 +225,11 @@ static const DqlCase dql_cases[] = {
   /* many work-groups, ties in every chunk and in the n % 16 tail */
   { (1 << 20) + 7, VALUES_HALF_STEPS, -100 / 32.0, 155 / 32.0 },
   { 16 * 4099, VALUES_UNIFORM, -0.5, 64 },
+  { 4099, VALUES_NEAR_HALF, -1, 2 },
+  { 65536 + 13, VALUES_NEAR_HALF, -0.3, 7.1 },
+  /* a subnormal scale (1 / scale overflows) */
+  { 100, VALUES_UNIFORM, 0, 1e-38 },
+  { 37, VALUES_UNIFORM, -3e-39, 2e-39 },
 };
 
 static LensNode *
@@ -254,6 +263,21 @@ dql_case (int index, GRand * rand)
         int k = g_rand_int_range (rand, 0, MAX (steps, 1));
         data[i] = i == 0 ? (float) c->lo : i == 1 ? (float) c->hi :
             (float) (c->lo + (k + 0.5) / 32.0);
+        break;
+      }
+      case VALUES_NEAR_HALF:{
+        /* y_scale as the kernel computes it from the range pinned by the
+         * first two elements */
+        float scale = ((float) c->hi - (float) c->lo) / 255.0f;
+        int k = g_rand_int_range (rand, 0, 255);
+        float v = (float) (c->lo + (k + 0.5) * (double) scale);
+        int ulps = g_rand_int_range (rand, -2, 3);
+        for (; ulps > 0; ulps--)
+          v = nextafterf (v, INFINITY);
+        for (; ulps < 0; ulps++)
+          v = nextafterf (v, -INFINITY);
+        data[i] = i == 0 ? (float) c->lo : i == 1 ? (float) c->hi :
+            CLAMP (v, (float) c->lo, (float) c->hi);
         break;
       }
     }
