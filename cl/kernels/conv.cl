@@ -152,69 +152,74 @@ conv_pack_load (__global const void *x_, size_t line, int first, int step,
  * and the odd ones after them (c_x = 2 col, then 2 (col - w_p / 2) + 1),
  * so that a tap's pixels of a tile are contiguous. For ConvInteger
  * (is_int), x holds bytes converted with x_sign, minus the zero point
- * (x_zero_point[0] when has_x_zp). Each work-item writes CONV_PACK_SPAN
- * columns of a row, with whole-vector loads where they lie inside x (one
- * element at a time at the borders and across the phase boundary).
- * NDRange (column spans, h_p, batch x in_c). */
+ * (x_zero_point[0] when has_x_zp). A work-item writes CONV_PACK_SPAN
+ * columns of a row at a time, every get_global_size (0)-th span of it,
+ * with whole-vector loads where they lie inside x (one element at a time
+ * at the borders and across the phase boundary). NDRange (spans or fewer,
+ * h_p, batch x in_c). */
 __kernel void
 lens_conv_pack_input (__global const void *x_, __global const uchar *x_zp,
     __global float *xp, int is_int, int x_sign, int has_x_zp, int planes,
     int in_h, int in_w, int h_p, int w_p, int pad_top, int pad_left,
     int split)
 {
-  const int col0 = get_global_id (0) * CONV_PACK_SPAN;
   const int row = get_global_id (1);
   const int plane = get_global_id (2);
 
-  if (col0 >= w_p || row >= h_p || plane >= planes)
+  if (row >= h_p || plane >= planes)
     return;
 
   const int phase_len = w_p >> 1;
   const int iy = row - pad_top;
   const float zp = is_int && has_x_zp ? conv_int8_value (x_zp[0], x_sign) :
       0;
-  __global float *out = xp + ((size_t) plane * h_p + row) * w_p + col0;
-  float16 v = 0.0f;
+  __global float *out_row = xp + ((size_t) plane * h_p + row) * w_p;
+  const size_t line = ((size_t) plane * in_h + iy) * in_w;
 
-  if (iy >= 0 && iy < in_h) {
-    const size_t line = ((size_t) plane * in_h + iy) * in_w;
-    /* x column of lane 0 and the step between lanes, where one applies */
-    int first = col0 - pad_left, step = 1;
+  for (int col0 = get_global_id (0) * CONV_PACK_SPAN; col0 < w_p;
+      col0 += get_global_size (0) * CONV_PACK_SPAN) {
+    __global float *out = out_row + col0;
+    float16 v = 0.0f;
 
-    if (split) {
-      step = 2;
-      if (col0 + CONV_PACK_SPAN <= phase_len)
-        first = 2 * col0 - pad_left;
-      else if (col0 >= phase_len)
-        first = 2 * (col0 - phase_len) + 1 - pad_left;
-      else
-        step = 0;               /* straddles the phases */
+    if (iy >= 0 && iy < in_h) {
+      /* x column of lane 0 and the step between lanes, where one applies */
+      int first = col0 - pad_left, step = 1;
+
+      if (split) {
+        step = 2;
+        if (col0 + CONV_PACK_SPAN <= phase_len)
+          first = 2 * col0 - pad_left;
+        else if (col0 >= phase_len)
+          first = 2 * (col0 - phase_len) + 1 - pad_left;
+        else
+          step = 0;             /* straddles the phases */
+      }
+      if (step != 0 && first >= 0 && first + step * CONV_PACK_SPAN <= in_w) {
+        v = conv_pack_load (x_, line, first, step, is_int, x_sign, zp);
+      } else {
+        float lanes[CONV_PACK_SPAN];
+        for (int i = 0; i < CONV_PACK_SPAN; i++) {
+          const int c = col0 + i;
+          const int ix = (!split ? c : c < phase_len ? 2 * c :
+              2 * (c - phase_len) + 1) - pad_left;
+          float e = 0.0f;
+          if (ix >= 0 && ix < in_w)
+            e = is_int ? (float) (conv_int8_value (((__global const uchar *)
+                        x_)[line + ix], x_sign)) - zp :
+                ((__global const float *) x_)[line + ix];
+          lanes[i] = e;
+        }
+        v = vload16 (0, lanes);
+      }
     }
-    if (step != 0 && first >= 0 && first + step * CONV_PACK_SPAN <= in_w) {
-      v = conv_pack_load (x_, line, first, step, is_int, x_sign, zp);
+    if (col0 + CONV_PACK_SPAN <= w_p) {
+      vstore16 (v, 0, out);
     } else {
       float lanes[CONV_PACK_SPAN];
-      for (int i = 0; i < CONV_PACK_SPAN; i++) {
-        const int c = col0 + i;
-        const int ix = (!split ? c : c < phase_len ? 2 * c :
-            2 * (c - phase_len) + 1) - pad_left;
-        float e = 0.0f;
-        if (ix >= 0 && ix < in_w)
-          e = is_int ? (float) (conv_int8_value (((__global const uchar *)
-                      x_)[line + ix], x_sign)) - zp :
-              ((__global const float *) x_)[line + ix];
-        lanes[i] = e;
-      }
-      v = vload16 (0, lanes);
+      vstore16 (v, 0, lanes);
+      for (int i = 0; i < w_p - col0; i++)
+        out[i] = lanes[i];
     }
-  }
-  if (col0 + CONV_PACK_SPAN <= w_p) {
-    vstore16 (v, 0, out);
-  } else {
-    float lanes[CONV_PACK_SPAN];
-    vstore16 (v, 0, lanes);
-    for (int i = 0; i < w_p - col0; i++)
-      out[i] = lanes[i];
   }
 }
 
