@@ -33,12 +33,11 @@ enum
 };
 
 /* node->priv: the scratch buffer of the (min, max) pairs of the first
- * kernel, and the device's compute units (for the number of groups) */
+ * kernel, and the context it belongs to */
 typedef struct
 {
   cl_context context;
   cl_mem partial;
-  cl_uint compute_units;
 } DqlState;
 
 static LensStatus
@@ -89,7 +88,6 @@ static LensStatus
 ensure_scratch (LensContext * ctx, DqlState * s, LensError *err)
 {
   cl_context context = lens_context_get_cl_context (ctx);
-  cl_uint units = 1;
   cl_int rc;
 
   if (s->partial != NULL && s->context == context)
@@ -105,9 +103,6 @@ ensure_scratch (LensContext * ctx, DqlState * s, LensError *err)
         lens_cl_error_name (rc));
   }
   s->context = context;
-  rc = clGetDeviceInfo (lens_context_get_device (ctx),
-      CL_DEVICE_MAX_COMPUTE_UNITS, sizeof (units), &units, NULL);
-  s->compute_units = rc == CL_SUCCESS && units > 0 ? units : 1;
   return LENS_OK;
 }
 
@@ -160,7 +155,7 @@ dql_run (LensContext * ctx, LensNode * node, LensError *err)
   /* a few long, contiguous chunks of float16 vectors (the last one
    * possibly shorter; the n % 16 elements after them go to work-item 0) */
   groups = (cl_int) CLAMP ((n + min_elements - 1) / min_elements, 1,
-      MIN ((int64_t) s->compute_units * DQL_GROUPS_PER_CU,
+      MIN ((int64_t) lens_context_compute_units (ctx) * DQL_GROUPS_PER_CU,
           DQL_MAX_PARTIALS));
   chunk = (n_vec + groups - 1) / groups;
   if (chunk > 0)
