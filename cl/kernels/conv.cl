@@ -90,6 +90,21 @@
 #define conv_vstorep CONV_VEC (vstore)
 #define conv_convert_intp CONV_VEC (convert_int)
 #define conv_convert_floatp CONV_VEC (convert_float)
+
+/* Stores the tile vector @v (elements of @type) at @dst: whole where
+ * @count, the columns left in the row, covers it, else its first @count
+ * lanes one by one (the row ends inside the tile). */
+#define CONV_STORE_TILE(type, v, dst, count) \
+  do { \
+    if ((count) >= CONV_TP) { \
+      conv_vstorep (v, 0, dst); \
+    } else { \
+      type lanes_[CONV_TP]; \
+      conv_vstorep (v, 0, lanes_); \
+      for (int p_ = 0; p_ < (count); p_++) \
+        (dst)[p_] = lanes_[p_]; \
+    } \
+  } while (0)
 #if CONV_TP == 16
 #define CONV_LANES (int16) (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, \
     14, 15)
@@ -358,14 +373,7 @@ conv_activate (conv_floatp x, float alpha, float beta)
           (((size_t) n * out_c + oc) * out_h + oy) * out_w + ox0; \
       const conv_floatp v = conv_activate (acc[m] + b, act_alpha, \
           act_beta); \
-      if (ox0 + CONV_TP <= out_w) { \
-        conv_vstorep (v, 0, yrow); \
-      } else { \
-        float t[CONV_TP]; \
-        conv_vstorep (v, 0, t); \
-        for (int p = 0; p < out_w - ox0; p++) \
-          yrow[p] = t[p]; \
-      } \
+      CONV_STORE_TILE (float, v, yrow, out_w - ox0); \
     } \
   }
 
@@ -546,14 +554,7 @@ conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
       const CONV_INT_OUTP v = CONV_INT_RESULT (sum, m); \
       __global CONV_INT_OUT *yrow = y + \
           (((size_t) n * out_c + oc0 + m) * out_h + oy) * out_w + ox0; \
-      if (ox0 + CONV_TP <= out_w) { \
-        conv_vstorep (v, 0, yrow); \
-      } else { \
-        CONV_INT_OUT t[CONV_TP]; \
-        conv_vstorep (v, 0, t); \
-        for (int p = 0; p < out_w - ox0; p++) \
-          yrow[p] = t[p]; \
-      } \
+      CONV_STORE_TILE (CONV_INT_OUT, v, yrow, out_w - ox0); \
     } \
   }
 
@@ -763,14 +764,7 @@ lens_conv2d_depthwise (__global const float *x, __global const float *w,
         acc += row_acc[ky];
 
       const conv_floatp out = conv_activate (acc + b, act_alpha, act_beta);
-      if (ox0 + CONV_TP <= out_w) {
-        conv_vstorep (out, 0, yrow + ox0);
-      } else {
-        float v[CONV_TP];
-        conv_vstorep (out, 0, v);
-        for (int p = 0; p < out_w - ox0; p++)
-          yrow[ox0 + p] = v[p];
-      }
+      CONV_STORE_TILE (float, out, yrow + ox0, out_w - ox0);
     }
   }
 }
