@@ -363,6 +363,10 @@ LensStatus lens_node_run_reference (LensNode *node, LensError *err);
 LensStatus lens_node_kernel (LensContext *ctx, LensNode *node, int slot,
     const char *program, const char *options, const char *kernel_name,
     cl_kernel *out, LensError *err);
+/* The kernel lens_node_kernel created in @slot, or NULL before the first
+ * use: an op whose build options take formatting skips it on every later
+ * run. */
+cl_kernel lens_node_built_kernel (const LensNode *node, int slot);
 
 /* ---- ONNX ---------------------------------------------------------------- */
 

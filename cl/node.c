@@ -375,6 +375,13 @@ lens_node_kernel (LensContext * ctx, LensNode * node, int slot,
   return LENS_OK;
 }
 
+cl_kernel
+lens_node_built_kernel (const LensNode * node, int slot)
+{
+  g_return_val_if_fail (slot >= 0 && slot < LENS_NODE_MAX_KERNELS, NULL);
+  return node->kernels[slot];
+}
+
 /* ---- helpers for operators ------------------------------------------------ */
 
 LensStatus

@@ -546,12 +546,15 @@ get_kernel (LensContext * ctx, LensNode * node, LensActivationKind act,
     LensError *err)
 {
   const LensConvParams *p = node->priv;
-  /* a node's kernels share one program: the tiles of its geometry */
-  char *options = conv_options (ctx, act, int_fused, tile_oc (p),
-      tile_px (p));
-  LensStatus st = lens_node_kernel (ctx, node, slot, "conv", options, name,
-      k, err);
+  char *options;
+  LensStatus st;
 
+  *k = lens_node_built_kernel (node, slot);
+  if (*k != NULL)
+    return LENS_OK;
+  /* a node's kernels share one program: the tiles of its geometry */
+  options = conv_options (ctx, act, int_fused, tile_oc (p), tile_px (p));
+  st = lens_node_kernel (ctx, node, slot, "conv", options, name, k, err);
   g_free (options);
   return st;
 }
@@ -792,17 +795,20 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, LensError *err)
 
   /* the kernel shape is fixed at build time (see kernels/conv.cl): one
    * program per shape */
-  base = conv_options (ctx, p->act.kind, FALSE, CONV_TILE_OC, lanes);
-  options = g_strdup_printf ("%s -DDW_KH=%d -DDW_KW=%d -DDW_SH=%d -DDW_SW=%d "
-      "-DDW_DH=%d -DDW_DW=%d -DDW_PHASE_LEN=%d", base, p->k_h, p->k_w,
-      p->stride_h, p->stride_w, p->dil_h, p->dil_w,
-      (phase_len + lanes - 1) / lanes * lanes);
-  g_free (base);
-  st = lens_node_kernel (ctx, node, SLOT_DEPTHWISE, "conv", options,
-      "lens_conv2d_depthwise", &k, err);
-  g_free (options);
-  if (st != LENS_OK)
-    return st;
+  k = lens_node_built_kernel (node, SLOT_DEPTHWISE);
+  if (k == NULL) {
+    base = conv_options (ctx, p->act.kind, FALSE, CONV_TILE_OC, lanes);
+    options = g_strdup_printf ("%s -DDW_KH=%d -DDW_KW=%d -DDW_SH=%d "
+        "-DDW_SW=%d -DDW_DH=%d -DDW_DW=%d -DDW_PHASE_LEN=%d", base, p->k_h,
+        p->k_w, p->stride_h, p->stride_w, p->dil_h, p->dil_w,
+        (phase_len + lanes - 1) / lanes * lanes);
+    g_free (base);
+    st = lens_node_kernel (ctx, node, SLOT_DEPTHWISE, "conv", options,
+        "lens_conv2d_depthwise", &k, err);
+    g_free (options);
+    if (st != LENS_OK)
+      return st;
+  }
   /* without a bias the kernel never reads it: any valid buffer will do */
   bias = b ? b->buffer : w->buffer;
   st = lens_kernel_set_args (k, err, 5, LENS_ARG (x->buffer),

@@ -139,7 +139,10 @@ dql_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
 
-  options = g_strdup_printf ("-DDQL_GROUP=%d", (int) local);
+  /* formatted for the first run only: later ones find both kernels */
+  options = lens_node_built_kernel (node, SLOT_MINMAX)
+      && lens_node_built_kernel (node, SLOT_QUANTIZE) ? NULL :
+      g_strdup_printf ("-DDQL_GROUP=%d", (int) local);
   for (int i = 0; i < 2 && st == LENS_OK; i++)
     st = lens_node_kernel (ctx, node, SLOT_MINMAX + i, "quant", options,
         names[i], &k[i], err);
