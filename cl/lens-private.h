@@ -50,6 +50,13 @@ LensStatus lens_kernel_set_args (cl_kernel kernel, LensError *err,
 LensStatus lens_context_enqueue_1d (LensContext *ctx, cl_kernel kernel,
     int64_t n, LensError *err);
 
+/* @n work-items that share nothing, each a long run of work on a CPU
+ * device: there each is its own work-group, so that the cores share them
+ * whatever their number (work-groups cost tens of nanoseconds there); a
+ * GPU gets them as lens_context_enqueue_1d does. */
+LensStatus lens_context_enqueue_items (LensContext *ctx, cl_kernel kernel,
+    int64_t n, LensError *err);
+
 /* The alignment, in bytes, that a sub-buffer's origin needs on the
  * context's device. */
 size_t lens_context_sub_buffer_align (LensContext *ctx);

@@ -792,6 +792,17 @@ lens_context_enqueue_1d (LensContext * ctx, cl_kernel kernel, int64_t n,
   return lens_context_enqueue (ctx, kernel, 1, &global, &local, err);
 }
 
+LensStatus
+lens_context_enqueue_items (LensContext * ctx, cl_kernel kernel, int64_t n,
+    LensError *err)
+{
+  size_t global = (size_t) n, local = 1;
+
+  if (ctx->dev->is_gpu)
+    return lens_context_enqueue_1d (ctx, kernel, n, err);
+  return lens_context_enqueue (ctx, kernel, 1, &global, &local, err);
+}
+
 size_t
 lens_kernel_max_work_group (LensContext * ctx, cl_kernel kernel)
 {

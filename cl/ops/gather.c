@@ -166,7 +166,7 @@ gather_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_int outer = 1, inner = 1, axis_dim = (cl_int) data->shape[p->axis];
   cl_int n_indices = (cl_int) lens_tensor_numel (indices), rows, span;
   gboolean gpu = lens_context_is_gpu (ctx);
-  size_t global, local = 1;
+  size_t global;
   const char *options;
   cl_kernel k;
   LensStatus st = lens_elem_size_options (node, data->dtype, &options, err);
@@ -193,11 +193,8 @@ gather_run (LensContext * ctx, LensNode * node, LensError *err)
         LENS_ARG (span));
   if (st != LENS_OK)
     return st;
-  /* a CPU device runs one long run per work-item, each its own group so
-   * that the cores share them whatever their number */
-  if (gpu)
-    return lens_context_enqueue_1d (ctx, k, (int64_t) global, err);
-  return lens_context_enqueue (ctx, k, 1, &global, &local, err);
+  /* a CPU device runs one long run per work-item */
+  return lens_context_enqueue_items (ctx, k, (int64_t) global, err);
 }
 
 static LensStatus

@@ -1084,7 +1084,7 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
   gboolean gpu = lens_context_is_gpu (ctx);
   cl_int span = gpu ? 1 : PAD_CPU_SPAN;
   int64_t width, rows_per_item;
-  size_t global, local = 1;
+  size_t global;
   cl_int8 c_out, c_in, c_strides, c_begin;
   cl_mem value_src;
   const char *options;
@@ -1155,11 +1155,7 @@ pad_run (LensContext * ctx, LensNode * node, LensError *err)
   rows_per_item = MAX (1, span / width);
   global = (size_t) ((n / width + rows_per_item - 1) / rows_per_item *
       ((width + span - 1) / span));
-  if (gpu)
-    return lens_context_enqueue_1d (ctx, k, (int64_t) global, err);
-  /* a CPU work-item does a group's worth: one per group spreads them
-   * over the cores */
-  return lens_context_enqueue (ctx, k, 1, &global, &local, err);
+  return lens_context_enqueue_items (ctx, k, (int64_t) global, err);
 }
 
 static LensStatus
@@ -1331,7 +1327,7 @@ transpose_cpu (LensContext * ctx, LensNode * node, const char *options,
   int64_t dst_strides[LENS_MAX_DIMS];
   cl_int8 outer_shape, outer_src, outer_dst;
   cl_int outer_rank = 0, q = -1, n = (cl_int) lens_tensor_numel (y);
-  size_t global, local = 1;
+  size_t global;
   cl_kernel k;
   LensStatus st;
 
@@ -1383,7 +1379,7 @@ transpose_cpu (LensContext * ctx, LensNode * node, const char *options,
         TRANSPOSE_BLOCK);
   }
   if (st == LENS_OK)
-    st = lens_context_enqueue (ctx, k, 1, &global, &local, err);
+    st = lens_context_enqueue_items (ctx, k, (int64_t) global, err);
   return st;
 }
 

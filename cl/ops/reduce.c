@@ -214,15 +214,14 @@ softmax_run (LensContext * ctx, LensNode * node, LensError *err)
     return LENS_OK;
 
   if (inner == 1 && !lens_context_is_gpu (ctx)) {
-    /* a CPU device: contiguous rows in vectors, one row per work group */
-    size_t global = (size_t) rows, local = 1;
+    /* a CPU device: contiguous rows in vectors, one row per work-item */
     st = lens_node_kernel (ctx, node, 2, "reduce",
         reduce_options (LENS_DTYPE_FLOAT), "lens_softmax_rows16", &k, err);
     if (st == LENS_OK)
       st = lens_kernel_set_args (k, err, 4, LENS_ARG (x->buffer),
           LENS_ARG (y->buffer), LENS_ARG (rows), LENS_ARG (cl_len));
     if (st == LENS_OK)
-      st = lens_context_enqueue (ctx, k, 1, &global, &local, err);
+      st = lens_context_enqueue_items (ctx, k, rows, err);
   } else if (len >= LONG_ROW) {
     size_t local, global;
     st = lens_node_kernel (ctx, node, 1, "reduce",
