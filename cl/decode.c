@@ -1232,9 +1232,10 @@ decode_fastestdet (const LensDecodeConfig * c, const float *p, int gh,
 }
 
 LensStatus
-lens_decode (const LensDecodeConfig * config, LensTensor * const *outputs,
-    int n_outputs, const LensLetterbox * box, int source_width,
-    int source_height, LensDetection ** out, int *n_out, LensError *err)
+lens_decode (const LensDecodeConfig * config,
+    const LensTensor * const *outputs, int n_outputs,
+    const LensLetterbox * box, int source_width, int source_height,
+    LensDetection ** out, int *n_out, LensError *err)
 {
   Shape shapes[16];
   Floats data[16];

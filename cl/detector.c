@@ -715,7 +715,7 @@ lens_detector_run (LensDetector * det, const LensFrame * frame,
 {
   Shared *sh = det->shared;
   int n_out = lens_model_n_outputs (sh->model);
-  LensTensor *outputs[16] = { NULL };
+  const LensTensor *outputs[16] = { NULL };
   LensStatus st;
   gint64 start;
 
@@ -732,7 +732,7 @@ lens_detector_run (LensDetector * det, const LensFrame * frame,
   if (st == LENS_OK)
     st = lens_exec_run (det->exec, err);
   for (int i = 0; i < n_out && st == LENS_OK; i++)
-    st = lens_exec_get_output (det->exec, i, &outputs[i], err);
+    outputs[i] = lens_exec_output (det->exec, i);
   result->inference_ms = (g_get_monotonic_time () - start) / 1000.0;
 
   if (st == LENS_OK)
@@ -742,8 +742,6 @@ lens_detector_run (LensDetector * det, const LensFrame * frame,
   if (st == LENS_OK && sh->feature_maps)
     st = run_heatmaps (det, result, err);
 
-  for (int i = 0; i < n_out; i++)
-    lens_tensor_free (outputs[i]);
   if (st != LENS_OK)
     lens_detector_result_clear (result);
   return st;

@@ -502,10 +502,13 @@ LensTensor *lens_exec_input (LensExec *exec, int i);
  * float16 input) and shape must match, else a one-line error. */
 LensStatus lens_exec_set_input (LensExec *exec, int i, const LensTensor *t,
     LensError *err);
-/* Enqueues the whole graph with no host synchronisation in between, then
- * waits once. */
+/* Enqueues the whole graph and the reads of every output with no host
+ * synchronisation in between, then waits once. */
 LensStatus lens_exec_run (LensExec *exec, LensError *err);
-/* A new host tensor with output @i, in the dtype the model declares. */
+/* Output @i of the last run on the host, in the dtype the model declares:
+ * owned by @exec, overwritten by its next run. */
+const LensTensor *lens_exec_output (LensExec *exec, int i);
+/* A new host tensor with a copy of lens_exec_output (@i). */
 LensStatus lens_exec_get_output (LensExec *exec, int i, LensTensor **out,
     LensError *err);
 /* The device tensor holding the named graph value after a run (feature
@@ -699,7 +702,7 @@ LensStatus lens_labels_load (const char *path, char ***labels, int *n,
  * threshold, class-aware NMS where the family needs it, and the maximum
  * count; sorted by descending score. *out is g_new'd. */
 LensStatus lens_decode (const LensDecodeConfig *config,
-    LensTensor *const *outputs, int n_outputs, const LensLetterbox *box,
+    const LensTensor *const *outputs, int n_outputs, const LensLetterbox *box,
     int source_width, int source_height, LensDetection **out, int *n_out,
     LensError *err);
 /* Class-aware NMS in place over @dets (sorted by score on return). */

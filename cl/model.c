@@ -71,6 +71,11 @@ struct _LensExec
   LensNodeProfile *profile;
   gboolean profiled;            /* the last run filled profile */
   cl_kernel round_half;         /* float16 inputs: made on first use */
+  /* every output on the host after each run, in the dtype the model
+   * declares: read without blocking before the run's single wait (one
+   * blocking read per output cost PoCL a wake-up, 40 us, each) */
+  LensTensor **host_outputs;
+  LensTensor **host_staging;    /* float32 reads of float16 outputs */
 };
 
 static Value *
@@ -1236,6 +1241,39 @@ lens_model_keep_tensor (LensModel * m, const char *name, LensError *err)
 
 /* ---- execution contexts ------------------------------------------------------ */
 
+/* Host tensors that receive the outputs, written once here (page faults
+ * of a fresh allocation cost more than the copy itself); constants get
+ * their value now, as it never changes. */
+static void
+alloc_host_outputs (LensExec * e)
+{
+  LensModel *m = e->model;
+
+  e->host_outputs = g_new0 (LensTensor *, MAX (m->n_outputs, 1));
+  e->host_staging = g_new0 (LensTensor *, MAX (m->n_outputs, 1));
+  for (int i = 0; i < m->n_outputs; i++) {
+    LensTensor *t = e->tensors[m->outputs[i]];
+    LensDType declared = t->dtype;
+    LensTensor *host;
+
+    if (m->output_declared[i] == LENS_DTYPE_FLOAT16
+        && t->dtype == LENS_DTYPE_FLOAT)
+      declared = LENS_DTYPE_FLOAT16;
+    host = lens_tensor_new_host (declared, t->ndim, t->shape, NULL);
+    lens_tensor_set_name (host, m->onnx->outputs[i]);
+    if (declared != t->dtype)
+      e->host_staging[i] = lens_tensor_new_host (t->dtype, t->ndim, t->shape,
+          NULL);
+    if (t->host != NULL && t->is_constant) {
+      LensTensor *dst = e->host_staging[i] ? e->host_staging[i] : host;
+      memcpy (dst->host, t->host, lens_tensor_nbytes (t));
+      if (declared != t->dtype)
+        lens_floats_to_halves (dst->host, host->host, lens_tensor_numel (t));
+    }
+    e->host_outputs[i] = host;
+  }
+}
+
 LensStatus
 lens_exec_new (LensModel * m, LensExec ** out, LensError *err)
 {
@@ -1326,6 +1364,7 @@ lens_exec_new (LensModel * m, LensExec ** out, LensError *err)
     if (st != LENS_OK)
       goto error;
   }
+  alloc_host_outputs (e);
   *out = e;
   return LENS_OK;
 
@@ -1353,6 +1392,12 @@ lens_exec_free (LensExec * e)
   }
   g_free (e->nodes);
   g_free (e->profile);
+  for (int i = 0; e->host_outputs != NULL && i < m->n_outputs; i++) {
+    lens_tensor_free (e->host_outputs[i]);
+    lens_tensor_free (e->host_staging[i]);
+  }
+  g_free (e->host_outputs);
+  g_free (e->host_staging);
   if (e->tensors != NULL)
     for (guint v = 0; v < m->values->len; v++)
       if (value_at (m, (int) v)->constant == NULL)
@@ -1448,6 +1493,31 @@ round_input_to_half (LensExec * e, LensTensor * t, LensError *err)
   return st;
 }
 
+static LensStatus
+enqueue_output_reads (LensExec * e, LensError *err)
+{
+  LensModel *m = e->model;
+
+  for (int i = 0; i < m->n_outputs; i++) {
+    LensTensor *t = e->tensors[m->outputs[i]];
+    LensTensor *dst = e->host_staging[i] ? e->host_staging[i] :
+        e->host_outputs[i];
+    size_t bytes = lens_tensor_nbytes (t);
+    cl_int rc;
+
+    if ((t->host != NULL && t->is_constant) || bytes == 0)
+      continue;
+    rc = clEnqueueReadBuffer (lens_context_get_queue (e->ctx), t->buffer,
+        CL_FALSE, t->offset * lens_dtype_size (t->dtype), bytes, dst->host, 0,
+        NULL, NULL);
+    if (rc != CL_SUCCESS)
+      return lens_error_set (err, LENS_ERROR_CL,
+          "clEnqueueReadBuffer (output '%s', %zu bytes): %s",
+          m->onnx->outputs[i], bytes, lens_cl_error_name (rc));
+  }
+  return LENS_OK;
+}
+
 LensStatus
 lens_exec_run (LensExec * e, LensError *err)
 {
@@ -1465,7 +1535,13 @@ lens_exec_run (LensExec * e, LensError *err)
     st = lens_node_run (e->ctx, e->nodes[n], err);
   }
   if (st == LENS_OK)
+    st = enqueue_output_reads (e, err);
+  if (st == LENS_OK)
     st = lens_context_finish (e->ctx, err);
+  for (int i = 0; i < e->model->n_outputs && st == LENS_OK; i++)
+    if (e->host_staging[i] != NULL)
+      lens_floats_to_halves (e->host_staging[i]->host,
+          e->host_outputs[i]->host, lens_tensor_numel (e->host_staging[i]));
   if (e->profiling) {
     double *ms = g_new0 (double, MAX (e->n_nodes, 1));
     int *launches = g_new0 (int, MAX (e->n_nodes, 1));
@@ -1522,42 +1598,26 @@ lens_exec_profile (LensExec * e, int *n_nodes)
   return e->profiled ? e->profile : NULL;
 }
 
+const LensTensor *
+lens_exec_output (LensExec * e, int i)
+{
+  g_return_val_if_fail (i >= 0 && i < e->model->n_outputs, NULL);
+  return e->host_outputs[i];
+}
+
 LensStatus
 lens_exec_get_output (LensExec * e, int i, LensTensor ** out, LensError *err)
 {
   LensModel *m = e->model;
-  LensTensor *t, *host;
-  LensStatus st;
+  const LensTensor *host;
 
   if (i < 0 || i >= m->n_outputs)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "%s: the model has no output %d", m->path, i);
-  t = e->tensors[m->outputs[i]];
-  host = lens_tensor_new (t->dtype, t->ndim, t->shape);
-  lens_tensor_set_name (host, m->onnx->outputs[i]);
-  if (t->host != NULL && t->is_constant) {
-    lens_tensor_alloc_host (host);
-    memcpy (host->host, t->host, lens_tensor_nbytes (t));
-  } else {
-    host->buffer = t->buffer;
-    host->offset = t->offset;
-    st = lens_tensor_download (e->ctx, host, err);
-    host->buffer = NULL;
-    if (st != LENS_OK) {
-      lens_tensor_free (host);
-      return st;
-    }
-  }
-  if (m->output_declared[i] == LENS_DTYPE_FLOAT16
-      && host->dtype == LENS_DTYPE_FLOAT) {
-    LensTensor *h = lens_tensor_new_host (LENS_DTYPE_FLOAT16, host->ndim,
-        host->shape, NULL);
-    lens_floats_to_halves (host->host, h->host, lens_tensor_numel (host));
-    lens_tensor_set_name (h, host->name);
-    lens_tensor_free (host);
-    host = h;
-  }
-  *out = host;
+  host = e->host_outputs[i];
+  *out = lens_tensor_new_host (host->dtype, host->ndim, host->shape,
+      host->host);
+  lens_tensor_set_name (*out, host->name);
   return LENS_OK;
 }
 

@@ -778,6 +778,71 @@ START_TEST (test_float16_input_rounded)
 }
 END_TEST
 
+/* lens_exec_run leaves every output on the host, fresh after each run:
+ * a computed one, a float16 one and one folded to a constant at load */
+START_TEST (test_outputs_on_host_after_run)
+{
+  static const int64_t shape[2] = { 2, 3 };
+  LensError err = LENS_ERROR_INIT;
+  Builder *b = builder_new (13);
+  LensModel *model;
+  LensExec *exec;
+  char *path;
+
+  add_input (b, "x", 2, shape, NULL);
+  add_init (b, "w", 2, shape, FALSE, 2.0f);
+  add_node (b, "Relu", "x", "y");
+  add_node (b, "Floor", "x", "h");
+  add_node (b, "Relu", "w", "c");
+  add_output (b, "y");
+  g_ptr_array_add (b->outputs, value_info (b, "h", LENS_DTYPE_FLOAT16, 2,
+          shape, NULL));
+  add_output (b, "c");
+  path = builder_save (b);
+  builder_free (b);
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+          &err) == LENS_OK, "%s", err.message);
+  ck_assert (lens_exec_new (model, &exec, &err) == LENS_OK);
+  for (int run = 0; run < 2; run++) {
+    float x[6];
+    LensTensor *in, *copy;
+    const LensTensor *y, *h, *c;
+
+    for (int k = 0; k < 6; k++)
+      x[k] = (k - 2.5f) * (run ? -1.5f : 0.5f);
+    in = lens_tensor_new_host (LENS_DTYPE_FLOAT, 2, shape, x);
+    ck_assert (lens_exec_set_input (exec, 0, in, &err) == LENS_OK);
+    ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
+    y = lens_exec_output (exec, 0);
+    h = lens_exec_output (exec, 1);
+    c = lens_exec_output (exec, 2);
+    ck_assert_int_eq (h->dtype, LENS_DTYPE_FLOAT16);
+    for (int k = 0; k < 6; k++) {
+      float w = 2.0f * (float) sin (0.7 * k + 0.3);
+      ck_assert_msg (((float *) y->host)[k] == MAX (x[k], 0.0f),
+          "run %d: y[%d] should be %g, got %g", run, k, MAX (x[k], 0.0f),
+          ((float *) y->host)[k]);
+      ck_assert_msg (((uint16_t *) h->host)[k] == lens_float_to_half (floorf (x[k])),
+          "run %d: h[%d] should be %g, got %g", run, k, floorf (x[k]),
+          lens_half_to_float (((uint16_t *) h->host)[k]));
+      ck_assert_msg (((float *) c->host)[k] == MAX (w, 0.0f),
+          "run %d: c[%d] should be %g, got %g", run, k, MAX (w, 0.0f),
+          ((float *) c->host)[k]);
+    }
+    ck_assert (lens_exec_get_output (exec, 0, &copy, &err) == LENS_OK);
+    ck_assert_msg (copy->host != y->host && memcmp (copy->host, y->host,
+            lens_tensor_nbytes (y)) == 0,
+        "lens_exec_get_output should return its own copy of the output");
+    lens_tensor_free (copy);
+    lens_tensor_free (in);
+  }
+  lens_exec_free (exec);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 START_TEST (test_missing_file)
@@ -1313,6 +1378,7 @@ executor_suite (void)
   tcase_add_test (tc_run, test_concat_in_place);
   tcase_add_test (tc_run, test_input_view_keeps_input);
   tcase_add_test (tc_run, test_float16_input_rounded);
+  tcase_add_test (tc_run, test_outputs_on_host_after_run);
   suite_add_tcase (s, tc_run);
 
   tcase_add_checked_fixture (tc_bad, lens_check_setup,

@@ -6,8 +6,8 @@
  *
  * What is measured (wall clock, one execution context, one thread):
  *   latency   one inference: the input uploaded from a host tensor
- *             (lens_exec_set_input), lens_exec_run, and every output back
- *             on the host (lens_exec_get_output); median, min, p90 (nearest
+ *             (lens_exec_set_input) and lens_exec_run, which leaves every
+ *             output on the host (lens_exec_output); median, min, p90 (nearest
  *             rank) and mean over --iters runs after --warmup untimed ones;
  *   GFLOP/s   lens_model_flops () (the rule is at step_flops () in
  *             cl/model.c) over the median latency;
@@ -248,9 +248,10 @@ random_input (const LensModel * model, int i, GRand * rand)
 
 /* ---- one inference ------------------------------------------------------- */
 
+/* lens_exec_run leaves every output on the host (lens_exec_output), as
+ * the detector reads them */
 static LensStatus
-infer (LensExec * exec, LensTensor ** inputs, int n_inputs, int n_outputs,
-    LensError *err)
+infer (LensExec * exec, LensTensor ** inputs, int n_inputs, LensError *err)
 {
   LensStatus st = LENS_OK;
 
@@ -258,11 +259,6 @@ infer (LensExec * exec, LensTensor ** inputs, int n_inputs, int n_outputs,
     st = lens_exec_set_input (exec, i, inputs[i], err);
   if (st == LENS_OK)
     st = lens_exec_run (exec, err);
-  for (int i = 0; i < n_outputs && st == LENS_OK; i++) {
-    LensTensor *out = NULL;
-    st = lens_exec_get_output (exec, i, &out, err);
-    lens_tensor_free (out);
-  }
   return st;
 }
 
@@ -412,7 +408,7 @@ compare_op_ms (const void *a, const void *b)
  * latency. */
 static LensStatus
 run_profile (LensExec * exec, LensTensor ** inputs, int n_inputs,
-    int n_outputs, int iters, LensNodeProfile ** nodes_out, int *n_nodes_out,
+    int iters, LensNodeProfile ** nodes_out, int *n_nodes_out,
     OpTotal ** ops_out, int *n_ops_out, double *wall_ms, LensError *err)
 {
   LensNodeProfile *nodes = NULL;
@@ -429,7 +425,7 @@ run_profile (LensExec * exec, LensTensor ** inputs, int n_inputs,
     double t0 = now_ms ();
     int n;
 
-    st = infer (exec, inputs, n_inputs, n_outputs, err);
+    st = infer (exec, inputs, n_inputs, err);
     if (st != LENS_OK)
       break;
     wall[it] = now_ms () - t0;
@@ -500,7 +496,7 @@ main (int argc, char **argv)
   LensNodeProfile *prof_nodes = NULL;
   OpTotal *prof_ops = NULL;
   int n_prof_nodes = 0, n_prof_ops = 0;
-  int n_inputs = 0, n_outputs = 0;
+  int n_inputs = 0;
   int64_t shape[LENS_MAX_DIMS];
   int ndim = 0;
   double *samples = NULL;
@@ -543,7 +539,6 @@ main (int argc, char **argv)
   load_ms = now_ms () - t0;
 
   n_inputs = lens_model_n_inputs (model);
-  n_outputs = lens_model_n_outputs (model);
   rand = g_rand_new_with_seed (20240601);
   inputs = g_new0 (LensTensor *, MAX (n_inputs, 1));
   for (int i = 0; i < n_inputs; i++) {
@@ -559,7 +554,7 @@ main (int argc, char **argv)
   t0 = now_ms ();
   if (lens_exec_new (model, &exec, &err) != LENS_OK)
     goto error;
-  if (infer (exec, inputs, n_inputs, n_outputs, &err) != LENS_OK)
+  if (infer (exec, inputs, n_inputs, &err) != LENS_OK)
     goto error;
   first_ms = now_ms () - t0;
 
@@ -567,7 +562,7 @@ main (int argc, char **argv)
     double steady = G_MAXDOUBLE;
     for (int it = 0; it < BUILD_PROBE_STEADY_RUNS; it++) {
       t0 = now_ms ();
-      if (infer (exec, inputs, n_inputs, n_outputs, &err) != LENS_OK)
+      if (infer (exec, inputs, n_inputs, &err) != LENS_OK)
         goto error;
       steady = MIN (steady, now_ms () - t0);
     }
@@ -578,12 +573,12 @@ main (int argc, char **argv)
   }
 
   for (int it = 0; it < o.warmup; it++)
-    if (infer (exec, inputs, n_inputs, n_outputs, &err) != LENS_OK)
+    if (infer (exec, inputs, n_inputs, &err) != LENS_OK)
       goto error;
   samples = g_new0 (double, o.iters);
   for (int it = 0; it < o.iters; it++) {
     t0 = now_ms ();
-    if (infer (exec, inputs, n_inputs, n_outputs, &err) != LENS_OK)
+    if (infer (exec, inputs, n_inputs, &err) != LENS_OK)
       goto error;
     samples[it] = now_ms () - t0;
   }
@@ -597,7 +592,7 @@ main (int argc, char **argv)
       launches;
 
   if (o.profile) {
-    if (run_profile (exec, inputs, n_inputs, n_outputs, o.iters, &prof_nodes,
+    if (run_profile (exec, inputs, n_inputs, o.iters, &prof_nodes,
             &n_prof_nodes, &prof_ops, &n_prof_ops, &prof_wall,
             &err) != LENS_OK)
       goto error;
