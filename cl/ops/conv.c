@@ -536,7 +536,8 @@ conv_options (LensContext * ctx, LensActivationKind act, gboolean int_fused,
     int tile_oc, int tile_px)
 {
   return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d "
-      "-DCONV_STAGE=%d%s", (int) act, tile_oc, tile_px, stage_channels (ctx),
+      "-DCONV_STAGE=%d -DCONV_PREFETCH=%d%s", (int) act, tile_oc, tile_px,
+      stage_channels (ctx), !lens_context_is_gpu (ctx),
       int_fused ? " -DCONV_INT_FUSED=1" : "");
 }
 
