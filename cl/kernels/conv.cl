@@ -7,7 +7,8 @@
  *
  * Both ops run as a direct convolution in three steps (two for a flat
  * 1x1, whose kernels lens_conv2d_1x1 and lens_conv2d_1x1_integer read x
- * itself):
+ * itself, and for the staged kernels of CPU devices, see
+ * lens_conv2d_staged):
  *
  * lens_conv_pack_input copies x into a float scratch buffer with the
  * padding written out as zeros and every row long enough for whole
@@ -58,7 +59,8 @@
  * Build options: -DCONV_TM (output channels per work-item), -DCONV_TP (8
  * or 16: pixels per vector), -DACT (fused activation, see common.cl),
  * -DCONV_INT_FUSED (ConvInteger with its float epilogue), -DCONV_STAGE
- * (input channels the flat 1x1 kernels stage at once), -DCONV_PREFETCH
+ * (input channels the flat 1x1 kernels stage at once),
+ * -DCONV_STAGE_FLOATS (the staged kernels' window), -DCONV_PREFETCH
  * (software prefetch in the packed kernels), -DDW_* (the
  * depthwise kernel's shape, see below). */
 
@@ -516,6 +518,166 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
 #undef CONV_FLAT_STAGE
 }
 
+/* The staged kernels (lens_conv2d_staged, lens_conv2d_staged_integer):
+ * on a CPU device, every convolution with a column stride of 1 or 2 that
+ * is neither a flat 1x1 nor depthwise runs straight from x, without the
+ * packing pass (which wrote the whole input again, as floats, and cost a
+ * launch). A work-item first stages the input window of its pixel tile,
+ * for up to @stage input channels, in private memory: k_h rows of
+ * CONV_TP + halo columns each, zero where the padding is, split by column
+ * phase for stride 2 (as the packed input is), ConvInteger's bytes
+ * converted once. It then computes @tiles_per_item channel tiles from
+ * that copy, as the flat 1x1 kernels do (the host gives one tile per
+ * work-item when the channels need several stages). NDRange (out_h x
+ * pixel tiles, groups x blocks of tiles_per_item channel tiles, batch). */
+#ifndef CONV_STAGE_FLOATS
+#define CONV_STAGE_FLOATS 16384
+#endif
+
+#define CONV_STAGED_ARGS \
+    CONV_GEOMETRY_ARGS, int oc_tiles, int ow_tiles
+
+#define CONV_STAGED_BEGIN(type) \
+  const int tile = get_global_id (0); \
+  const int item = get_global_id (1); \
+  const int n = get_global_id (2); \
+  const int groups = out_c / out_per_group; \
+  const int blocks = (oc_tiles + tiles_per_item - 1) / tiles_per_item; \
+  if (tile >= out_h * ow_tiles || item >= groups * blocks) \
+    return; \
+  const int g = item / blocks; \
+  const int mt0 = (item - g * blocks) * tiles_per_item; \
+  const int mt_end = min (oc_tiles, mt0 + tiles_per_item); \
+  const int oy = tile / ow_tiles; \
+  const int ox0 = (tile - oy * ow_tiles) * CONV_TP; \
+  /* columns per phase, per row and per channel of the staged window */ \
+  const int phase_len = CONV_TP + (k_w - 1) * dil_w / stride_w; \
+  const int row_len = stride_w * phase_len; \
+  const int ch_len = k_h * row_len; \
+  const int stage = min (in_per_group, CONV_STAGE_FLOATS / ch_len); \
+  const int ix0 = ox0 * stride_w - pad_left; \
+  const int iy0 = oy * stride_h - pad_top; \
+  /* the window columns inside the row: [in_lo, in_hi) */ \
+  const int in_lo = -ix0; \
+  const int in_hi = in_w - ix0; \
+  const size_t plane = (size_t) in_h * in_w; \
+  /* where xg lies in x, and the elements of x */ \
+  const long x_first = (long) (((size_t) n * in_c + \
+          (size_t) g * in_per_group) * plane); \
+  const long x_count = (long) (get_global_size (2) * in_c * plane); \
+  __global const type *xg = x + x_first; \
+  float xs[CONV_STAGE_FLOATS]
+
+/* Stages channels [c0, c0 + cn) of the window into xs: padded column i of
+ * a row (x column ix0 + i) at (i % stride_w) * phase_len + i / stride_w.
+ * @LOAD (p) gives CONV_TP elements of x at p as floats, @VALUE (e) one.
+ * Whole vectors are loaded even where the window crosses the row's ends
+ * (the lanes outside it are then zeroed by in_lo/in_hi): those elements
+ * belong to the neighbouring rows, inside x, except at the ends of the
+ * whole tensor, where the row goes element by element. */
+#define CONV_STAGED_STAGE(LOAD, VALUE) \
+  for (int ic = 0; ic < cn; ic++) { \
+    const size_t plane_at = (size_t) (c0 + ic) * plane; \
+    for (int ky = 0; ky < k_h; ky++) { \
+      const int iy = iy0 + ky * dil_h; \
+      float *dst = xs + (ic * k_h + ky) * row_len; \
+      const long at = (long) (plane_at + (size_t) iy * in_w) + ix0; \
+      __global const CONV_STAGED_TYPE *line = xg + at; \
+      int i = 0; \
+      if (iy < 0 || iy >= in_h) { \
+        for (; i < row_len; i++) \
+          dst[i] = 0.0f; \
+      } else if (at + x_first >= 0 && at + x_first + \
+          (row_len + CONV_TP - 1) / CONV_TP * CONV_TP <= x_count) { \
+        if (stride_w == 1) { \
+          for (; i + CONV_TP <= row_len; i += CONV_TP) \
+            conv_vstorep (select ((conv_floatp) 0.0f, LOAD (line + i), \
+                    CONV_LANES + i >= in_lo && CONV_LANES + i < in_hi), \
+                0, dst + i); \
+        } else { \
+          for (; i + CONV_TP <= phase_len; i += CONV_TP) { \
+            const conv_intp w = CONV_LANES + 2 * i; \
+            const conv_floatp a = select ((conv_floatp) 0.0f, \
+                LOAD (line + 2 * i), w >= in_lo && w < in_hi); \
+            const conv_floatp b = select ((conv_floatp) 0.0f, \
+                LOAD (line + 2 * i + CONV_TP), \
+                w + CONV_TP >= in_lo && w + CONV_TP < in_hi); \
+            conv_vstorep (shuffle2 (a, b, CONV_EVEN), 0, dst + i); \
+            conv_vstorep (shuffle2 (a, b, CONV_EVEN + 1), 0, \
+                dst + phase_len + i); \
+          } \
+        } \
+      } \
+      /* the rest of a row of x, or all of it at the tensor's ends */ \
+      if (iy >= 0 && iy < in_h) { \
+        for (int j = i; j < row_len; j++) { \
+          const int phase = j / phase_len; \
+          const int k = j - phase * phase_len; \
+          if (k < i) \
+            continue; \
+          const int wc = k * stride_w + phase; \
+          dst[j] = wc >= in_lo && wc < in_hi ? VALUE (line[wc]) : 0.0f; \
+        } \
+      } \
+    } \
+  }
+
+/* The loops of the staged kernels around @stage_chunk (CONV_STAGED_STAGE
+ * of x channels [c0, c0 + cn)), with @tile_begin after each tile's
+ * accumulators are zeroed, @row_end after each kernel row and @tile_end
+ * after each channel tile (m0, oc0, m_count and acc set as
+ * CONV_PACKED_STORE reads them). */
+#define CONV_STAGED_LOOP(stage_chunk, tile_begin, row_end, tile_end) \
+  for (int mt = mt0; mt < mt_end; mt++) { \
+    const int m0 = mt * CONV_TM; \
+    const int oc0 = g * out_per_group + m0; \
+    const int m_count = min (CONV_TM, out_per_group - m0); \
+    __global const float *wt = wp + \
+        ((size_t) g * oc_tiles + mt) * in_per_group * k_h * k_w * CONV_TM; \
+    conv_floatp acc[CONV_TM]; \
+    _Pragma ("unroll") \
+    for (int m = 0; m < CONV_TM; m++) \
+      acc[m] = 0.0f; \
+    tile_begin; \
+    for (int c0 = 0; c0 < in_per_group; c0 += stage) { \
+      const int cn = min (stage, in_per_group - c0); \
+      if (mt == mt0 || in_per_group > stage) \
+        stage_chunk; \
+      for (int ic = 0; ic < cn; ic++) { \
+        for (int ky = 0; ky < k_h; ky++) { \
+          const float *xr = xs + (ic * k_h + ky) * row_len; \
+          for (int kx = 0; kx < k_w; kx++) { \
+            const int c = kx * dil_w; \
+            const conv_floatp xv = conv_vloadp (0, xr + \
+                (c & (stride_w - 1)) * phase_len + (c >> (stride_w - 1))); \
+            _Pragma ("unroll") \
+            for (int m = 0; m < CONV_TM; m++) \
+              acc[m] = fma (xv, (conv_floatp) (wt[m]), acc[m]); \
+            wt += CONV_TM; \
+          } \
+          row_end; \
+        } \
+      } \
+    } \
+    tile_end; \
+  }
+
+#define CONV_STAGED_FLOAT_LOAD(p) conv_vloadp (0, p)
+#define CONV_STAGED_FLOAT_VALUE(e) (e)
+
+__kernel void
+lens_conv2d_staged (__global const float *x, __global const float *wp,
+    __global const float *bias, __global float *y, int has_bias,
+    CONV_STAGED_ARGS, float act_alpha, float act_beta, int tiles_per_item)
+{
+#define CONV_STAGED_TYPE float
+  CONV_STAGED_BEGIN (float);
+
+  CONV_STAGED_LOOP (CONV_STAGED_STAGE (CONV_STAGED_FLOAT_LOAD,
+          CONV_STAGED_FLOAT_VALUE), (void) 0, (void) 0, CONV_PACKED_STORE);
+#undef CONV_STAGED_TYPE
+}
+
 /* What the ConvInteger kernels store: int32 totals, or with
  * CONV_INT_FUSED the floats of conv_int_epilogue (s: scale[0], read once
  * per work-item by CONV_INT_SCALE). */
@@ -654,6 +816,33 @@ lens_conv2d_1x1_integer (__global const uchar *xp,
   CONV_FLAT_LOOP (CONV_FLAT_INT_CHUNK_END, CONV_INT_STORE);
 #undef CONV_FLAT_INT_CHUNK_END
 #undef CONV_FLAT_STAGE
+}
+
+/* ConvInteger's staged kernel (see lens_conv2d_staged): the bytes of x
+ * are converted (@x_sign, minus the zero point) as they are staged; the
+ * float sums go into int32 every @rows_per_chunk kernel rows, as in
+ * lens_conv2d_packed_integer. */
+#define CONV_STAGED_INT_LOAD(p) \
+  (conv_convert_floatp ((conv_convert_intp (conv_vloadp (0, p)) ^ x_sign) \
+      - x_sign) - zp)
+#define CONV_STAGED_INT_VALUE(e) \
+  ((float) conv_int8_value ((e), x_sign) - zp)
+
+__kernel void
+lens_conv2d_staged_integer (__global const uchar *x,
+    __global const uchar *x_zp, int x_sign, int has_x_zp,
+    __global const float *wp, __global CONV_INT_OUT *y,
+    __global const float *scale, __global const float *bias, int has_bias,
+    CONV_STAGED_ARGS, int rows_per_chunk, int tiles_per_item)
+{
+#define CONV_STAGED_TYPE uchar
+  CONV_STAGED_BEGIN (uchar);
+  const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
+
+  CONV_STAGED_LOOP (CONV_STAGED_STAGE (CONV_STAGED_INT_LOAD,
+          CONV_STAGED_INT_VALUE), CONV_INT_CHUNK_BEGIN, CONV_INT_CHUNK_END,
+      CONV_INT_STORE);
+#undef CONV_STAGED_TYPE
 }
 
 #endif /* !DW_KH */

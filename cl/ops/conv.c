@@ -12,13 +12,16 @@
  *
  * init parses the attributes into LensConvParams (cl/ref/conv.h); reshape
  * resolves the geometry against the input shapes; run enqueues the kernels
- * of kernels/conv.cl: depthwise convolutions read x directly (with a
- * program built for their kernel shape), every other one packs x (padded,
- * as floats) and the weights (once when constant) into scratch buffers of
- * the node and runs the vector-tiled kernel (see the top of
- * kernels/conv.cl); a 1x1 convolution over the whole plane packs only its
- * weights and reads x directly (lens_conv2d_1x1, and
- * lens_conv2d_1x1_integer converting the bytes as it loads them). The
+ * of kernels/conv.cl. Every one packs its weights (once when constant)
+ * into a scratch buffer of the node. Depthwise convolutions read x
+ * directly (with a program built for their kernel shape); so does a 1x1
+ * convolution over the whole plane (lens_conv2d_1x1, and
+ * lens_conv2d_1x1_integer converting the bytes as it loads them), and on
+ * a CPU device every other one with a column stride of 1 or 2 and at
+ * least CONV_STAGED_MIN_CHANNELS input channels per group
+ * (lens_conv2d_staged*, each work-item staging its own input window).
+ * The rest (GPUs, larger strides, stems) pack x (padded, as floats) into
+ * a scratch buffer and run the vector-tiled packed kernel. The
  * channel tile shrinks to the group for groups narrower than
  * CONV_TILE_OC. The references are in cl/ref/conv.c. 3-D convolutions
  * are refused. */
@@ -62,9 +65,21 @@
  * few registers' worth. */
 #define CONV_STAGE_CPU 256
 #define CONV_STAGE_GPU 8
-/* Work-items per compute unit the flat 1x1 kernels leave at least, where
- * channel tiles allow (see flat_tiles_per_item) */
+/* Work-items per compute unit the flat 1x1 and staged kernels leave at
+ * least, where channel tiles allow (see channel_tiles_per_item) */
 #define CONV_FLAT_ITEMS_PER_UNIT 4
+
+/* Floats of the input window the staged kernels hold in private memory
+ * (-DCONV_STAGE_FLOATS, 64 KiB: the windows of YOLO11n's 3x3 layers with
+ * up to 128 input channels at stride 2 and 256 at stride 1 in one
+ * stage). */
+#define CONV_STAGE_FLOATS 16384
+
+/* The staged kernels take convolutions with at least this many input
+ * channels per group: with fewer (stems on RGB, depthwise) a work-item
+ * has too little to compute for the staging it does (FastestDet's 3 ->
+ * 24 stem: 0.50 ms packed, 0.65 ms staged). */
+#define CONV_STAGED_MIN_CHANNELS 8
 
 /* Work-items per work-group of the convolution kernels (at most). */
 #define CONV_GROUP_SIZE 64
@@ -78,6 +93,7 @@ G_STATIC_ASSERT (CONV_STAGE_GPU <= CONV_INT_CHUNK);
 
 enum
 {
+  SLOT_STAGED,
   SLOT_PACKED,
   SLOT_DEPTHWISE,
   SLOT_PACK_INPUT,
@@ -536,8 +552,9 @@ conv_options (LensContext * ctx, LensActivationKind act, gboolean int_fused,
     int tile_oc, int tile_px)
 {
   return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d "
-      "-DCONV_STAGE=%d -DCONV_PREFETCH=%d%s", (int) act, tile_oc, tile_px,
-      stage_channels (ctx), !lens_context_is_gpu (ctx),
+      "-DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d -DCONV_PREFETCH=%d%s",
+      (int) act, tile_oc, tile_px, stage_channels (ctx), CONV_STAGE_FLOATS,
+      !lens_context_is_gpu (ctx),
       int_fused ? " -DCONV_INT_FUSED=1" : "");
 }
 
@@ -716,20 +733,55 @@ set_packed_args (cl_kernel k, cl_uint first, const LensConvParams * p,
       err);
 }
 
-/* Channel tiles per work-item of the flat 1x1 kernels: on a CPU device,
- * where the input channels fit one stage (see kernels/conv.cl), all of a
- * group's, halved until there are CONV_FLAT_ITEMS_PER_UNIT work-items per
- * compute unit (small planes would leave cores idle); else one. */
-static cl_int
-flat_tiles_per_item (LensContext * ctx, const LensConvParams * p,
+/* Input channels one stage of the staged kernels holds: 0 where they do
+ * not apply (a GPU, column strides past 2, fewer than
+ * CONV_STAGED_MIN_CHANNELS channels per group; see kernels/conv.cl). */
+static int
+staged_channels (LensContext * ctx, const LensConvParams * p,
     const PackedGeometry * pg)
+{
+  int phase_len, ch_len;
+
+  if (lens_context_is_gpu (ctx) || pg->flat
+      || (p->stride_w != 1 && p->stride_w != 2)
+      || p->in_per_group < CONV_STAGED_MIN_CHANNELS)
+    return 0;
+  phase_len = pg->tile_px + (p->k_w - 1) * p->dil_w / p->stride_w;
+  ch_len = p->k_h * p->stride_w * phase_len;
+  return MIN (p->in_per_group, CONV_STAGE_FLOATS / ch_len);
+}
+
+/* Sets the geometry of the staged kernels from argument @first on. */
+static LensStatus
+set_staged_args (cl_kernel k, cl_uint first, const LensConvParams * p,
+    const PackedGeometry * pg, cl_uint *next, LensError *err)
+{
+  const cl_int geometry[] = {
+    p->in_c, p->in_h, p->in_w, p->out_c, p->out_h, p->out_w,
+    p->k_h, p->k_w, p->stride_h, p->stride_w, p->dil_h, p->dil_w,
+    p->pad_top, p->pad_left, p->in_per_group, p->out_per_group,
+    pg->oc_tiles, pg->ow_tiles,
+  };
+
+  return set_int_args (k, first, geometry, G_N_ELEMENTS (geometry), next,
+      err);
+}
+
+/* Channel tiles per work-item of the flat 1x1 and staged kernels on a CPU
+ * device, where the input channels fit one stage of @stage (see
+ * kernels/conv.cl): all of a group's, halved until there are
+ * CONV_FLAT_ITEMS_PER_UNIT work-items per compute unit (small planes
+ * would leave cores idle); else one. */
+static cl_int
+channel_tiles_per_item (LensContext * ctx, const LensConvParams * p,
+    const PackedGeometry * pg, int stage)
 {
   int64_t want = (int64_t) CONV_FLAT_ITEMS_PER_UNIT *
       lens_context_compute_units (ctx);
-  int64_t tiles = (int64_t) pg->ow_tiles * p->group * p->batch;
+  int64_t tiles = (int64_t) pg->out_h * pg->ow_tiles * p->group * p->batch;
   int per_item = pg->oc_tiles;
 
-  if (lens_context_is_gpu (ctx) || p->in_per_group > stage_channels (ctx))
+  if (lens_context_is_gpu (ctx) || p->in_per_group > stage)
     return 1;
   while (per_item > 1 && tiles * ((pg->oc_tiles + per_item - 1) / per_item)
       < want)
@@ -846,6 +898,7 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_float alpha = p->act.alpha, beta = p->act.beta;
   PackedGeometry pg;
   gboolean direct;
+  int stage;
   cl_int tiles_per_item = 1;
   cl_mem x_in, bias;
   cl_uint next;
@@ -867,20 +920,26 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
 
   packed_geometry (p, &pg);
   /* a flat 1x1 convolution's packed input would be a copy of x: the
-   * direct kernel reads x itself */
+   * direct kernel reads x itself; so do the staged kernels */
   direct = pg.flat;
-  st = pack_inputs (ctx, node, &pg, !direct, x, w, NULL, NULL, err);
+  stage = staged_channels (ctx, p, &pg);
+  st = pack_inputs (ctx, node, &pg, !direct && stage == 0, x, w, NULL, NULL,
+      err);
   if (st == LENS_OK)
     st = get_kernel (ctx, node, p->act.kind, FALSE,
-        direct ? SLOT_DIRECT : SLOT_PACKED,
-        direct ? "lens_conv2d_1x1" : "lens_conv2d_packed", &k, err);
+        direct ? SLOT_DIRECT : stage ? SLOT_STAGED : SLOT_PACKED,
+        direct ? "lens_conv2d_1x1" : stage ? "lens_conv2d_staged" :
+        "lens_conv2d_packed", &k, err);
   if (st != LENS_OK)
     return st;
-  x_in = direct ? x->buffer : state->x_packed->buffer;
+  x_in = direct || stage ? x->buffer : state->x_packed->buffer;
   if (direct) {
     /* x has exactly in_w (the plane) columns per channel */
     pg.w_p = pg.in_w;
-    tiles_per_item = flat_tiles_per_item (ctx, p, &pg);
+    tiles_per_item = channel_tiles_per_item (ctx, p, &pg,
+        stage_channels (ctx));
+  } else if (stage) {
+    tiles_per_item = channel_tiles_per_item (ctx, p, &pg, stage);
   }
   /* without a bias the kernel never reads it: any valid buffer will do */
   bias = b ? b->buffer : w->buffer;
@@ -889,12 +948,13 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
       LENS_ARG (state->w_packed->buffer),
       LENS_ARG (bias), LENS_ARG (y->buffer), LENS_ARG (has_bias));
   if (st == LENS_OK)
-    st = set_packed_args (k, 5, p, &pg, &next, err);
+    st = stage ? set_staged_args (k, 5, p, &pg, &next, err) :
+        set_packed_args (k, 5, p, &pg, &next, err);
   if (st == LENS_OK)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &alpha, err);
   if (st == LENS_OK)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &beta, err);
-  if (st == LENS_OK && direct)
+  if (st == LENS_OK && (direct || stage))
     st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &tiles_per_item,
         err);
   if (st != LENS_OK)
@@ -921,6 +981,7 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_mem scale_buffer, bias_buffer;
   PackedGeometry pg;
   gboolean direct;
+  int stage;
   cl_uint next;
   cl_kernel k;
   LensStatus st;
@@ -942,27 +1003,37 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
     return st;
 
   packed_geometry (p, &pg);
-  /* a flat 1x1 reads and converts the bytes of x itself */
+  /* a flat 1x1 reads and converts the bytes of x itself, and so do the
+   * staged kernels */
   direct = pg.flat;
-  st = pack_inputs (ctx, node, &pg, !direct, x, w, x_zp, w_zp, err);
+  stage = staged_channels (ctx, p, &pg);
+  st = pack_inputs (ctx, node, &pg, !direct && stage == 0, x, w, x_zp, w_zp,
+      err);
   if (st == LENS_OK)
     st = get_kernel (ctx, node, p->act.kind, scale != NULL,
-        direct ? SLOT_DIRECT : SLOT_PACKED, direct ?
-        "lens_conv2d_1x1_integer" : "lens_conv2d_packed_integer", &k, err);
+        direct ? SLOT_DIRECT : stage ? SLOT_STAGED : SLOT_PACKED,
+        direct ? "lens_conv2d_1x1_integer" : stage ?
+        "lens_conv2d_staged_integer" : "lens_conv2d_packed_integer", &k,
+        err);
   if (st != LENS_OK)
     return st;
   /* buffers the kernel never reads (no epilogue, no bias, no zero point):
    * any valid one */
   scale_buffer = scale ? scale->buffer : w->buffer;
   bias_buffer = bias ? bias->buffer : w->buffer;
-  if (direct) {
+  if (direct || stage) {
     cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
     cl_int x_sign = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
     cl_int has_x_zp = x_zp != NULL;
 
-    /* x has exactly in_w (the plane) columns per channel */
-    pg.w_p = pg.in_w;
-    tiles_per_item = flat_tiles_per_item (ctx, p, &pg);
+    if (direct) {
+      /* x has exactly in_w (the plane) columns per channel */
+      pg.w_p = pg.in_w;
+      tiles_per_item = channel_tiles_per_item (ctx, p, &pg,
+          stage_channels (ctx));
+    } else {
+      tiles_per_item = channel_tiles_per_item (ctx, p, &pg, stage);
+    }
     st = lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
         LENS_ARG (x_zp_buffer), LENS_ARG (x_sign), LENS_ARG (has_x_zp),
         LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
@@ -978,12 +1049,16 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
     next = 6;
   }
   if (st == LENS_OK)
-    st = set_packed_args (k, next, p, &pg, &next, err);
+    st = stage ? set_staged_args (k, next, p, &pg, &next, err) :
+        set_packed_args (k, next, p, &pg, &next, err);
   /* the flat kernel sums in float a chunk of CONV_STAGE channels (at most
-   * CONV_INT_CHUNK) at a time */
-  if (st == LENS_OK)
-    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), direct ?
-        &tiles_per_item : &rows_per_chunk, err);
+   * CONV_INT_CHUNK) at a time, the others rows_per_chunk kernel rows */
+  if (st == LENS_OK && !direct)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &rows_per_chunk,
+        err);
+  if (st == LENS_OK && (direct || stage))
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &tiles_per_item,
+        err);
   if (st != LENS_OK)
     return st;
   return enqueue_packed (ctx, k, p, &pg, tiles_per_item, err);
@@ -1069,6 +1144,13 @@ static const ConvCase conv_cases[] = {
   { 2, 1, 97, 40, 1, 1, 1, 13, 7, 1, 1, {0}, NULL, "SiLU", TRUE },
   { 2, 2, 300, 19, 1, 1, 1, 3, 7, 1, 1, {0}, NULL, NULL, TRUE },
   { 2, 1, 26, 70, 2, 1, 1, 7, 13, 1, 1, {0}, NULL, "Relu", TRUE },
+  /* staged (CPU): 3x3 stride 2 over more input channels than one stage
+   * holds; stride 1, several tiles per work-item, the last partial, rows
+   * whose tiles cross both ends; two groups, batch 2 (the window at the
+   * ends of the whole tensor) */
+  { 2, 1, 170, 20, 1, 3, 3, 7, 19, 2, 1, {1, 1, 1, 1}, NULL, "SiLU", TRUE },
+  { 2, 1, 40, 40, 1, 3, 3, 5, 21, 1, 1, {1, 1, 1, 1}, NULL, NULL, TRUE },
+  { 2, 2, 18, 12, 2, 3, 3, 6, 17, 1, 1, {1, 1, 1, 1}, NULL, "Relu", FALSE },
 };
 
 /* Makes the X, W (and optional B) tensors of @c with random values and sets
@@ -1229,6 +1311,10 @@ static const ConvIntegerCase conv_integer_cases[] = {
   { 32, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2, EPILOGUE_BIAS },
   { 32, LENS_DTYPE_INT8, LENS_DTYPE_INT8, FALSE, 0 },
   { 33, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, TRUE, 2 },
+  /* staged: stages, float sums moved to int32 within a stage, groups */
+  { 34, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
+  { 35, LENS_DTYPE_INT8, LENS_DTYPE_INT8, TRUE, 2 },
+  { 36, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, FALSE, 1, EPILOGUE_BIAS },
 };
 
 static LensNode *
