@@ -315,6 +315,38 @@ conv_activate (conv_floatp x, float alpha, float beta)
   return LENS_ACTIVATION (x, alpha, beta, conv_logistic);
 }
 
+/* What the ConvInteger kernels store: int32 totals, or with
+ * CONV_INT_FUSED the floats of conv_int_epilogue (s: scale[0], read once
+ * per work-item by CONV_INT_SCALE). */
+#if CONV_INT_FUSED
+#define CONV_INT_OUT float
+#define CONV_INT_OUTP conv_floatp
+#define CONV_INT_SCALE const float s = scale[0]
+#define CONV_INT_RESULT(sum, m) \
+  conv_int_epilogue (sum, s, has_bias ? bias[oc0 + (m)] : 0.0f, has_bias)
+#else
+#define CONV_INT_OUT int
+#define CONV_INT_OUTP conv_intp
+#define CONV_INT_SCALE
+#define CONV_INT_RESULT(sum, m) (sum)
+#endif
+
+/* The fused epilogue of ConvInteger, exactly what the ops it replaced
+ * compute: Cast (int32 to float, rounded to nearest even), Mul by @scale,
+ * Add of @bias (when @has_bias), the activation, each rounded on its own:
+ * no contraction into a fused multiply-add, which would round once. */
+inline conv_floatp
+conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
+{
+#pragma OPENCL FP_CONTRACT OFF
+  conv_floatp v = conv_convert_floatp (total) * scale;
+
+  if (has_bias)
+    v = v + bias;
+  /* as lens_activate (SiLU: x * lens_logistic (x), Sigmoid then Mul) */
+  return conv_activate (v, 0.0f, 0.0f);
+}
+
 #ifndef DW_KH
 
 /* The geometry of the packed kernels (all int): the packed input's rows
@@ -678,39 +710,6 @@ lens_conv2d_staged (__global const float *x, __global const float *wp,
 #undef CONV_STAGED_TYPE
 }
 
-/* What the ConvInteger kernels store: int32 totals, or with
- * CONV_INT_FUSED the floats of conv_int_epilogue (s: scale[0], read once
- * per work-item by CONV_INT_SCALE). */
-#if CONV_INT_FUSED
-#define CONV_INT_OUT float
-#define CONV_INT_OUTP conv_floatp
-#define CONV_INT_SCALE const float s = scale[0]
-#define CONV_INT_RESULT(sum, m) \
-  conv_int_epilogue (sum, s, has_bias ? bias[oc0 + (m)] : 0.0f, has_bias)
-#else
-#define CONV_INT_OUT int
-#define CONV_INT_OUTP conv_intp
-#define CONV_INT_SCALE
-#define CONV_INT_RESULT(sum, m) (sum)
-#endif
-
-
-/* The fused epilogue of ConvInteger, exactly what the ops it replaced
- * compute: Cast (int32 to float, rounded to nearest even), Mul by @scale,
- * Add of @bias (when @has_bias), the activation, each rounded on its own:
- * no contraction into a fused multiply-add, which would round once. */
-inline conv_floatp
-conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
-{
-#pragma OPENCL FP_CONTRACT OFF
-  conv_floatp v = conv_convert_floatp (total) * scale;
-
-  if (has_bias)
-    v = v + bias;
-  /* as lens_activate (SiLU: x * lens_logistic (x), Sigmoid then Mul) */
-  return conv_activate (v, 0.0f, 0.0f);
-}
-
 /* ConvInteger sums exact integers in float (see the top of this file):
  * CONV_INT_CHUNK_BEGIN declares the int32 totals and the count of rows
  * summed in float, CONV_INT_CHUNK_END moves the float sums into the totals
@@ -863,34 +862,55 @@ lens_conv2d_staged_integer (__global const uchar *x,
  * c - pad_left) at row[(c % DW_SW) * DW_PHASE_LEN + c / DW_SW]: with the
  * columns split by phase, the pixels of one tap, DW_SW apart in x, lie
  * next to each other. The padding columns were zeroed once and are never
- * written. */
-inline void
-conv_depthwise_fill_row (__global const float *xrow, int in_w, int pad_left,
-    float *row)
-{
-  int col = 0;
+ * written. Defined for float rows and, converted (@x_sign, minus @zp) as
+ * ConvInteger reads them, for byte rows; @LOAD (p) gives CONV_TP
+ * elements at p as floats, @VALUE (e) one. */
+#define CONV_DEPTHWISE_FILL_ROW(name, type, LOAD, VALUE) \
+inline void \
+name (__global const type *xrow, int in_w, int pad_left, float *row, \
+    int x_sign, float zp) \
+{ \
+  int col = 0; \
+  CONV_DEPTHWISE_FILL_VECTORS (LOAD); \
+  for (; col < in_w; col++) { \
+    const int c = pad_left + col; \
+    row[(c % DW_SW) * DW_PHASE_LEN + c / DW_SW] = VALUE (xrow[col]); \
+  } \
+}
 
 #if DW_SW == 1
-  for (; col + CONV_TP <= in_w; col += CONV_TP)
-    conv_vstorep (conv_vloadp (0, xrow + col), 0, row + pad_left + col);
+#define CONV_DEPTHWISE_FILL_VECTORS(LOAD) \
+  for (; col + CONV_TP <= in_w; col += CONV_TP) \
+    conv_vstorep (LOAD (xrow + col), 0, row + pad_left + col)
 #elif DW_SW == 2
-  /* the even and odd columns of x land in the phases of pad_left's and
-   * pad_left + 1's parity */
-  float *even = row + (pad_left & 1) * DW_PHASE_LEN + pad_left / 2;
-  float *odd = row + ((pad_left + 1) & 1) * DW_PHASE_LEN + (pad_left + 1) / 2;
-
-  for (; col + 2 * CONV_TP <= in_w; col += 2 * CONV_TP) {
-    const conv_floatp a = conv_vloadp (0, xrow + col);
-    const conv_floatp b = conv_vloadp (0, xrow + col + CONV_TP);
-    conv_vstorep (shuffle2 (a, b, CONV_EVEN), 0, even + col / 2);
-    conv_vstorep (shuffle2 (a, b, CONV_EVEN + 1), 0, odd + col / 2);
+/* the even and odd columns of x land in the phases of pad_left's and
+ * pad_left + 1's parity */
+#define CONV_DEPTHWISE_FILL_VECTORS(LOAD) \
+  float *even = row + (pad_left & 1) * DW_PHASE_LEN + pad_left / 2; \
+  float *odd = row + ((pad_left + 1) & 1) * DW_PHASE_LEN + \
+      (pad_left + 1) / 2; \
+  for (; col + 2 * CONV_TP <= in_w; col += 2 * CONV_TP) { \
+    const conv_floatp a = LOAD (xrow + col); \
+    const conv_floatp b = LOAD (xrow + col + CONV_TP); \
+    conv_vstorep (shuffle2 (a, b, CONV_EVEN), 0, even + col / 2); \
+    conv_vstorep (shuffle2 (a, b, CONV_EVEN + 1), 0, odd + col / 2); \
   }
+#else
+#define CONV_DEPTHWISE_FILL_VECTORS(LOAD) (void) 0
 #endif
-  for (; col < in_w; col++) {
-    const int c = pad_left + col;
-    row[(c % DW_SW) * DW_PHASE_LEN + c / DW_SW] = xrow[col];
-  }
-}
+
+#define CONV_DEPTHWISE_FLOAT_LOAD(p) conv_vloadp (0, p)
+#define CONV_DEPTHWISE_FLOAT_VALUE(e) (e)
+#define CONV_DEPTHWISE_INT_LOAD(p) \
+  (conv_convert_floatp ((conv_convert_intp (conv_vloadp (0, p)) ^ x_sign) \
+      - x_sign) - zp)
+#define CONV_DEPTHWISE_INT_VALUE(e) \
+  ((float) conv_int8_value ((e), x_sign) - zp)
+
+CONV_DEPTHWISE_FILL_ROW (conv_depthwise_fill_row, float,
+    CONV_DEPTHWISE_FLOAT_LOAD, CONV_DEPTHWISE_FLOAT_VALUE)
+CONV_DEPTHWISE_FILL_ROW (conv_depthwise_fill_row_int, uchar,
+    CONV_DEPTHWISE_INT_LOAD, CONV_DEPTHWISE_INT_VALUE)
 
 /* Depthwise: @rows output rows (from oy0) of channel oc per work-item,
  * CONV_TP pixels at a time. The work-item keeps the DW_SPAN input rows
@@ -898,93 +918,126 @@ conv_depthwise_fill_row (__global const float *xrow, int in_w, int pad_left,
  * conv_depthwise_fill_row), each filled once while it is needed: the taps
  * then load whole vectors at constant offsets, without a bounds check,
  * borders included. Rows of padding are skipped. NDRange (row blocks,
- * out_c, batch). */
+ * out_c, batch).
+ *
+ * CONV_DEPTHWISE_BODY is that work-item for x of @xtype, rows filled by
+ * @fill, tap t's weight @WEIGHT (t) and the vector of sums stored as
+ * @out_type @RESULT (acc). */
+#define CONV_DEPTHWISE_BODY(xtype, fill, WEIGHT, out_type, RESULT) \
+  const int oy0 = get_global_id (0) * rows; \
+  const int oc = get_global_id (1); \
+  const int n = get_global_id (2); \
+  if (oy0 >= out_h || oc >= out_c) \
+    return; \
+  const int ic = oc / out_per_group; \
+  __global const xtype *xc = x + ((size_t) n * in_c + ic) * in_h * in_w; \
+  __global out_type *yc = y + ((size_t) n * out_c + oc) * out_h * out_w; \
+  float wk[DW_KH * DW_KW]; \
+  float ring[DW_SPAN * DW_ROW_LEN]; \
+  /* the input row each buffer holds (-1: none yet) */ \
+  int held[DW_SPAN]; \
+  _Pragma ("unroll") \
+  for (int t = 0; t < DW_KH * DW_KW; t++) \
+    wk[t] = WEIGHT (t); \
+  for (int i = 0; i < DW_SPAN * DW_ROW_LEN; i += CONV_TP) \
+    conv_vstorep ((conv_floatp) 0.0f, 0, ring + i); \
+  for (int r = 0; r < DW_SPAN; r++) \
+    held[r] = -1; \
+  for (int oy = oy0; oy < min (out_h, oy0 + rows); oy++) { \
+    const int iy0 = oy * DW_SH - pad_top; \
+    __global out_type *yrow = yc + (size_t) oy * out_w; \
+    /* each tap row's buffer, NULL for a row of padding */ \
+    const float *tap_row[DW_KH]; \
+    _Pragma ("unroll") \
+    for (int ky = 0; ky < DW_KH; ky++) { \
+      const int iy = iy0 + ky * DW_DH; \
+      tap_row[ky] = NULL; \
+      if (iy >= 0 && iy < in_h) { \
+        /* the DW_SPAN rows of one output row are distinct modulo \
+         * DW_SPAN, and a row overwritten is older than them all */ \
+        const int slot = iy % DW_SPAN; \
+        float *row = ring + slot * DW_ROW_LEN; \
+        if (held[slot] != iy) { \
+          fill (xc + (size_t) iy * in_w, in_w, pad_left, row, x_sign, zp); \
+          held[slot] = iy; \
+        } \
+        tap_row[ky] = row; \
+      } \
+    } \
+    for (int ox_tile = 0; ox_tile < out_w; ox_tile += CONV_TP) { \
+      /* a partial last tile moves back to end at the row's end (when the \
+       * row has a whole vector), computing some outputs again, to the \
+       * same values */ \
+      const int ox0 = out_w >= CONV_TP ? min (ox_tile, out_w - CONV_TP) : \
+          ox_tile; \
+      /* one sum per kernel row: independent chains of fused \
+       * multiply-adds rather than one chain as long as the kernel */ \
+      conv_floatp row_acc[DW_KH]; \
+      conv_floatp acc = 0.0f; \
+      _Pragma ("unroll") \
+      for (int ky = 0; ky < DW_KH; ky++) { \
+        row_acc[ky] = 0.0f; \
+        if (tap_row[ky] == NULL) \
+          continue; \
+        _Pragma ("unroll") \
+        for (int kx = 0; kx < DW_KW; kx++) { \
+          /* padded column ox0 * DW_SW + kx * DW_DW */ \
+          const float *p = tap_row[ky] + (kx * DW_DW % DW_SW) * \
+              DW_PHASE_LEN + kx * DW_DW / DW_SW + ox0; \
+          row_acc[ky] = fma (conv_vloadp (0, p), \
+              (conv_floatp) wk[ky * DW_KW + kx], row_acc[ky]); \
+        } \
+      } \
+      _Pragma ("unroll") \
+      for (int ky = 0; ky < DW_KH; ky++) \
+        acc += row_acc[ky]; \
+      const CONV_VEC (out_type) out = RESULT (acc); \
+      CONV_STORE_TILE (out_type, out, yrow + ox0, out_w - ox0); \
+    } \
+  }
+
+#define CONV_DEPTHWISE_FLOAT_WEIGHT(t) w[(size_t) oc * DW_KH * DW_KW + (t)]
+#define CONV_DEPTHWISE_FLOAT_RESULT(acc) \
+  conv_activate ((acc) + (has_bias ? bias[oc] : 0.0f), act_alpha, act_beta)
+
 __kernel void
 lens_conv2d_depthwise (__global const float *x, __global const float *w,
     __global const float *bias, __global float *y, int has_bias,
     CONV_GEOMETRY_ARGS, int rows, float act_alpha, float act_beta)
 {
-  const int oy0 = get_global_id (0) * rows;
-  const int oc = get_global_id (1);
-  const int n = get_global_id (2);
+  const int x_sign = 0;
+  const float zp = 0.0f;
 
-  if (oy0 >= out_h || oc >= out_c)
-    return;
+  CONV_DEPTHWISE_BODY (float, conv_depthwise_fill_row,
+      CONV_DEPTHWISE_FLOAT_WEIGHT, float, CONV_DEPTHWISE_FLOAT_RESULT);
+}
 
-  const int ic = oc / out_per_group;
-  const float b = has_bias ? bias[oc] : 0.0f;
-  __global const float *xc = x + ((size_t) n * in_c + ic) * in_h * in_w;
-  __global float *yc = y + ((size_t) n * out_c + oc) * out_h * out_w;
-  float wk[DW_KH * DW_KW];
-  float ring[DW_SPAN * DW_ROW_LEN];
-  /* the input row each buffer holds (-1: none yet) */
-  int held[DW_SPAN];
+/* ConvInteger's depthwise kernel: the bytes of x converted as the rows
+ * are filled, the weights from lens_conv_pack_weights (w - w_zero_point
+ * as floats, [channel][tap][CONV_TM], one channel tile per group); sums
+ * in float are exact (at most 256 taps of products below 2^16: the host
+ * keeps larger kernels on the packed path). Stores as the other
+ * ConvInteger kernels (CONV_INT_RESULT). */
+#define CONV_DEPTHWISE_INT_WEIGHT(t) \
+  wp[((size_t) ic * DW_KH * DW_KW + (t)) * CONV_TM + \
+      (oc - ic * out_per_group)]
+#define CONV_DEPTHWISE_INT_RESULT(acc) \
+  CONV_INT_RESULT (conv_convert_intp (acc), 0)
 
-#pragma unroll
-  for (int t = 0; t < DW_KH * DW_KW; t++)
-    wk[t] = w[(size_t) oc * DW_KH * DW_KW + t];
-  for (int i = 0; i < DW_SPAN * DW_ROW_LEN; i += CONV_TP)
-    conv_vstorep ((conv_floatp) 0.0f, 0, ring + i);
-  for (int r = 0; r < DW_SPAN; r++)
-    held[r] = -1;
+__kernel void
+lens_conv2d_depthwise_integer (__global const uchar *x,
+    __global const uchar *x_zp, int x_sign, int has_x_zp,
+    __global const float *wp, __global CONV_INT_OUT *y,
+    __global const float *scale, __global const float *bias, int has_bias,
+    CONV_GEOMETRY_ARGS, int rows)
+{
+  const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
+  /* the channel CONV_INT_RESULT reads the bias of */
+  const int oc0 = get_global_id (1);
+  CONV_INT_SCALE;
 
-  for (int oy = oy0; oy < min (out_h, oy0 + rows); oy++) {
-    const int iy0 = oy * DW_SH - pad_top;
-    __global float *yrow = yc + (size_t) oy * out_w;
-    /* each tap row's buffer, NULL for a row of padding */
-    const float *tap_row[DW_KH];
-
-#pragma unroll
-    for (int ky = 0; ky < DW_KH; ky++) {
-      const int iy = iy0 + ky * DW_DH;
-      tap_row[ky] = NULL;
-      if (iy >= 0 && iy < in_h) {
-        /* the DW_SPAN rows of one output row are distinct modulo DW_SPAN,
-         * and a row overwritten is older than them all */
-        const int slot = iy % DW_SPAN;
-        float *row = ring + slot * DW_ROW_LEN;
-        if (held[slot] != iy) {
-          conv_depthwise_fill_row (xc + (size_t) iy * in_w, in_w, pad_left,
-              row);
-          held[slot] = iy;
-        }
-        tap_row[ky] = row;
-      }
-    }
-
-    for (int ox_tile = 0; ox_tile < out_w; ox_tile += CONV_TP) {
-      /* a partial last tile moves back to end at the row's end (when the
-       * row has a whole vector), computing some outputs again, to the
-       * same values */
-      const int ox0 = out_w >= CONV_TP ? min (ox_tile, out_w - CONV_TP) :
-          ox_tile;
-      /* one sum per kernel row: independent chains of fused
-       * multiply-adds rather than one chain as long as the kernel */
-      conv_floatp row_acc[DW_KH];
-      conv_floatp acc = 0.0f;
-
-#pragma unroll
-      for (int ky = 0; ky < DW_KH; ky++) {
-        row_acc[ky] = 0.0f;
-        if (tap_row[ky] == NULL)
-          continue;
-#pragma unroll
-        for (int kx = 0; kx < DW_KW; kx++) {
-          /* padded column ox0 * DW_SW + kx * DW_DW */
-          const float *p = tap_row[ky] + (kx * DW_DW % DW_SW) *
-              DW_PHASE_LEN + kx * DW_DW / DW_SW + ox0;
-          row_acc[ky] = fma (conv_vloadp (0, p),
-              (conv_floatp) wk[ky * DW_KW + kx], row_acc[ky]);
-        }
-      }
-#pragma unroll
-      for (int ky = 0; ky < DW_KH; ky++)
-        acc += row_acc[ky];
-
-      const conv_floatp out = conv_activate (acc + b, act_alpha, act_beta);
-      CONV_STORE_TILE (float, out, yrow + ox0, out_w - ox0);
-    }
-  }
+  CONV_DEPTHWISE_BODY (uchar, conv_depthwise_fill_row_int,
+      CONV_DEPTHWISE_INT_WEIGHT, CONV_INT_OUT, CONV_DEPTHWISE_INT_RESULT);
 }
 
 #endif /* DW_KH */

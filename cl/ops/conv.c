@@ -815,12 +815,30 @@ depthwise_lanes (int out_w)
       (out_w + 7) / 8 * 8 ? 16 : 8;
 }
 
-static LensStatus
-conv_depthwise_run (LensContext * ctx, LensNode * node, LensError *err)
+/* Whether @p takes the depthwise kernels: one input channel per group, a
+ * small channel multiplier; for ConvInteger (@integer) also at most
+ * CONV_INT_CHUNK taps, whose float sums stay exact. */
+static gboolean
+is_depthwise (const LensConvParams * p, gboolean integer)
 {
-  const LensConvParams *p = node->priv;
+  return p->in_per_group == 1
+      && p->out_per_group < CONV_DEPTHWISE_MAX_MULTIPLIER
+      && (!integer || p->k_h * p->k_w <= CONV_INT_CHUNK);
+}
+
+/* Runs lens_conv2d_depthwise, or for ConvInteger (@integer: inputs x, w,
+ * x_zp, w_zp, the fused scale and bias) lens_conv2d_depthwise_integer on
+ * its packed weights. */
+static LensStatus
+conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
+    LensError *err)
+{
+  ConvState *state = node->priv;
+  const LensConvParams *p = &state->p;
   LensTensor *x = node->inputs[0], *w = node->inputs[1];
-  LensTensor *b = lens_node_input (node, 2), *y = node->outputs[0];
+  LensTensor *b = lens_node_input (node, integer ? 5 : 2);
+  LensTensor *scale = integer ? lens_node_input (node, 4) : NULL;
+  LensTensor *y = node->outputs[0];
   cl_int has_bias = b != NULL;
   cl_float alpha = p->act.alpha, beta = p->act.beta;
   const cl_int geometry[] = {
@@ -840,40 +858,69 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, LensError *err)
   int phase_len = MAX (MAX (p->out_w, lanes) + (p->k_w - 1) *
       p->dil_w / p->stride_w, (p->pad_left + p->in_w) / p->stride_w + 1);
   char *base, *options;
-  cl_mem bias;
+  /* buffers the kernel never reads (no bias, epilogue or zero point): any
+   * valid one */
+  cl_mem bias = b ? b->buffer : w->buffer;
   size_t global[3], local[3] = { 1, 1, 1 };
   cl_uint next;
   cl_kernel k;
   LensStatus st;
 
+  if (integer) {
+    LensTensor *x_zp = lens_node_input (node, 2);
+    PackedGeometry pg;
+
+    packed_geometry (p, &pg);
+    st = pack_inputs (ctx, node, &pg, FALSE, x, w, x_zp,
+        lens_node_input (node, 3), err);
+    if (st != LENS_OK)
+      return st;
+  }
   /* the kernel shape is fixed at build time (see kernels/conv.cl): one
    * program per shape */
   k = lens_node_built_kernel (node, SLOT_DEPTHWISE);
   if (k == NULL) {
-    base = conv_options (ctx, p->act.kind, FALSE, CONV_TILE_OC, lanes);
+    /* ConvInteger's weights come packed in channel tiles of tile_oc */
+    base = conv_options (ctx, p->act.kind, scale != NULL,
+        integer ? tile_oc (p) : CONV_TILE_OC, lanes);
     options = g_strdup_printf ("%s -DDW_KH=%d -DDW_KW=%d -DDW_SH=%d "
         "-DDW_SW=%d -DDW_DH=%d -DDW_DW=%d -DDW_PHASE_LEN=%d", base, p->k_h,
         p->k_w, p->stride_h, p->stride_w, p->dil_h, p->dil_w,
         (phase_len + lanes - 1) / lanes * lanes);
     g_free (base);
     st = lens_node_kernel (ctx, node, SLOT_DEPTHWISE, "conv", options,
-        "lens_conv2d_depthwise", &k, err);
+        integer ? "lens_conv2d_depthwise_integer" : "lens_conv2d_depthwise",
+        &k, err);
     g_free (options);
     if (st != LENS_OK)
       return st;
   }
-  /* without a bias the kernel never reads it: any valid buffer will do */
-  bias = b ? b->buffer : w->buffer;
-  st = lens_kernel_set_args (k, err, 5, LENS_ARG (x->buffer),
-      LENS_ARG (w->buffer), LENS_ARG (bias), LENS_ARG (y->buffer),
-      LENS_ARG (has_bias));
+  if (integer) {
+    LensTensor *x_zp = lens_node_input (node, 2);
+    cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
+    cl_mem scale_buffer = scale ? scale->buffer : w->buffer;
+    cl_int x_sign = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
+    cl_int has_x_zp = x_zp != NULL;
+
+    st = lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
+        LENS_ARG (x_zp_buffer), LENS_ARG (x_sign), LENS_ARG (has_x_zp),
+        LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
+        LENS_ARG (scale_buffer), LENS_ARG (bias), LENS_ARG (has_bias));
+    next = 9;
+  } else {
+    st = lens_kernel_set_args (k, err, 5, LENS_ARG (x->buffer),
+        LENS_ARG (w->buffer), LENS_ARG (bias), LENS_ARG (y->buffer),
+        LENS_ARG (has_bias));
+    next = 5;
+  }
   if (st == LENS_OK)
-    st = set_int_args (k, 5, geometry, G_N_ELEMENTS (geometry), &next, err);
+    st = set_int_args (k, next, geometry, G_N_ELEMENTS (geometry), &next,
+        err);
   if (st == LENS_OK)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &rows, err);
-  if (st == LENS_OK)
+  if (st == LENS_OK && !integer)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &alpha, err);
-  if (st == LENS_OK)
+  if (st == LENS_OK && !integer)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &beta, err);
   if (st != LENS_OK)
     return st;
@@ -914,9 +961,8 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
     st = require_plain (node, y, "output Y", err);
   if (st != LENS_OK)
     return st;
-  if (p->in_per_group == 1
-      && p->out_per_group < CONV_DEPTHWISE_MAX_MULTIPLIER)
-    return conv_depthwise_run (ctx, node, err);
+  if (is_depthwise (p, FALSE))
+    return conv_depthwise_run (ctx, node, FALSE, err);
 
   packed_geometry (p, &pg);
   /* a flat 1x1 convolution's packed input would be a copy of x: the
@@ -1001,6 +1047,9 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
     st = require_plain (node, y, "output y", err);
   if (st != LENS_OK)
     return st;
+
+  if (is_depthwise (p, TRUE))
+    return conv_depthwise_run (ctx, node, TRUE, err);
 
   packed_geometry (p, &pg);
   /* a flat 1x1 reads and converts the bytes of x itself, and so do the
