@@ -331,6 +331,16 @@ conv_activate (conv_floatp x, float alpha, float beta)
 #define CONV_INT_RESULT(sum, m) (sum)
 #endif
 
+/* The buffers and flags the ConvInteger kernels that read x themselves
+ * (flat 1x1, staged, depthwise) take first, in the order set_integer_args
+ * in cl/ops/conv.c sets them: the bytes of x (@x_name) with their zero
+ * point and sign, the packed weights, y, and the epilogue's scale and
+ * bias. */
+#define CONV_INTEGER_ARGS(x_name) \
+    __global const uchar *x_name, __global const uchar *x_zp, int x_sign, \
+    int has_x_zp, __global const float *wp, __global CONV_INT_OUT *y, \
+    __global const float *scale, __global const float *bias, int has_bias
+
 /* The fused epilogue of ConvInteger, exactly what the ops it replaced
  * compute: Cast (int32 to float, rounded to nearest even), Mul by @scale,
  * Add of @bias (when @has_bias), the activation, each rounded on its own:
@@ -384,19 +394,24 @@ conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
   for (int m = 0; m < CONV_TM; m++) \
     acc[m] = 0.0f
 
+/* One tap of every kernel: the pixel vector @xv times the tap's CONV_TM
+ * weights at wt into acc, then wt past them. */
+#define CONV_TAP(xv) \
+  { \
+    const conv_floatp xv_ = (xv); \
+    _Pragma ("unroll") \
+    for (int m = 0; m < CONV_TM; m++) \
+      acc[m] = fma (xv_, (conv_floatp) (wt[m]), acc[m]); \
+    wt += CONV_TM; \
+  }
+
 /* One kernel row (k_w taps) of input channel plane @xc into acc; @wt
  * advances past its weights. */
 #define CONV_PACKED_ROW(xc, ky) \
   { \
     __global const float *xr = (xc) + (size_t) (ky) * dil_h * w_p; \
-    for (int kx = 0; kx < k_w; kx++) { \
-      const conv_floatp xv = conv_load_pixels (xr, kx * dil_w, stride_w, \
-          w_p); \
-      _Pragma ("unroll") \
-      for (int m = 0; m < CONV_TM; m++) \
-        acc[m] = fma (xv, (conv_floatp) (wt[m]), acc[m]); \
-      wt += CONV_TM; \
-    } \
+    for (int kx = 0; kx < k_w; kx++) \
+      CONV_TAP (conv_load_pixels (xr, kx * dil_w, stride_w, w_p)); \
   }
 
 /* Asks for the next input channel's rows of the tile (two lines per
@@ -474,19 +489,55 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
 #error "CONV_STAGE must be at most 256 (ConvInteger's exact float sums)"
 #endif
 
-#define CONV_FLAT_BEGIN(type) \
+/* The head of the flat and staged kernels: which output row oy and pixel
+ * tile ox0 this work-item computes, and which channel tiles [mt0, mt_end)
+ * of group g (the NDRange above; a flat kernel has one row, out_h 1). */
+#define CONV_ITEM_BEGIN \
   const int tile = get_global_id (0); \
   const int item = get_global_id (1); \
   const int n = get_global_id (2); \
   const int groups = out_c / out_per_group; \
   const int blocks = (oc_tiles + tiles_per_item - 1) / tiles_per_item; \
-  if (tile >= ow_tiles || item >= groups * blocks) \
+  if (tile >= out_h * ow_tiles || item >= groups * blocks) \
     return; \
   const int g = item / blocks; \
   const int mt0 = (item - g * blocks) * tiles_per_item; \
   const int mt_end = min (oc_tiles, mt0 + tiles_per_item); \
-  const int oy = 0; \
-  const int ox0 = tile * CONV_TP; \
+  const int oy = tile / ow_tiles; \
+  const int ox0 = (tile - oy * ow_tiles) * CONV_TP
+
+/* The loops of the flat and staged kernels: for each channel tile, with
+ * its m0, oc0, m_count and zeroed accumulators acc (as CONV_PACKED_STORE
+ * reads them) and its weights wt (@taps per input channel), @tile_begin;
+ * then for each chunk of @stage input channels (x channels [c0, c0 + cn)),
+ * @stage_chunk when the private copy must be made (the first tile, or
+ * every tile where the channels take several chunks), @compute (which
+ * feeds acc and moves wt on) and @chunk_end; @tile_end last. */
+#define CONV_TILES_LOOP(taps, stage, stage_chunk, tile_begin, compute, \
+    chunk_end, tile_end) \
+  for (int mt = mt0; mt < mt_end; mt++) { \
+    const int m0 = mt * CONV_TM; \
+    const int oc0 = g * out_per_group + m0; \
+    const int m_count = min (CONV_TM, out_per_group - m0); \
+    __global const float *wt = wp + \
+        ((size_t) g * oc_tiles + mt) * in_per_group * (taps) * CONV_TM; \
+    conv_floatp acc[CONV_TM]; \
+    _Pragma ("unroll") \
+    for (int m = 0; m < CONV_TM; m++) \
+      acc[m] = 0.0f; \
+    tile_begin; \
+    for (int c0 = 0; c0 < in_per_group; c0 += (stage)) { \
+      const int cn = min ((stage), in_per_group - c0); \
+      if (mt == mt0 || in_per_group > (stage)) \
+        stage_chunk; \
+      compute; \
+      chunk_end; \
+    } \
+    tile_end; \
+  }
+
+#define CONV_FLAT_BEGIN(type) \
+  CONV_ITEM_BEGIN; \
   const int last = min (out_w - ox0, CONV_TP) - 1; \
   const conv_intp inside = CONV_LANES <= last; \
   const size_t plane_p = (size_t) w_p; \
@@ -494,37 +545,15 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
       ((size_t) n * in_c + (size_t) g * in_per_group) * plane_p + ox0; \
   conv_floatp xs[CONV_STAGE]
 
-/* The loops of the flat kernels around CONV_FLAT_STAGE (x channels [c0,
- * c0 + cn) into xs) and the code after each chunk of CONV_STAGE channels
- * (@chunk_end) and after each channel tile (@tile_end), with the tile's
- * m0, oc0, m_count and accumulators acc set as CONV_PACKED_STORE reads
- * them. */
+/* CONV_TILES_LOOP for the flat kernels around CONV_FLAT_STAGE (x channels
+ * [c0, c0 + cn) into xs), with @chunk_end after each chunk of CONV_STAGE
+ * channels and @tile_end after each channel tile. */
+#define CONV_FLAT_TAPS \
+  for (int ic = 0; ic < cn; ic++) \
+    CONV_TAP (xs[ic])
 #define CONV_FLAT_LOOP(chunk_end, tile_end) \
-  for (int mt = mt0; mt < mt_end; mt++) { \
-    const int m0 = mt * CONV_TM; \
-    const int oc0 = g * out_per_group + m0; \
-    const int m_count = min (CONV_TM, out_per_group - m0); \
-    __global const float *wt = wp + \
-        ((size_t) g * oc_tiles + mt) * in_per_group * CONV_TM; \
-    conv_floatp acc[CONV_TM]; \
-    _Pragma ("unroll") \
-    for (int m = 0; m < CONV_TM; m++) \
-      acc[m] = 0.0f; \
-    for (int c0 = 0; c0 < in_per_group; c0 += CONV_STAGE) { \
-      const int cn = min (CONV_STAGE, in_per_group - c0); \
-      if (mt == mt0 || in_per_group > CONV_STAGE) \
-        CONV_FLAT_STAGE; \
-      for (int ic = 0; ic < cn; ic++) { \
-        const conv_floatp xv = xs[ic]; \
-        _Pragma ("unroll") \
-        for (int m = 0; m < CONV_TM; m++) \
-          acc[m] = fma (xv, (conv_floatp) (wt[m]), acc[m]); \
-        wt += CONV_TM; \
-      } \
-      chunk_end; \
-    } \
-    tile_end; \
-  }
+  CONV_TILES_LOOP (1, CONV_STAGE, CONV_FLAT_STAGE, (void) 0, \
+      CONV_FLAT_TAPS, chunk_end, tile_end)
 
 __kernel void
 lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
@@ -570,18 +599,7 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
     CONV_GEOMETRY_ARGS, int oc_tiles, int ow_tiles
 
 #define CONV_STAGED_BEGIN(type) \
-  const int tile = get_global_id (0); \
-  const int item = get_global_id (1); \
-  const int n = get_global_id (2); \
-  const int groups = out_c / out_per_group; \
-  const int blocks = (oc_tiles + tiles_per_item - 1) / tiles_per_item; \
-  if (tile >= out_h * ow_tiles || item >= groups * blocks) \
-    return; \
-  const int g = item / blocks; \
-  const int mt0 = (item - g * blocks) * tiles_per_item; \
-  const int mt_end = min (oc_tiles, mt0 + tiles_per_item); \
-  const int oy = tile / ow_tiles; \
-  const int ox0 = (tile - oy * ow_tiles) * CONV_TP; \
+  CONV_ITEM_BEGIN; \
   /* columns per phase, per row and per channel of the staged window */ \
   const int phase_len = CONV_TP + (k_w - 1) * dil_w / stride_w; \
   const int row_len = stride_w * phase_len; \
@@ -654,45 +672,25 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
     } \
   }
 
-/* The loops of the staged kernels around @stage_chunk (CONV_STAGED_STAGE
- * of x channels [c0, c0 + cn)), with @tile_begin after each tile's
- * accumulators are zeroed, @row_end after each kernel row and @tile_end
- * after each channel tile (m0, oc0, m_count and acc set as
- * CONV_PACKED_STORE reads them). */
-#define CONV_STAGED_LOOP(stage_chunk, tile_begin, row_end, tile_end) \
-  for (int mt = mt0; mt < mt_end; mt++) { \
-    const int m0 = mt * CONV_TM; \
-    const int oc0 = g * out_per_group + m0; \
-    const int m_count = min (CONV_TM, out_per_group - m0); \
-    __global const float *wt = wp + \
-        ((size_t) g * oc_tiles + mt) * in_per_group * k_h * k_w * CONV_TM; \
-    conv_floatp acc[CONV_TM]; \
-    _Pragma ("unroll") \
-    for (int m = 0; m < CONV_TM; m++) \
-      acc[m] = 0.0f; \
-    tile_begin; \
-    for (int c0 = 0; c0 < in_per_group; c0 += stage) { \
-      const int cn = min (stage, in_per_group - c0); \
-      if (mt == mt0 || in_per_group > stage) \
-        stage_chunk; \
-      for (int ic = 0; ic < cn; ic++) { \
-        for (int ky = 0; ky < k_h; ky++) { \
-          const float *xr = xs + (ic * k_h + ky) * row_len; \
-          for (int kx = 0; kx < k_w; kx++) { \
-            const int c = kx * dil_w; \
-            const conv_floatp xv = conv_vloadp (0, xr + \
-                (c & (stride_w - 1)) * phase_len + (c >> (stride_w - 1))); \
-            _Pragma ("unroll") \
-            for (int m = 0; m < CONV_TM; m++) \
-              acc[m] = fma (xv, (conv_floatp) (wt[m]), acc[m]); \
-            wt += CONV_TM; \
-          } \
-          row_end; \
-        } \
+/* CONV_TILES_LOOP for the staged kernels around @stage_chunk
+ * (CONV_STAGED_STAGE of x channels [c0, c0 + cn)), with @tile_begin after
+ * each tile's accumulators are zeroed, @row_end after each kernel row and
+ * @tile_end after each channel tile. */
+#define CONV_STAGED_TAPS(row_end) \
+  for (int ic = 0; ic < cn; ic++) { \
+    for (int ky = 0; ky < k_h; ky++) { \
+      const float *xr = xs + (ic * k_h + ky) * row_len; \
+      for (int kx = 0; kx < k_w; kx++) { \
+        const int c = kx * dil_w; \
+        CONV_TAP (conv_vloadp (0, xr + (c & (stride_w - 1)) * phase_len + \
+                (c >> (stride_w - 1)))); \
       } \
+      row_end; \
     } \
-    tile_end; \
   }
+#define CONV_STAGED_LOOP(stage_chunk, tile_begin, row_end, tile_end) \
+  CONV_TILES_LOOP (k_h * k_w, stage, stage_chunk, tile_begin, \
+      CONV_STAGED_TAPS (row_end), (void) 0, tile_end)
 
 #define CONV_STAGED_FLOAT_LOAD(p) conv_vloadp (0, p)
 #define CONV_STAGED_FLOAT_VALUE(e) (e)
@@ -779,11 +777,8 @@ lens_conv2d_packed_integer (__global const float *xp,
  * by a packing pass, which would write four times the bytes it reads. The
  * float sums go into int32 after each chunk of CONV_STAGE channels. */
 __kernel void
-lens_conv2d_1x1_integer (__global const uchar *xp,
-    __global const uchar *x_zp, int x_sign, int has_x_zp,
-    __global const float *wp, __global CONV_INT_OUT *y,
-    __global const float *scale, __global const float *bias, int has_bias,
-    CONV_PACKED_ARGS, int tiles_per_item)
+lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
+    int tiles_per_item)
 {
   CONV_FLAT_BEGIN (uchar);
   const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
@@ -828,11 +823,8 @@ lens_conv2d_1x1_integer (__global const uchar *xp,
   ((float) conv_int8_value ((e), x_sign) - zp)
 
 __kernel void
-lens_conv2d_staged_integer (__global const uchar *x,
-    __global const uchar *x_zp, int x_sign, int has_x_zp,
-    __global const float *wp, __global CONV_INT_OUT *y,
-    __global const float *scale, __global const float *bias, int has_bias,
-    CONV_STAGED_ARGS, int rows_per_chunk, int tiles_per_item)
+lens_conv2d_staged_integer (CONV_INTEGER_ARGS (x), CONV_STAGED_ARGS,
+    int rows_per_chunk, int tiles_per_item)
 {
 #define CONV_STAGED_TYPE uchar
   CONV_STAGED_BEGIN (uchar);
@@ -1025,11 +1017,8 @@ lens_conv2d_depthwise (__global const float *x, __global const float *w,
   CONV_INT_RESULT (conv_convert_intp (acc), 0)
 
 __kernel void
-lens_conv2d_depthwise_integer (__global const uchar *x,
-    __global const uchar *x_zp, int x_sign, int has_x_zp,
-    __global const float *wp, __global CONV_INT_OUT *y,
-    __global const float *scale, __global const float *bias, int has_bias,
-    CONV_GEOMETRY_ARGS, int rows)
+lens_conv2d_depthwise_integer (CONV_INTEGER_ARGS (x), CONV_GEOMETRY_ARGS,
+    int rows)
 {
   const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
   /* the channel CONV_INT_RESULT reads the bias of */

@@ -751,20 +751,62 @@ staged_channels (LensContext * ctx, const LensConvParams * p,
   return MIN (p->in_per_group, CONV_STAGE_FLOATS / ch_len);
 }
 
-/* Sets the geometry of the staged kernels from argument @first on. */
+/* Sets the convolution's geometry as the kernels that read x itself take
+ * it (CONV_GEOMETRY_ARGS in kernels/conv.cl) from argument @first on. */
 static LensStatus
-set_staged_args (cl_kernel k, cl_uint first, const LensConvParams * p,
-    const PackedGeometry * pg, cl_uint *next, LensError *err)
+set_geometry_args (cl_kernel k, cl_uint first, const LensConvParams * p,
+    cl_uint *next, LensError *err)
 {
   const cl_int geometry[] = {
     p->in_c, p->in_h, p->in_w, p->out_c, p->out_h, p->out_w,
     p->k_h, p->k_w, p->stride_h, p->stride_w, p->dil_h, p->dil_w,
     p->pad_top, p->pad_left, p->in_per_group, p->out_per_group,
-    pg->oc_tiles, pg->ow_tiles,
   };
 
   return set_int_args (k, first, geometry, G_N_ELEMENTS (geometry), next,
       err);
+}
+
+/* Sets the geometry of the staged kernels (CONV_STAGED_ARGS: the
+ * convolution's, then its tile counts) from argument @first on. */
+static LensStatus
+set_staged_args (cl_kernel k, cl_uint first, const LensConvParams * p,
+    const PackedGeometry * pg, cl_uint *next, LensError *err)
+{
+  const cl_int tiles[] = { pg->oc_tiles, pg->ow_tiles };
+  LensStatus st = set_geometry_args (k, first, p, next, err);
+
+  if (st == LENS_OK)
+    st = set_int_args (k, *next, tiles, G_N_ELEMENTS (tiles), next, err);
+  return st;
+}
+
+/* Sets the first arguments of the ConvInteger kernels that read x itself
+ * (flat 1x1, staged, depthwise; CONV_INTEGER_ARGS in kernels/conv.cl): x
+ * with its zero point and sign, the packed weights, y, the fused
+ * epilogue's scale and bias, has_bias. */
+static LensStatus
+set_integer_args (cl_kernel k, LensNode * node, cl_uint *next,
+    LensError *err)
+{
+  ConvState *state = node->priv;
+  LensTensor *x = node->inputs[0], *w = node->inputs[1];
+  LensTensor *x_zp = lens_node_input (node, 2);
+  LensTensor *scale = lens_node_input (node, 4);
+  LensTensor *bias = lens_node_input (node, 5);
+  /* buffers the kernel never reads (no zero point, epilogue or bias): any
+   * valid one */
+  cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
+  cl_mem scale_buffer = scale ? scale->buffer : w->buffer;
+  cl_mem bias_buffer = bias ? bias->buffer : w->buffer;
+  cl_int x_sign = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
+  cl_int has_x_zp = x_zp != NULL, has_bias = bias != NULL;
+
+  *next = 9;
+  return lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
+      LENS_ARG (x_zp_buffer), LENS_ARG (x_sign), LENS_ARG (has_x_zp),
+      LENS_ARG (state->w_packed->buffer), LENS_ARG (node->outputs[0]->buffer),
+      LENS_ARG (scale_buffer), LENS_ARG (bias_buffer), LENS_ARG (has_bias));
 }
 
 /* Channel tiles per work-item of the flat 1x1 and staged kernels on a CPU
@@ -789,7 +831,7 @@ channel_tiles_per_item (LensContext * ctx, const LensConvParams * p,
   return per_item;
 }
 
-/* Enqueues a packed or flat kernel over (pixel tiles, group x blocks of
+/* Enqueues a packed, flat or staged kernel over (pixel tiles, group x blocks of
  * @tiles_per_item channel tiles, batch). Its work-items share nothing, so
  * a CPU device runs each alone (the kernel's vectors are the SIMD width);
  * a GPU gets full groups. */
@@ -836,16 +878,8 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
   ConvState *state = node->priv;
   const LensConvParams *p = &state->p;
   LensTensor *x = node->inputs[0], *w = node->inputs[1];
-  LensTensor *b = lens_node_input (node, integer ? 5 : 2);
   LensTensor *scale = integer ? lens_node_input (node, 4) : NULL;
-  LensTensor *y = node->outputs[0];
-  cl_int has_bias = b != NULL;
   cl_float alpha = p->act.alpha, beta = p->act.beta;
-  const cl_int geometry[] = {
-    p->in_c, p->in_h, p->in_w, p->out_c, p->out_h, p->out_w,
-    p->k_h, p->k_w, p->stride_h, p->stride_w, p->dil_h, p->dil_w,
-    p->pad_top, p->pad_left, p->in_per_group, p->out_per_group,
-  };
   gboolean gpu = lens_context_is_gpu (ctx);
   /* a CPU device pays per work-group: few, long work-items (enough to
    * keep every core busy); a GPU wants one row per work-item */
@@ -858,9 +892,6 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
   int phase_len = MAX (MAX (p->out_w, lanes) + (p->k_w - 1) *
       p->dil_w / p->stride_w, (p->pad_left + p->in_w) / p->stride_w + 1);
   char *base, *options;
-  /* buffers the kernel never reads (no bias, epilogue or zero point): any
-   * valid one */
-  cl_mem bias = b ? b->buffer : w->buffer;
   size_t global[3], local[3] = { 1, 1, 1 };
   cl_uint next;
   cl_kernel k;
@@ -896,26 +927,20 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
       return st;
   }
   if (integer) {
-    LensTensor *x_zp = lens_node_input (node, 2);
-    cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
-    cl_mem scale_buffer = scale ? scale->buffer : w->buffer;
-    cl_int x_sign = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
-    cl_int has_x_zp = x_zp != NULL;
-
-    st = lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
-        LENS_ARG (x_zp_buffer), LENS_ARG (x_sign), LENS_ARG (has_x_zp),
-        LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
-        LENS_ARG (scale_buffer), LENS_ARG (bias), LENS_ARG (has_bias));
-    next = 9;
+    st = set_integer_args (k, node, &next, err);
   } else {
+    LensTensor *b = lens_node_input (node, 2);
+    /* without a bias the kernel never reads it: any valid buffer will do */
+    cl_mem bias = b ? b->buffer : w->buffer;
+    cl_int has_bias = b != NULL;
+
     st = lens_kernel_set_args (k, err, 5, LENS_ARG (x->buffer),
-        LENS_ARG (w->buffer), LENS_ARG (bias), LENS_ARG (y->buffer),
-        LENS_ARG (has_bias));
+        LENS_ARG (w->buffer), LENS_ARG (bias),
+        LENS_ARG (node->outputs[0]->buffer), LENS_ARG (has_bias));
     next = 5;
   }
   if (st == LENS_OK)
-    st = set_int_args (k, next, geometry, G_N_ELEMENTS (geometry), &next,
-        err);
+    st = set_geometry_args (k, next, p, &next, err);
   if (st == LENS_OK)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &rows, err);
   if (st == LENS_OK && !integer)
@@ -979,14 +1004,12 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
   x_in = direct || stage ? x->buffer : state->x_packed->buffer;
-  if (direct) {
-    /* x has exactly in_w (the plane) columns per channel */
+  /* x has exactly in_w (the plane) columns per channel */
+  if (direct)
     pg.w_p = pg.in_w;
+  if (direct || stage)
     tiles_per_item = channel_tiles_per_item (ctx, p, &pg,
-        stage_channels (ctx));
-  } else if (stage) {
-    tiles_per_item = channel_tiles_per_item (ctx, p, &pg, stage);
-  }
+        direct ? stage_channels (ctx) : stage);
   /* without a bias the kernel never reads it: any valid buffer will do */
   bias = b ? b->buffer : w->buffer;
   st = lens_kernel_set_args (k, err, 5,
@@ -1024,7 +1047,6 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   cl_int rows_per_chunk = CONV_INT_CHUNK / p->k_w;
   cl_int has_bias = bias != NULL;
   cl_int tiles_per_item = 1;
-  cl_mem scale_buffer, bias_buffer;
   PackedGeometry pg;
   gboolean direct;
   int stage;
@@ -1066,30 +1088,19 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
         err);
   if (st != LENS_OK)
     return st;
-  /* buffers the kernel never reads (no epilogue, no bias, no zero point):
-   * any valid one */
-  scale_buffer = scale ? scale->buffer : w->buffer;
-  bias_buffer = bias ? bias->buffer : w->buffer;
+  /* x has exactly in_w (the plane) columns per channel */
+  if (direct)
+    pg.w_p = pg.in_w;
   if (direct || stage) {
-    cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
-    cl_int x_sign = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
-    cl_int has_x_zp = x_zp != NULL;
-
-    if (direct) {
-      /* x has exactly in_w (the plane) columns per channel */
-      pg.w_p = pg.in_w;
-      tiles_per_item = channel_tiles_per_item (ctx, p, &pg,
-          stage_channels (ctx));
-    } else {
-      tiles_per_item = channel_tiles_per_item (ctx, p, &pg, stage);
-    }
-    st = lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
-        LENS_ARG (x_zp_buffer), LENS_ARG (x_sign), LENS_ARG (has_x_zp),
-        LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
-        LENS_ARG (scale_buffer), LENS_ARG (bias_buffer),
-        LENS_ARG (has_bias));
-    next = 9;
+    tiles_per_item = channel_tiles_per_item (ctx, p, &pg,
+        direct ? stage_channels (ctx) : stage);
+    st = set_integer_args (k, node, &next, err);
   } else {
+    /* buffers the kernel never reads (no epilogue, no bias): any valid
+     * one */
+    cl_mem scale_buffer = scale ? scale->buffer : w->buffer;
+    cl_mem bias_buffer = bias ? bias->buffer : w->buffer;
+
     st = lens_kernel_set_args (k, err, 6,
         LENS_ARG (state->x_packed->buffer),
         LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
