@@ -433,8 +433,14 @@ conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
       } \
     } \
   }
+/* Asks for the element @ahead elements past @p: the line a work-item's
+ * neighbour (the next pixel tile, which the same CPU thread runs next)
+ * will stage, one per input channel a plane apart, more streams than
+ * the hardware prefetcher follows. */
+#define CONV_PREFETCH_AHEAD(p, ahead) __builtin_prefetch ((p) + (ahead))
 #else
 #define CONV_PREFETCH_NEXT(xn)
+#define CONV_PREFETCH_AHEAD(p, ahead)
 #endif
 
 /* The common tail of the float packed kernels: bias, activation and the
@@ -565,6 +571,7 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
 #define CONV_FLAT_STAGE \
   for (int ic = 0; ic < cn; ic++) { \
     __global const float *xc = xg + (c0 + ic) * plane_p; \
+    CONV_PREFETCH_AHEAD (xc, CONV_TP); \
     if (last == CONV_TP - 1) { \
       xs[ic] = conv_vloadp (0, xc); \
     } else { \
@@ -634,6 +641,8 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
       const long at = (long) (plane_at + (size_t) iy * in_w) + ix0; \
       __global const CONV_STAGED_TYPE *line = xg + at; \
       int i = 0; \
+      CONV_PREFETCH_AHEAD (line, row_len); \
+      CONV_PREFETCH_AHEAD (line, row_len + CONV_TP); \
       if (iy < 0 || iy >= in_h) { \
         for (; i < row_len; i++) \
           dst[i] = 0.0f; \
@@ -789,6 +798,7 @@ lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
   for (int ic = 0; ic < cn; ic++) { \
     __global const uchar *xc = xg + (c0 + ic) * plane_p; \
     conv_intp bits; \
+    CONV_PREFETCH_AHEAD (xc, 64); \
     if (last == CONV_TP - 1) { \
       bits = conv_convert_intp (conv_vloadp (0, xc)); \
     } else { \
