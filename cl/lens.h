@@ -305,6 +305,12 @@ struct _LensOp
   /* run makes outputs share the input's device buffer (no copy), so
    * lens_node_run allocates nothing for them */
   gboolean is_view;
+  /* Whether output @i of this reshaped node is one contiguous run of
+   * input 0, starting @elem_offset elements in: a model's memory plan
+   * then makes it a sub-buffer of the input's storage and never runs the
+   * node (Split, Slice, Gather). NULL for ops whose outputs never are. */
+  gboolean (*output_in_input) (const LensNode *node, int i,
+      size_t *elem_offset);
 };
 
 const LensOp *lens_op_lookup (const char *op_type);

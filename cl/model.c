@@ -23,9 +23,10 @@ typedef struct
   int producer;                 /* step index, -1 for inputs and constants */
   int last_use;                 /* last step reading it (or an alias) */
   int alias_of;                 /* value whose storage this one shares (a
-                                 * view's input, or the Concat output it is
-                                 * placed in), or -1 */
-  gboolean placed;              /* lies inside the Concat output alias_of */
+                                 * view's input, the Concat output it is
+                                 * placed in, or the input it is a
+                                 * contiguous slice of), or -1 */
+  gboolean placed;              /* lies inside alias_of's storage ... */
   size_t placed_at;             /* ... from this byte on */
   int slot;                     /* memory plan slot of a root value, or -1 */
   gboolean is_output;
@@ -39,6 +40,8 @@ typedef struct
   int *inputs;                  /* value indices, -1 for omitted inputs */
   int *outputs;
   gboolean removed;             /* fused into another step by a rewrite */
+  gboolean viewed;              /* its outputs are slices of its input's
+                                 * storage: nothing to run (memory plan) */
 } Step;
 
 struct _LensModel
@@ -693,18 +696,129 @@ root_of (const LensModel * m, int v)
   return v;
 }
 
-/* Whether the root value @r can be computed straight into @bytes of a
- * Concat output: made by a kernel (not a view of a constant, not another
- * placed Concat), not yet placed, and nothing outside the plan (a graph
- * output, a kept tensor) reads it. */
+/* Where @v's storage starts in its root's, in bytes. */
+static size_t
+offset_in_root (const LensModel * m, int v)
+{
+  size_t at = 0;
+
+  for (; value_at (m, v)->alias_of >= 0; v = value_at (m, v)->alias_of)
+    if (value_at (m, v)->placed)
+      at += value_at (m, v)->placed_at;
+  return at;
+}
+
+/* Whether a LensExec runs @step: not fused into another, not a view. */
 static gboolean
-placeable (const LensModel * m, int r, size_t bytes)
+step_runs (const Step * step)
+{
+  return !step->removed && !step->viewed;
+}
+
+/* Gives @step's template node (which keeps attributes only) tensors of
+ * its values' shapes, the constants themselves, for a question about
+ * them; release_template_tensors frees them again. */
+static void
+lend_template_tensors (const LensModel * m, Step * step)
+{
+  LensNode *node = step->node;
+
+  for (int i = 0; i < step->n_inputs; i++) {
+    const Value *v = step->inputs[i] >= 0 ? value_at (m, step->inputs[i]) :
+        NULL;
+    if (v == NULL)
+      node->inputs[i] = NULL;
+    else if (v->constant != NULL)
+      node->inputs[i] = v->constant;
+    else
+      node->inputs[i] = lens_tensor_new (v->dtype, v->ndim, v->shape);
+  }
+  for (int i = 0; i < step->n_outputs; i++) {
+    const Value *v = value_at (m, step->outputs[i]);
+    node->outputs[i] = lens_tensor_new (v->dtype, v->ndim, v->shape);
+  }
+}
+
+static void
+release_template_tensors (const LensModel * m, Step * step)
+{
+  LensNode *node = step->node;
+
+  for (int i = 0; i < step->n_inputs; i++)
+    if (node->inputs[i] != NULL && value_at (m, step->inputs[i])->constant
+        == NULL)
+      lens_tensor_free (node->inputs[i]);
+  for (int i = 0; i < step->n_outputs; i++)
+    lens_tensor_free (node->outputs[i]);
+  memset (node->inputs, 0, sizeof (LensTensor *) * node->n_inputs);
+  memset (node->outputs, 0, sizeof (LensTensor *) * node->n_outputs);
+}
+
+/* Slices as views: a step whose every output is one contiguous run of
+ * its input (LensOp.output_in_input: a Split on the channels of a batch
+ * of one, a channel shuffle's Gather) gets them as sub-buffers of the
+ * input's storage, where they start at the device's sub-buffer alignment,
+ * and runs nothing. The input must be computed here (a slot of the plan,
+ * not a graph input with a buffer of its own). */
+static void
+view_contiguous_outputs (LensModel * m)
+{
+  size_t align;
+
+  if (m->ctx == NULL)
+    return;
+  align = lens_context_sub_buffer_align (m->ctx);
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *step = step_at (m, (int) s);
+    const LensOp *op = step->node->op;
+    size_t base, *at;
+    gboolean all = TRUE;
+    int r;
+
+    if (step->removed || op->output_in_input == NULL || step->n_inputs < 1
+        || step->inputs[0] < 0)
+      continue;
+    r = root_of (m, step->inputs[0]);
+    if (value_at (m, r)->constant != NULL || value_at (m, r)->producer < 0)
+      continue;
+    base = offset_in_root (m, step->inputs[0]);
+    at = g_new0 (size_t, MAX (step->n_outputs, 1));
+    lend_template_tensors (m, step);
+    for (int o = 0; o < step->n_outputs && all; o++) {
+      const Value *out = value_at (m, step->outputs[o]);
+      size_t elem = 0;
+
+      all = op->output_in_input (step->node, o, &elem) && out->constant ==
+          NULL && value_bytes (out) > 0;
+      at[o] = elem * lens_dtype_size (out->dtype);
+      all = all && (base + at[o]) % align == 0;
+    }
+    release_template_tensors (m, step);
+    if (all) {
+      step->viewed = TRUE;
+      for (int o = 0; o < step->n_outputs; o++) {
+        Value *out = value_at (m, step->outputs[o]);
+        out->alias_of = step->inputs[0];
+        out->placed = TRUE;
+        out->placed_at = at[o];
+      }
+    }
+    g_free (at);
+  }
+}
+
+/* Whether the root value @r can be computed straight into a Concat
+ * output: made by a kernel (not a view of a constant, not another placed
+ * Concat), not yet placed, and nothing outside the plan (a graph output, a
+ * kept tensor) reads it. */
+static gboolean
+placeable (const LensModel * m, int r)
 {
   const Value *v = value_at (m, r);
   const Step *producer;
 
   if (v->constant != NULL || v->producer < 0 || v->alias_of >= 0
-      || v->is_output || v->keep || bytes == 0 || value_bytes (v) != bytes)
+      || v->is_output || v->keep || value_bytes (v) == 0)
     return FALSE;
   producer = step_at (m, v->producer);
   return !producer->removed && !producer->node->op->is_view
@@ -713,8 +827,11 @@ placeable (const LensModel * m, int r, size_t bytes)
 
 /* Concat in place: when everything before the axis has size 1, every
  * input is one contiguous run of the output, so its producer can write
- * there (through a sub-buffer) and the Concat copies nothing for it. Each
- * placed run must start at the device's sub-buffer alignment; inputs that
+ * there (through a sub-buffer) and the Concat copies nothing for it. An
+ * input that is a slice of a larger value (a Split's half) places that
+ * whole value, where the inputs it covers are exactly its slices in
+ * order (C2f's Concat of both halves of one convolution). Each placed
+ * value must start at the device's sub-buffer alignment; inputs that
  * cannot be placed are still copied by the Concat. */
 static void
 place_concat_inputs (LensModel * m)
@@ -728,7 +845,8 @@ place_concat_inputs (LensModel * m)
     Step *step = step_at (m, (int) s);
     const Value *y;
     int64_t axis, outer = 1;
-    size_t offset = 0;
+    size_t *at;
+    int n = 0;
 
     if (step->removed || !is_op (step, "Concat") || step->n_outputs != 1)
       continue;
@@ -742,17 +860,34 @@ place_concat_inputs (LensModel * m)
       outer *= y->shape[d];
     if (outer != 1)
       continue;
-    for (int i = 0; i < step->n_inputs && step->inputs[i] >= 0; i++) {
-      size_t bytes = value_bytes (value_at (m, step->inputs[i]));
+    while (n < step->n_inputs && step->inputs[n] >= 0)
+      n++;
+    /* input i fills bytes [at[i], at[i + 1]) of y */
+    at = g_new0 (size_t, n + 1);
+    for (int i = 0; i < n; i++)
+      at[i + 1] = at[i] + value_bytes (value_at (m, step->inputs[i]));
+    for (int i = 0; i < n; i++) {
       int r = root_of (m, step->inputs[i]);
+      size_t in_root = offset_in_root (m, step->inputs[i]), start, end;
+      gboolean ok;
 
-      if (offset % align == 0 && placeable (m, r, bytes)) {
+      /* already there: a slice of a value placed for an earlier input */
+      if (r == step->outputs[0] || in_root > at[i])
+        continue;
+      start = at[i] - in_root;
+      end = start + value_bytes (value_at (m, r));
+      ok = start % align == 0 && end <= at[n] && placeable (m, r);
+      for (int j = 0; j < n && ok; j++)
+        if (at[j + 1] > at[j] && at[j] < end && at[j + 1] > start)
+          ok = root_of (m, step->inputs[j]) == r
+              && start + offset_in_root (m, step->inputs[j]) == at[j];
+      if (ok) {
         value_at (m, r)->alias_of = step->outputs[0];
         value_at (m, r)->placed = TRUE;
-        value_at (m, r)->placed_at = offset;
+        value_at (m, r)->placed_at = start;
       }
-      offset += bytes;
     }
+    g_free (at);
   }
 }
 
@@ -783,10 +918,12 @@ plan_memory (LensModel * m)
     Step *step = step_at (m, s);
     if (step->removed)
       continue;
+    step->viewed = FALSE;
     if (step->node->op->is_view && step->inputs[0] >= 0
         && value_at (m, step->inputs[0])->constant == NULL)
       value_at (m, step->outputs[0])->alias_of = step->inputs[0];
   }
+  view_contiguous_outputs (m);
   place_concat_inputs (m);
   for (int s = 0; s < n_steps; s++) {
     Step *step = step_at (m, s);
@@ -1322,8 +1459,11 @@ lens_exec_new (LensModel * m, LensExec ** out, LensError *err)
       t->buffer = e->slots[val->slot];
       t->buffer_bytes = m->slot_bytes[val->slot];
     } else if (val->placed) {
-      /* its producer writes straight into the Concat output */
-      cl_buffer_region region = { val->placed_at, value_bytes (val) };
+      /* its producer writes straight into the Concat output, or it is a
+       * slice of its input */
+      cl_buffer_region region = { offset_in_root (m, (int) v),
+        value_bytes (val)
+      };
       t->buffer = clCreateSubBuffer (e->slots[value_at (m, root_of (m,
                   (int) v))->slot], CL_MEM_READ_WRITE,
           CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
@@ -1346,7 +1486,7 @@ lens_exec_new (LensModel * m, LensExec ** out, LensError *err)
   for (guint s = 0; s < m->steps->len; s++) {
     Step *step = step_at (m, s);
     LensNode *node;
-    if (step->removed)
+    if (!step_runs (step))
       continue;
     node = lens_node_new (step->node->op_type, step->node->name,
         step->node->opset);
@@ -1576,7 +1716,7 @@ lens_exec_set_profiling (LensExec * e, gboolean on)
     e->profile = g_new0 (LensNodeProfile, MAX (e->n_nodes, 1));
     for (guint s = 0; s < m->steps->len; s++) {
       Step *step = step_at (m, s);
-      if (step->removed)
+      if (!step_runs (step))
         continue;
       e->profile[n].name = step->node->name;
       e->profile[n].op_type = step->node->op_type;

@@ -197,6 +197,31 @@ gather_run (LensContext * ctx, LensNode * node, LensError *err)
   return lens_context_enqueue_items (ctx, k, (int64_t) global, err);
 }
 
+/* One constant index on an axis with nothing of size > 1 before it picks
+ * one run of the data. */
+static gboolean
+gather_output_in_input (const LensNode * node, int i, size_t *elem_offset)
+{
+  const GatherPriv *p = node->priv;
+  const LensTensor *data = node->inputs[0], *indices = node->inputs[1];
+  int64_t inner = 1, k;
+
+  if (p == NULL || i != 0 || indices == NULL || indices->host == NULL
+      || !indices->is_constant || lens_tensor_numel (indices) != 1
+      || lens_tensor_numel (node->outputs[0]) == 0)
+    return FALSE;
+  for (int d = 0; d < p->axis; d++)
+    if (data->shape[d] != 1)
+      return FALSE;
+  for (int d = p->axis + 1; d < data->ndim; d++)
+    inner *= data->shape[d];
+  k = lens_tensor_get_i64 (indices, 0);
+  if (k < 0)
+    k += data->shape[p->axis];
+  *elem_offset = (size_t) (k * inner);
+  return TRUE;
+}
+
 static LensStatus
 gather_reference (LensNode * node, LensError *err)
 {
@@ -253,6 +278,7 @@ const LensOp lens_op_gather = {
   .reference = gather_reference,
   .exit = gather_exit,
   .make_case = gather_case,
+  .output_in_input = gather_output_in_input,
 };
 
 /* ---- GatherElements --------------------------------------------------------- */

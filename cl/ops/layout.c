@@ -65,6 +65,10 @@ copy_span (LensContext * ctx)
   return lens_context_is_gpu (ctx) ? 1 : 16;
 }
 
+/* Elements of a row each work-item of lens_copy_block moves on a CPU
+ * device. */
+#define COPY_BLOCK_CPU_SPAN 512
+
 /* dst viewed as [rows, dst_pitch], src as [rows, src_pitch]: copies a
  * rows x cols block between the two (one Concat input, one Split output). */
 static LensStatus
@@ -76,7 +80,9 @@ copy_block (LensContext * ctx, LensNode * node, const char *options,
   cl_int sp = (cl_int) src_pitch, so = (cl_int) src_offset;
   cl_int dp = (cl_int) dst_pitch, dof = (cl_int) dst_offset;
   cl_int r = (cl_int) rows, c = (cl_int) cols;
-  cl_int span = copy_span (ctx);
+  /* a CPU device: long runs of whole vectors, one work-item each (16
+   * elements per item, in groups of 256, took twice the time) */
+  cl_int span = lens_context_is_gpu (ctx) ? 1 : COPY_BLOCK_CPU_SPAN;
   cl_kernel k;
   LensStatus st;
 
@@ -89,8 +95,8 @@ copy_block (LensContext * ctx, LensNode * node, const char *options,
         LENS_ARG (sp), LENS_ARG (so), LENS_ARG (dst->buffer), LENS_ARG (dp),
         LENS_ARG (dof), LENS_ARG (r), LENS_ARG (c), LENS_ARG (span));
   if (st == LENS_OK)
-    st = lens_context_enqueue_1d (ctx, k, rows * ((cols + span - 1) / span),
-        err);
+    st = lens_context_enqueue_items (ctx, k, rows * ((cols + span - 1) /
+            span), err);
   return st;
 }
 
@@ -569,6 +575,23 @@ split_run (LensContext * ctx, LensNode * node, LensError *err)
   return st;
 }
 
+/* Output @i is one run of x when nothing before the axis has size > 1. */
+static gboolean
+split_output_in_input (const LensNode * node, int i, size_t *elem_offset)
+{
+  const SplitPriv *p = node->priv;
+  const LensTensor *x = node->inputs[0];
+  int64_t start = 0;
+
+  if (p == NULL || p->sizes == NULL || i >= node->n_outputs
+      || product (x->shape, 0, p->axis) != 1)
+    return FALSE;
+  for (int k = 0; k < i; k++)
+    start += p->sizes[k];
+  *elem_offset = (size_t) (start * product (x->shape, p->axis + 1, x->ndim));
+  return TRUE;
+}
+
 static LensStatus
 split_reference (LensNode * node, LensError *err)
 {
@@ -629,6 +652,7 @@ const LensOp lens_op_split = {
   .reference = split_reference,
   .exit = split_exit,
   .make_case = split_case,
+  .output_in_input = split_output_in_input,
 };
 
 /* ---- Slice ------------------------------------------------------------------ */
@@ -823,6 +847,33 @@ slice_run (LensContext * ctx, LensNode * node, LensError *err)
       strides, FALSE, y, err);
 }
 
+/* y is one run of x when, below the last axis d0 that is not taken whole
+ * (in order, step 1), every axis is taken whole, d0 is taken in order and
+ * every axis above it keeps one index. */
+static gboolean
+slice_output_in_input (const LensNode * node, int i, size_t *elem_offset)
+{
+  const SlicePriv *p = node->priv;
+  const LensTensor *x = node->inputs[0], *y = node->outputs[0];
+  int64_t offset = 0;
+  int d0 = x->ndim - 1;
+
+  if (p == NULL || i != 0 || lens_tensor_numel (y) == 0)
+    return FALSE;
+  while (d0 >= 0 && y->shape[d0] == x->shape[d0]
+      && (p->steps[d0] == 1 || x->shape[d0] == 1))
+    d0--;
+  if (d0 >= 0 && p->steps[d0] != 1 && y->shape[d0] != 1)
+    return FALSE;
+  for (int d = 0; d < d0; d++)
+    if (y->shape[d] != 1)
+      return FALSE;
+  for (int d = 0; d < x->ndim; d++)
+    offset += p->starts[d] * x->strides[d];
+  *elem_offset = (size_t) offset;
+  return TRUE;
+}
+
 static LensStatus
 slice_reference (LensNode * node, LensError *err)
 {
@@ -901,6 +952,7 @@ const LensOp lens_op_slice = {
   .reference = slice_reference,
   .exit = slice_exit,
   .make_case = slice_case,
+  .output_in_input = slice_output_in_input,
 };
 
 /* ---- Pad -------------------------------------------------------------------- */
