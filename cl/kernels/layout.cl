@@ -28,8 +28,8 @@
  * for r < rows, c < cols: one input of a Concat or one output of a Split,
  * seen as [outer, axis * inner] blocks. Each work-item copies @span
  * neighbouring elements of a row: 1 on GPUs (neighbouring items,
- * coalesced), a run on CPUs (the index arithmetic once per run instead of
- * per element). NDRange rows x ceil (cols / span). */
+ * coalesced), a long run in whole vectors on CPUs (the index arithmetic
+ * once per run). NDRange rows x ceil (cols / span). */
 __kernel void
 lens_copy_block (__global const ELEM * src, int src_pitch, int src_offset,
     __global ELEM * dst, int dst_pitch, int dst_offset, int rows, int cols,
@@ -37,16 +37,19 @@ lens_copy_block (__global const ELEM * src, int src_pitch, int src_offset,
 {
   int i = get_global_id (0);
   int chunks = (cols + span - 1) / span;
-  int r, c0, c1;
+  int r, c, end;
 
   if (i >= rows * chunks)
     return;
   r = i / chunks;
-  c0 = (i - r * chunks) * span;
-  c1 = min (c0 + span, cols);
-  for (int c = c0; c < c1; c++)
-    dst[r * dst_pitch + dst_offset + c] = src[r * src_pitch + src_offset +
-        c];
+  c = (i - r * chunks) * span;
+  end = min (c + span, cols);
+  __global const ELEM *in = src + (long) r * src_pitch + src_offset;
+  __global ELEM *out = dst + (long) r * dst_pitch + dst_offset;
+  for (; c + 16 <= end; c += 16)
+    vstore16 (vload16 (0, in + c), 0, out + c);
+  for (; c < end; c++)
+    out[c] = in[c];
 }
 
 #define UNRAVEL_STRIDED(K) \
