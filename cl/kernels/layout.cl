@@ -16,6 +16,14 @@
 #define ELEM uint
 #endif
 
+/* ELEM's vector of 16, which is also the mask type of its shuffles (ELEM
+ * is unsigned) */
+#define LAYOUT_CAT_(a, b) a ## b
+#define LAYOUT_CAT(a, b) LAYOUT_CAT_ (a, b)
+#define ELEM16 LAYOUT_CAT (ELEM, 16)
+#define ELEM16_EVEN \
+  (ELEM16) (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+
 #define LENS_PAD_CONSTANT 0
 #define LENS_PAD_EDGE 1
 #define LENS_PAD_REFLECT 2
@@ -63,8 +71,9 @@ lens_copy_block (__global const ELEM * src, int src_pitch, int src_offset,
  * contiguous with @shape (rank >= 1); strides may be negative (Slice with
  * negative steps) or permuted (Transpose). Each work-item copies @span
  * neighbouring elements of an innermost row (see lens_copy_block), so it
- * unravels the outer dimensions once. NDRange n / shape.s0 rows x
- * ceil (shape.s0 / span). */
+ * unravels the outer dimensions once; rows read contiguously or every
+ * other element (Slice with step 2: YOLOX's space-to-depth stem) go in
+ * whole vectors. NDRange n / shape.s0 rows x ceil (shape.s0 / span). */
 __kernel void
 lens_copy_strided (__global const ELEM * src, int src_base,
     __global ELEM * dst, int n, int rank, int8 shape, int8 src_strides,
@@ -83,8 +92,20 @@ lens_copy_strided (__global const ELEM * src, int src_base,
   UNRAVEL_STRIDED (1) UNRAVEL_STRIDED (2) UNRAVEL_STRIDED (3)
   UNRAVEL_STRIDED (4) UNRAVEL_STRIDED (5) UNRAVEL_STRIDED (6)
   UNRAVEL_STRIDED (7)
+  __global const ELEM *in = src + off;
+  __global ELEM *out = dst + (long) row * inner;
+  if (src_strides.s0 == 1) {
+    for (; c0 + 16 <= c1; c0 += 16)
+      vstore16 (vload16 (0, in + c0), 0, out + c0);
+  } else if (src_strides.s0 == 2) {
+    /* the second vector's last element lies past the row's last one: it
+     * must not be read past the end of the last row, hence c0 + 16 < c1 */
+    for (; c0 + 16 < c1; c0 += 16)
+      vstore16 (shuffle2 (vload16 (0, in + 2 * c0), vload16 (0, in + 2 * c0
+                  + 16), ELEM16_EVEN), 0, out + c0);
+  }
   for (int c = c0; c < c1; c++)
-    dst[row * inner + c] = src[off + c * src_strides.s0];
+    out[c] = in[c * src_strides.s0];
 }
 
 /* dst[b, c, r] = src[b, r, c] for a contiguous src of [batch, rows, cols].
