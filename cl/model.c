@@ -517,6 +517,14 @@ is_channel_bias (const LensModel * m, int b, const Value * y)
   return TRUE;
 }
 
+/* Whether value @v is one float (a scalar or a one-element tensor). */
+static gboolean
+is_float_scalar (const LensModel * m, int v)
+{
+  return v >= 0 && value_at (m, v)->dtype == LENS_DTYPE_FLOAT
+      && value_bytes (value_at (m, v)) == sizeof (float);
+}
+
 /* The dequantization after a ConvInteger in dynamically quantized models,
  *
  *   Cast (to float) -> Mul (by a float scalar s) [-> Add (a constant
@@ -528,13 +536,17 @@ is_channel_bias (const LensModel * m, int b, const Value * y)
  * the same float operations in the same order, so the result is bit for
  * bit the same, in one pass over the output instead of three to five. The
  * scale (DynamicQuantizeLinear's times the weights') is computed per
- * inference: it must be ready when the ConvInteger step runs. */
+ * inference: it must be ready when the ConvInteger step runs. Where a Mul
+ * of two float scalars that only this epilogue reads makes it, the Mul is
+ * folded in too: its inputs become inputs 4 and 6, which the kernel
+ * multiplies (one launch fewer per ConvInteger: 90 on YOLO11n). */
 static void
 fuse_conv_integer_epilogues (LensModel * m)
 {
   for (guint s = 0; s < m->steps->len; s++) {
     Step *conv = step_at (m, s);
     Step *cast, *mul, *add = NULL, *sig = NULL, *act = NULL, *last;
+    Step *scales;
     const Value *y;
     int scale, bias = -1, *inputs;
     Value *sv;
@@ -571,14 +583,23 @@ fuse_conv_integer_epilogues (LensModel * m)
     if (last == add)
       act = silu_of (m, add->outputs[0], &sig);
 
-    inputs = g_new (int, 6);
+    inputs = g_new (int, 7);
     for (int i = 0; i < 4; i++)
       inputs[i] = i < conv->n_inputs ? conv->inputs[i] : -1;
     inputs[4] = scale;
     inputs[5] = bias;
+    inputs[6] = -1;
+    scales = sv->producer >= 0 ? step_at (m, sv->producer) : NULL;
+    if (scales != NULL && is_op (scales, "Mul") && scales->n_inputs == 2
+        && sole_consumer (m, scale) == mul && is_float_scalar (m,
+            scales->inputs[0]) && is_float_scalar (m, scales->inputs[1])) {
+      inputs[4] = scales->inputs[0];
+      inputs[6] = scales->inputs[1];
+      scales->removed = TRUE;
+    }
     g_free (conv->inputs);
     conv->inputs = inputs;
-    conv->n_inputs = bias >= 0 ? 6 : 5;
+    conv->n_inputs = inputs[6] >= 0 ? 7 : bias >= 0 ? 6 : 5;
     cast->removed = TRUE;
     if (last == add)
       mul->removed = TRUE;

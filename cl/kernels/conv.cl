@@ -316,12 +316,17 @@ conv_activate (conv_floatp x, float alpha, float beta)
 }
 
 /* What the ConvInteger kernels store: int32 totals, or with
- * CONV_INT_FUSED the floats of conv_int_epilogue (s: scale[0], read once
- * per work-item by CONV_INT_SCALE). */
+ * CONV_INT_FUSED the floats of conv_int_epilogue (s: scale[0], times
+ * scale2[0] with CONV_INT_SCALES, as the Mul folded into it rounds; read
+ * once per work-item by CONV_INT_SCALE). */
 #if CONV_INT_FUSED
 #define CONV_INT_OUT float
 #define CONV_INT_OUTP conv_floatp
+#if CONV_INT_SCALES
+#define CONV_INT_SCALE const float s = scale[0] * scale2[0]
+#else
 #define CONV_INT_SCALE const float s = scale[0]
+#endif
 #define CONV_INT_RESULT(sum, m) \
   conv_int_epilogue (sum, s, has_bias ? bias[oc0 + (m)] : 0.0f, has_bias)
 #else
@@ -334,12 +339,13 @@ conv_activate (conv_floatp x, float alpha, float beta)
 /* The buffers and flags the ConvInteger kernels that read x themselves
  * (flat 1x1, staged, depthwise) take first, in the order set_integer_args
  * in cl/ops/conv.c sets them: the bytes of x (@x_name) with their zero
- * point and sign, the packed weights, y, and the epilogue's scale and
+ * point and sign, the packed weights, y, and the epilogue's scales and
  * bias. */
 #define CONV_INTEGER_ARGS(x_name) \
     __global const uchar *x_name, __global const uchar *x_zp, int x_sign, \
     int has_x_zp, __global const float *wp, __global CONV_INT_OUT *y, \
-    __global const float *scale, __global const float *bias, int has_bias
+    __global const float *scale, __global const float *scale2, \
+    __global const float *bias, int has_bias
 
 /* The fused epilogue of ConvInteger, exactly what the ops it replaced
  * compute: Cast (int32 to float, rounded to nearest even), Mul by @scale,
@@ -757,14 +763,16 @@ lens_conv2d_staged (__global const float *x, __global const float *wp,
 /* As lens_conv2d_packed on zero-point-adjusted integers held in floats;
  * the float sums go into int32 every @rows_per_chunk kernel rows. Stores
  * the int32 totals, or with CONV_INT_FUSED the floats of
- * conv_int_epilogue (the scalar @scale[0] is computed on the device per
- * inference; @bias has one value per output channel). Without
- * CONV_INT_FUSED, @scale and @bias are never read. */
+ * conv_int_epilogue (the scalar @scale[0], times @scale2[0] with
+ * CONV_INT_SCALES, is computed on the device per inference; @bias has one
+ * value per output channel). Without CONV_INT_FUSED, @scale, @scale2 and
+ * @bias are never read. */
 __kernel void
 lens_conv2d_packed_integer (__global const float *xp,
     __global const float *wp, __global CONV_INT_OUT *y,
-    __global const float *scale, __global const float *bias, int has_bias,
-    CONV_PACKED_ARGS, int rows_per_chunk)
+    __global const float *scale, __global const float *scale2,
+    __global const float *bias, int has_bias, CONV_PACKED_ARGS,
+    int rows_per_chunk)
 {
   CONV_PACKED_BEGIN (float);
   CONV_INT_CHUNK_BEGIN;

@@ -6,9 +6,11 @@
  * ConvInteger may also carry its dequantization epilogue, fused by the
  * graph rewrite of cl/model.c (lens-specific): input 4 is a float scalar
  * scale s, input 5 an optional float bias of one value per output channel
- * (any shape), and "activation" an optional fused activation; the output
- * is then float, act ((float) acc * s + bias[oc]) with every operation
- * rounded as the separate Cast, Mul, Add (and Sigmoid, Mul) would.
+ * (any shape), input 6 an optional second float scalar that s is
+ * multiplied by first (the weights' scale, the Mul that made s folded in)
+ * and "activation" an optional fused activation; the output is then
+ * float, act ((float) acc * s + bias[oc]) with every operation rounded as
+ * the separate Mul, Cast, Mul, Add (and Sigmoid, Mul) would.
  *
  * init parses the attributes into LensConvParams (cl/ref/conv.h); reshape
  * resolves the geometry against the input shapes; run enqueues the kernels
@@ -410,22 +412,29 @@ conv_integer_reshape (LensNode * node, LensError *err)
   LensTensor *w_zp = lens_node_input (node, 3);
   LensTensor *scale = lens_node_input (node, 4);
   LensTensor *bias = lens_node_input (node, 5);
+  LensTensor *scale2 = lens_node_input (node, 6);
   LensTensor *y = lens_node_output (node, 0);
   LensStatus st;
 
-  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 6)
+  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 7)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "ConvInteger needs inputs x, w, optional x_zero_point and "
-        "w_zero_point (and for the fused epilogue a scale and an optional "
-        "bias), and one output");
-  if (scale == NULL && (bias != NULL || p->act.kind != LENS_ACT_NONE))
+        "w_zero_point (and for the fused epilogue a scale, an optional "
+        "bias and an optional second scale), and one output");
+  if (scale == NULL && (bias != NULL || scale2 != NULL
+          || p->act.kind != LENS_ACT_NONE))
     return lens_error_set (err, LENS_ERROR_INVALID,
-        "ConvInteger: a fused bias or activation needs the fused scale "
-        "(input 4)");
+        "ConvInteger: a fused bias, second scale or activation needs the "
+        "fused scale (input 4)");
   if (scale != NULL && (scale->dtype != LENS_DTYPE_FLOAT
           || lens_tensor_numel (scale) != 1))
     return lens_error_set (err, LENS_ERROR_INVALID,
         "ConvInteger: the fused scale (input 4) must be a single float");
+  if (scale2 != NULL && (scale2->dtype != LENS_DTYPE_FLOAT
+          || lens_tensor_numel (scale2) != 1))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "ConvInteger: the fused second scale (input 6) must be a single "
+        "float");
   st = lens_node_check_dtype (node, "input x", x->dtype, bytes, err);
   if (st == LENS_OK)
     st = lens_node_check_dtype (node, "input w", w->dtype, bytes, err);
@@ -546,21 +555,40 @@ stage_channels (LensContext * ctx)
   return lens_context_is_gpu (ctx) ? CONV_STAGE_GPU : CONV_STAGE_CPU;
 }
 
-/* @int_fused: ConvInteger with its float epilogue (CONV_INT_FUSED) */
+/* The form of ConvInteger's fused epilogue (see the top of this file),
+ * part of its build options: none (int32 out), a scale (input 4), or the
+ * product of two (inputs 4 and 6). */
+typedef enum
+{
+  EPILOGUE_FORM_NONE,
+  EPILOGUE_FORM_SCALE,
+  EPILOGUE_FORM_SCALES,
+} EpilogueForm;
+
+static EpilogueForm
+epilogue_form (LensNode * node)
+{
+  if (lens_node_input (node, 4) == NULL)
+    return EPILOGUE_FORM_NONE;
+  return lens_node_input (node, 6) != NULL ? EPILOGUE_FORM_SCALES :
+      EPILOGUE_FORM_SCALE;
+}
+
 static char *
-conv_options (LensContext * ctx, LensActivationKind act, gboolean int_fused,
+conv_options (LensContext * ctx, LensActivationKind act, EpilogueForm form,
     int tile_oc, int tile_px)
 {
   return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d "
-      "-DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d -DCONV_PREFETCH=%d%s",
+      "-DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d -DCONV_PREFETCH=%d%s%s",
       (int) act, tile_oc, tile_px, stage_channels (ctx), CONV_STAGE_FLOATS,
       !lens_context_is_gpu (ctx),
-      int_fused ? " -DCONV_INT_FUSED=1" : "");
+      form != EPILOGUE_FORM_NONE ? " -DCONV_INT_FUSED=1" : "",
+      form == EPILOGUE_FORM_SCALES ? " -DCONV_INT_SCALES=1" : "");
 }
 
 static LensStatus
 get_kernel (LensContext * ctx, LensNode * node, LensActivationKind act,
-    gboolean int_fused, int slot, const char *name, cl_kernel *k,
+    EpilogueForm form, int slot, const char *name, cl_kernel *k,
     LensError *err)
 {
   const LensConvParams *p = node->priv;
@@ -571,7 +599,7 @@ get_kernel (LensContext * ctx, LensNode * node, LensActivationKind act,
   if (*k != NULL)
     return LENS_OK;
   /* a node's kernels share one program: the tiles of its geometry */
-  options = conv_options (ctx, act, int_fused, tile_oc (p), tile_px (p));
+  options = conv_options (ctx, act, form, tile_oc (p), tile_px (p));
   st = lens_node_kernel (ctx, node, slot, "conv", options, name, k, err);
   g_free (options);
   return st;
@@ -652,7 +680,7 @@ pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
   cl_mem w_zp_buffer = w_zp ? w_zp->buffer : x->buffer;
   /* the same build options as the node's main kernel: one program */
-  gboolean int_fused = lens_node_input (node, 4) != NULL;
+  EpilogueForm form = epilogue_form (node);
   size_t global[3], local[3];
   cl_uint next;
   cl_kernel k;
@@ -663,7 +691,7 @@ pack_inputs (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   st = ensure_scratch (ctx, &state->x_packed, (size_t) planes * pg->h_p *
       pg->w_p * sizeof (float), err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, state->p.act.kind, int_fused,
+    st = get_kernel (ctx, node, state->p.act.kind, form,
         SLOT_PACK_INPUT, "lens_conv_pack_input", &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 7, LENS_ARG (x->buffer),
@@ -697,7 +725,7 @@ weights:
   st = ensure_scratch (ctx, &state->w_packed, (size_t) tiles * k_size *
       pg->tile_oc * sizeof (float), err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, state->p.act.kind, int_fused,
+    st = get_kernel (ctx, node, state->p.act.kind, form,
         SLOT_PACK_WEIGHTS, "lens_conv_pack_weights", &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 10, LENS_ARG (w->buffer),
@@ -781,10 +809,32 @@ set_staged_args (cl_kernel k, cl_uint first, const LensConvParams * p,
   return st;
 }
 
+/* Sets arguments @first, @first + 1 of a ConvInteger kernel: the fused
+ * epilogue's scales (inputs 4 and 6; any valid buffer for those it never
+ * reads); *@next is the argument after them. */
+static LensStatus
+set_epilogue_args (cl_kernel k, cl_uint first, LensNode * node,
+    cl_uint *next, LensError *err)
+{
+  LensTensor *w = node->inputs[1];
+  LensTensor *scale = lens_node_input (node, 4);
+  LensTensor *scale2 = lens_node_input (node, 6);
+  cl_mem buffers[2] = {
+    scale ? scale->buffer : w->buffer, scale2 ? scale2->buffer : w->buffer
+  };
+  LensStatus st = LENS_OK;
+
+  for (cl_uint i = 0; i < 2 && st == LENS_OK; i++)
+    st = lens_kernel_set_arg (k, first + i, sizeof (cl_mem), &buffers[i],
+        err);
+  *next = first + 2;
+  return st;
+}
+
 /* Sets the first arguments of the ConvInteger kernels that read x itself
  * (flat 1x1, staged, depthwise; CONV_INTEGER_ARGS in kernels/conv.cl): x
  * with its zero point and sign, the packed weights, y, the fused
- * epilogue's scale and bias, has_bias. */
+ * epilogue's scales and bias, has_bias. */
 static LensStatus
 set_integer_args (cl_kernel k, LensNode * node, cl_uint *next,
     LensError *err)
@@ -792,21 +842,27 @@ set_integer_args (cl_kernel k, LensNode * node, cl_uint *next,
   ConvState *state = node->priv;
   LensTensor *x = node->inputs[0], *w = node->inputs[1];
   LensTensor *x_zp = lens_node_input (node, 2);
-  LensTensor *scale = lens_node_input (node, 4);
   LensTensor *bias = lens_node_input (node, 5);
   /* buffers the kernel never reads (no zero point, epilogue or bias): any
    * valid one */
   cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
-  cl_mem scale_buffer = scale ? scale->buffer : w->buffer;
   cl_mem bias_buffer = bias ? bias->buffer : w->buffer;
   cl_int x_sign = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
   cl_int has_x_zp = x_zp != NULL, has_bias = bias != NULL;
+  LensStatus st;
 
-  *next = 9;
-  return lens_kernel_set_args (k, err, 9, LENS_ARG (x->buffer),
+  st = lens_kernel_set_args (k, err, 6, LENS_ARG (x->buffer),
       LENS_ARG (x_zp_buffer), LENS_ARG (x_sign), LENS_ARG (has_x_zp),
-      LENS_ARG (state->w_packed->buffer), LENS_ARG (node->outputs[0]->buffer),
-      LENS_ARG (scale_buffer), LENS_ARG (bias_buffer), LENS_ARG (has_bias));
+      LENS_ARG (state->w_packed->buffer),
+      LENS_ARG (node->outputs[0]->buffer));
+  if (st == LENS_OK)
+    st = set_epilogue_args (k, 6, node, next, err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_arg (k, (*next)++, sizeof (cl_mem), &bias_buffer,
+        err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_arg (k, (*next)++, sizeof (cl_int), &has_bias, err);
+  return st;
 }
 
 /* Channel tiles per work-item of the flat 1x1 and staged kernels on a CPU
@@ -878,7 +934,6 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
   ConvState *state = node->priv;
   const LensConvParams *p = &state->p;
   LensTensor *x = node->inputs[0], *w = node->inputs[1];
-  LensTensor *scale = integer ? lens_node_input (node, 4) : NULL;
   cl_float alpha = p->act.alpha, beta = p->act.beta;
   gboolean gpu = lens_context_is_gpu (ctx);
   /* a CPU device pays per work-group: few, long work-items (enough to
@@ -912,7 +967,8 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
   k = lens_node_built_kernel (node, SLOT_DEPTHWISE);
   if (k == NULL) {
     /* ConvInteger's weights come packed in channel tiles of tile_oc */
-    base = conv_options (ctx, p->act.kind, scale != NULL,
+    base = conv_options (ctx, p->act.kind, integer ? epilogue_form (node) :
+        EPILOGUE_FORM_NONE,
         integer ? tile_oc (p) : CONV_TILE_OC, lanes);
     options = g_strdup_printf ("%s -DDW_KH=%d -DDW_KW=%d -DDW_SH=%d "
         "-DDW_SW=%d -DDW_DH=%d -DDW_DW=%d -DDW_PHASE_LEN=%d", base, p->k_h,
@@ -997,7 +1053,7 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   st = pack_inputs (ctx, node, &pg, !direct && stage == 0, x, w, NULL, NULL,
       err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, p->act.kind, FALSE,
+    st = get_kernel (ctx, node, p->act.kind, EPILOGUE_FORM_NONE,
         direct ? SLOT_DIRECT : stage ? SLOT_STAGED : SLOT_PACKED,
         direct ? "lens_conv2d_1x1" : stage ? "lens_conv2d_staged" :
         "lens_conv2d_packed", &k, err);
@@ -1064,6 +1120,9 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st == LENS_OK)
     st = require_plain (node, scale, "input scale (fused)", err);
   if (st == LENS_OK)
+    st = require_plain (node, lens_node_input (node, 6),
+        "input second scale (fused)", err);
+  if (st == LENS_OK)
     st = require_plain (node, bias, "input bias (fused)", err);
   if (st == LENS_OK)
     st = require_plain (node, y, "output y", err);
@@ -1081,7 +1140,7 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   st = pack_inputs (ctx, node, &pg, !direct && stage == 0, x, w, x_zp, w_zp,
       err);
   if (st == LENS_OK)
-    st = get_kernel (ctx, node, p->act.kind, scale != NULL,
+    st = get_kernel (ctx, node, p->act.kind, epilogue_form (node),
         direct ? SLOT_DIRECT : stage ? SLOT_STAGED : SLOT_PACKED,
         direct ? "lens_conv2d_1x1_integer" : stage ?
         "lens_conv2d_staged_integer" : "lens_conv2d_packed_integer", &k,
@@ -1096,17 +1155,19 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
         direct ? stage_channels (ctx) : stage);
     st = set_integer_args (k, node, &next, err);
   } else {
-    /* buffers the kernel never reads (no epilogue, no bias): any valid
-     * one */
-    cl_mem scale_buffer = scale ? scale->buffer : w->buffer;
+    /* a buffer the kernel never reads (no bias): any valid one */
     cl_mem bias_buffer = bias ? bias->buffer : w->buffer;
 
-    st = lens_kernel_set_args (k, err, 6,
+    st = lens_kernel_set_args (k, err, 3,
         LENS_ARG (state->x_packed->buffer),
-        LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer),
-        LENS_ARG (scale_buffer), LENS_ARG (bias_buffer),
-        LENS_ARG (has_bias));
-    next = 6;
+        LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer));
+    if (st == LENS_OK)
+      st = set_epilogue_args (k, 3, node, &next, err);
+    if (st == LENS_OK)
+      st = lens_kernel_set_arg (k, next++, sizeof (cl_mem), &bias_buffer,
+          err);
+    if (st == LENS_OK)
+      st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &has_bias, err);
   }
   if (st == LENS_OK)
     st = stage ? set_staged_args (k, next, p, &pg, &next, err) :
@@ -1333,6 +1394,7 @@ typedef struct
   gboolean x_zp;
   int w_zp;                     /* 0 absent, 1 scalar, 2 per output channel */
   int epilogue;
+  gboolean scale2;              /* the epilogue's second scale (input 6) */
 } ConvIntegerCase;
 
 static const ConvIntegerCase conv_integer_cases[] = {
@@ -1375,6 +1437,13 @@ static const ConvIntegerCase conv_integer_cases[] = {
   { 34, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU },
   { 35, LENS_DTYPE_INT8, LENS_DTYPE_INT8, TRUE, 2 },
   { 36, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, FALSE, 1, EPILOGUE_BIAS },
+  /* the weights' scale folded in (input 6): packed, depthwise, flat,
+   * staged, and without a bias */
+  { 0, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU, TRUE },
+  { 1, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU, TRUE },
+  { 31, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_BIAS, TRUE },
+  { 34, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2, EPILOGUE_SILU, TRUE },
+  { 13, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 0, EPILOGUE_SCALE, TRUE },
 };
 
 static LensNode *
@@ -1392,7 +1461,7 @@ conv_integer_case (int index, GRand * rand)
   c = &conv_cases[ic->geometry];
   n_extra = ic->w_zp ? 2 : ic->x_zp ? 1 : 0;
   if (ic->epilogue != EPILOGUE_NONE)
-    n_extra = ic->epilogue == EPILOGUE_SCALE ? 3 : 4;
+    n_extra = ic->scale2 ? 5 : ic->epilogue == EPILOGUE_SCALE ? 3 : 4;
   node = build_case ("ConvInteger", 10, c, n_extra, ic->x_dtype, ic->w_dtype,
       rand);
   w = node->inputs[1];
@@ -1408,10 +1477,14 @@ conv_integer_case (int index, GRand * rand)
   }
   if (ic->epilogue != EPILOGUE_NONE) {
     /* a scale as DynamicQuantizeLinear's times a weight scale gives:
-     * products of the outputs are large, their floats rounded */
+     * products of the outputs are large, their floats rounded; split in
+     * two factors of that size with a second scale */
     int64_t one = 1;
     node->inputs[4] = lens_tensor_new_random (LENS_DTYPE_FLOAT, 1, &one,
-        rand, 1e-5, 1e-3);
+        rand, ic->scale2 ? 1e-3 : 1e-5, ic->scale2 ? 0.05 : 1e-3);
+    if (ic->scale2)
+      node->inputs[6] = lens_tensor_new_random (LENS_DTYPE_FLOAT, 1, &one,
+          rand, 1e-3, 0.05);
   }
   if (ic->epilogue >= EPILOGUE_BIAS) {
     /* the [1, M, 1, 1] bias of the models (one value per channel) */

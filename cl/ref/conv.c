@@ -91,10 +91,15 @@ lens_ref_conv_integer (LensNode * node, LensError *err)
   const LensTensor *w_zp = lens_node_input (node, 3);
   const LensTensor *scale = lens_node_input (node, 4);
   const LensTensor *bias = lens_node_input (node, 5);
+  const LensTensor *scale2 = lens_node_input (node, 6);
   int32_t *y = node->outputs[0]->host;
   float *fy = node->outputs[0]->host;
   int64_t x_zero = x_zp ? lens_tensor_get_i64 (x_zp, 0) : 0;
   float s = scale ? ((const float *) scale->host)[0] : 0.0f;
+
+  /* the Mul of the two scales folded into the node: rounded once */
+  if (scale2 != NULL)
+    s = s * ((const float *) scale2->host)[0];
 
   for (int n = 0; n < p->batch; n++)
     for (int oc = 0; oc < p->out_c; oc++) {
