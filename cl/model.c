@@ -778,17 +778,12 @@ release_template_tensors (const LensModel * m, Step * step)
 /* Slices as views: a step whose every output is one contiguous run of
  * its input (LensOp.output_in_input: a Split on the channels of a batch
  * of one, a channel shuffle's Gather) gets them as sub-buffers of the
- * input's storage, where they start at the device's sub-buffer alignment,
- * and runs nothing. The input must be computed here (a slot of the plan,
+ * input's storage, where they start at the device's sub-buffer alignment
+ * (@align bytes), and runs nothing. The input must be computed here (a slot of the plan,
  * not a graph input with a buffer of its own). */
 static void
-view_contiguous_outputs (LensModel * m)
+view_contiguous_outputs (LensModel * m, size_t align)
 {
-  size_t align;
-
-  if (m->ctx == NULL)
-    return;
-  align = lens_context_sub_buffer_align (m->ctx);
   for (guint s = 0; s < m->steps->len; s++) {
     Step *step = step_at (m, (int) s);
     const LensOp *op = step->node->op;
@@ -852,16 +847,11 @@ placeable (const LensModel * m, int r)
  * input that is a slice of a larger value (a Split's half) places that
  * whole value, where the inputs it covers are exactly its slices in
  * order (C2f's Concat of both halves of one convolution). Each placed
- * value must start at the device's sub-buffer alignment; inputs that
- * cannot be placed are still copied by the Concat. */
+ * value must start at the device's sub-buffer alignment (@align bytes);
+ * inputs that cannot be placed are still copied by the Concat. */
 static void
-place_concat_inputs (LensModel * m)
+place_concat_inputs (LensModel * m, size_t align)
 {
-  size_t align;
-
-  if (m->ctx == NULL)
-    return;
-  align = lens_context_sub_buffer_align (m->ctx);
   for (guint s = 0; s < m->steps->len; s++) {
     Step *step = step_at (m, (int) s);
     const Value *y;
@@ -944,8 +934,11 @@ plan_memory (LensModel * m)
         && value_at (m, step->inputs[0])->constant == NULL)
       value_at (m, step->outputs[0])->alias_of = step->inputs[0];
   }
-  view_contiguous_outputs (m);
-  place_concat_inputs (m);
+  /* sub-buffers need the device's alignment */
+  if (m->ctx != NULL) {
+    view_contiguous_outputs (m, lens_context_sub_buffer_align (m->ctx));
+    place_concat_inputs (m, lens_context_sub_buffer_align (m->ctx));
+  }
   for (int s = 0; s < n_steps; s++) {
     Step *step = step_at (m, s);
     if (step->removed)

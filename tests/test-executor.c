@@ -671,6 +671,48 @@ START_TEST (test_input_view_keeps_input)
 }
 END_TEST
 
+/* Loads the model at @path (then deletes and frees it) and runs it twice
+ * on @input (freed too): each run must make @launches kernel launches
+ * (@why says which are saved) and give what the node-by-node reference
+ * gives. */
+static void
+check_runs (char *path, LensTensor * input, guint64 launches, const char *why)
+{
+  LensError err = LENS_ERROR_INIT;
+  LensTensor *expected = reference_run (path, input), *out;
+  LensModel *model;
+  LensExec *exec;
+
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err) ==
+      LENS_OK, "%s", err.message);
+  ck_assert_msg (lens_exec_new (model, &exec, &err) == LENS_OK, "%s",
+      err.message);
+  ck_assert_msg (lens_exec_set_input (exec, 0, input, &err) == LENS_OK, "%s",
+      err.message);
+  for (int run = 0; run < 2; run++) {
+    guint64 before = lens_context_enqueue_count (lens_exec_get_context (exec));
+    guint64 made;
+
+    ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
+    made = lens_context_enqueue_count (lens_exec_get_context (exec)) - before;
+    ck_assert_msg (made == launches, "run %d: expected %" G_GUINT64_FORMAT
+        " kernel launches (%s), got %" G_GUINT64_FORMAT, run, launches, why,
+        made);
+    ck_assert_msg (lens_exec_get_output (exec, 0, &out, &err) == LENS_OK,
+        "%s", err.message);
+    ck_assert_msg (lens_tensor_compare (out, expected, 1e-6, 1e-6, NULL,
+            &err) == LENS_OK, "run %d (%s) vs reference: %s", run, why,
+        err.message);
+    lens_tensor_free (out);
+  }
+  lens_tensor_free (expected);
+  lens_exec_free (exec);
+  lens_tensor_free (input);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
+}
+
 /* Concat in place: on axis 1 of [1, n] tensors every input is one run of
  * the output. Relu, Sigmoid and the Slice write straight into it; the
  * second use of Relu's value (already placed) and Exp's (4 KiB + 12 bytes
@@ -680,13 +722,8 @@ START_TEST (test_concat_in_place)
 {
   static const int64_t shape[2] = { 1, 1024 };
   static const int64_t starts[1] = { 0 }, ends[1] = { 3 }, axes[1] = { 1 };
-  LensError err = LENS_ERROR_INIT;
   Builder *b = builder_new (13);
-  LensTensor *input = random_input (2, shape), *out, *expected;
-  LensModel *model;
-  LensExec *exec;
   Onnx__NodeProto *concat;
-  guint64 before, launches;
   char *path;
 
   add_input (b, "x", 2, shape, NULL);
@@ -702,33 +739,8 @@ START_TEST (test_concat_in_place)
   add_output (b, "y");
   path = builder_save (b);
   builder_free (b);
-  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err) ==
-      LENS_OK, "%s", err.message);
-  ck_assert_msg (lens_exec_new (model, &exec, &err) == LENS_OK, "%s",
-      err.message);
-  ck_assert_msg (lens_exec_set_input (exec, 0, input, &err) == LENS_OK, "%s",
-      err.message);
-  for (int run = 0; run < 2; run++) {
-    before = lens_context_enqueue_count (lens_exec_get_context (exec));
-    ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
-    launches = lens_context_enqueue_count (lens_exec_get_context (exec)) -
-        before;
-    /* four ops, two copies (five without placement) */
-    ck_assert_msg (launches == 6, "run %d: expected 6 kernel launches "
-        "(3 Concat inputs in place), got %" G_GUINT64_FORMAT, run, launches);
-  }
-  ck_assert_msg (lens_exec_get_output (exec, 0, &out, &err) == LENS_OK, "%s",
-      err.message);
-  expected = reference_run (path, input);
-  ck_assert_msg (lens_tensor_compare (out, expected, 1e-6, 1e-6, NULL, &err)
-      == LENS_OK, "Concat in place vs reference: %s", err.message);
-  lens_tensor_free (out);
-  lens_tensor_free (expected);
-  lens_exec_free (exec);
-  lens_tensor_free (input);
-  lens_model_free (model);
-  g_unlink (path);
-  g_free (path);
+  /* four ops, two copies (five without placement) */
+  check_runs (path, random_input (2, shape), 6, "3 Concat inputs in place");
 }
 END_TEST
 
@@ -751,13 +763,8 @@ START_TEST (test_slices_as_views)
     { "e,h0,h1", "c1" }, { "h1,h0", "c2" },
     { "c1,c2,ng,s,q1r,sg", "y" }, { NULL, NULL }
   };
-  LensError err = LENS_ERROR_INIT;
   Builder *b = builder_new (13);
-  LensTensor *input = random_input (2, shape), *out, *expected;
-  LensModel *model;
-  LensExec *exec;
   Onnx__NodeProto *n;
-  guint64 before, launches;
   char *path;
 
   add_input (b, "x", 2, shape, NULL);
@@ -791,37 +798,11 @@ START_TEST (test_slices_as_views)
   add_output (b, "y");
   path = builder_save (b);
   builder_free (b);
-  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model, &err) ==
-      LENS_OK, "%s", err.message);
-  ck_assert_msg (lens_exec_new (model, &exec, &err) == LENS_OK, "%s",
-      err.message);
-  ck_assert_msg (lens_exec_set_input (exec, 0, input, &err) == LENS_OK, "%s",
-      err.message);
-  expected = reference_run (path, input);
-  for (int run = 0; run < 2; run++) {
-    before = lens_context_enqueue_count (lens_exec_get_context (exec));
-    ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
-    launches = lens_context_enqueue_count (lens_exec_get_context (exec)) -
-        before;
-    /* Relu, Exp, Floor, Sigmoid, the Slice from 3 and the strided Split's
-     * two copies; c1 takes nothing (r and e placed), c2 copies both
-     * halves, y copies c1 and c2. The first Split, the Gather and the
-     * aligned Slice are views: with copies they would add four. */
-    ck_assert_msg (launches == 11, "run %d: expected 11 kernel launches "
-        "(3 steps as views), got %" G_GUINT64_FORMAT, run, launches);
-    ck_assert_msg (lens_exec_get_output (exec, 0, &out, &err) == LENS_OK,
-        "%s", err.message);
-    ck_assert_msg (lens_tensor_compare (out, expected, 1e-6, 1e-6, NULL,
-            &err) == LENS_OK, "run %d, slices as views vs reference: %s", run,
-        err.message);
-    lens_tensor_free (out);
-  }
-  lens_tensor_free (expected);
-  lens_exec_free (exec);
-  lens_tensor_free (input);
-  lens_model_free (model);
-  g_unlink (path);
-  g_free (path);
+  /* Relu, Exp, Floor, Sigmoid, the Slice from 3 and the strided Split's
+   * two copies; c1 takes nothing (r and e placed), c2 copies both halves,
+   * y copies c1 and c2. The first Split, the Gather and the aligned Slice
+   * are views: with copies they would add four. */
+  check_runs (path, random_input (2, shape), 11, "3 steps as views");
 }
 END_TEST
 
