@@ -1289,7 +1289,8 @@ build_case (const char *op_type, int opset, const ConvCase * c, int n_extra,
   int64_t pads[4];
   int ndim = c->spatial + 2;
   gboolean is_float = x_dtype == LENS_DTYPE_FLOAT;
-  LensTensor *inputs[6] = { NULL };
+  /* x, w and up to five more: ConvInteger's zero points, scales, bias */
+  LensTensor *inputs[7] = { NULL };
   int n_inputs = 2;
   LensNode *node;
 
@@ -1335,6 +1336,7 @@ build_case (const char *op_type, int opset, const ConvCase * c, int n_extra,
         x_lo + 255);
     inputs[1] = lens_tensor_new_random (w_dtype, ndim, w_shape, rand, w_lo,
         w_lo + 255);
+    g_assert (n_extra <= (int) G_N_ELEMENTS (inputs) - 2);
     n_inputs = 2 + n_extra;
   }
   node = lens_case_node_new (op_type, opset, n_inputs, inputs, 1);
