@@ -779,8 +779,8 @@ release_template_tensors (const LensModel * m, Step * step)
  * its input (LensOp.output_in_input: a Split on the channels of a batch
  * of one, a channel shuffle's Gather) gets them as sub-buffers of the
  * input's storage, where they start at the device's sub-buffer alignment
- * (@align bytes), and runs nothing. The input must be computed here (a slot of the plan,
- * not a graph input with a buffer of its own). */
+ * (@align bytes), and runs nothing. The input must be computed here (a
+ * slot of the plan, not a graph input with a buffer of its own). */
 static void
 view_contiguous_outputs (LensModel * m, size_t align)
 {
@@ -936,8 +936,10 @@ plan_memory (LensModel * m)
   }
   /* sub-buffers need the device's alignment */
   if (m->ctx != NULL) {
-    view_contiguous_outputs (m, lens_context_sub_buffer_align (m->ctx));
-    place_concat_inputs (m, lens_context_sub_buffer_align (m->ctx));
+    size_t align = lens_context_sub_buffer_align (m->ctx);
+
+    view_contiguous_outputs (m, align);
+    place_concat_inputs (m, align);
   }
   for (int s = 0; s < n_steps; s++) {
     Step *step = step_at (m, s);

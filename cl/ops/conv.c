@@ -809,25 +809,28 @@ set_staged_args (cl_kernel k, cl_uint first, const LensConvParams * p,
   return st;
 }
 
-/* Sets arguments @first, @first + 1 of a ConvInteger kernel: the fused
- * epilogue's scales (inputs 4 and 6; any valid buffer for those it never
- * reads); *@next is the argument after them. */
+/* Sets the fused epilogue's arguments of a ConvInteger kernel from
+ * argument @first on: scale, scale2, bias (inputs 4, 6 and 5; any valid
+ * buffer for those it never reads) and has_bias; *@next is the argument
+ * after them. */
 static LensStatus
 set_epilogue_args (cl_kernel k, cl_uint first, LensNode * node,
     cl_uint *next, LensError *err)
 {
+  static const int inputs[3] = { 4, 6, 5 };
   LensTensor *w = node->inputs[1];
-  LensTensor *scale = lens_node_input (node, 4);
-  LensTensor *scale2 = lens_node_input (node, 6);
-  cl_mem buffers[2] = {
-    scale ? scale->buffer : w->buffer, scale2 ? scale2->buffer : w->buffer
-  };
+  cl_int has_bias = lens_node_input (node, 5) != NULL;
   LensStatus st = LENS_OK;
 
-  for (cl_uint i = 0; i < 2 && st == LENS_OK; i++)
-    st = lens_kernel_set_arg (k, first + i, sizeof (cl_mem), &buffers[i],
-        err);
-  *next = first + 2;
+  for (int i = 0; i < 3 && st == LENS_OK; i++) {
+    LensTensor *t = lens_node_input (node, inputs[i]);
+    cl_mem buffer = t != NULL ? t->buffer : w->buffer;
+
+    st = lens_kernel_set_arg (k, first + i, sizeof (cl_mem), &buffer, err);
+  }
+  if (st == LENS_OK)
+    st = lens_kernel_set_arg (k, first + 3, sizeof (cl_int), &has_bias, err);
+  *next = first + 4;
   return st;
 }
 
@@ -840,15 +843,12 @@ set_integer_args (cl_kernel k, LensNode * node, cl_uint *next,
     LensError *err)
 {
   ConvState *state = node->priv;
-  LensTensor *x = node->inputs[0], *w = node->inputs[1];
+  LensTensor *x = node->inputs[0];
   LensTensor *x_zp = lens_node_input (node, 2);
-  LensTensor *bias = lens_node_input (node, 5);
-  /* buffers the kernel never reads (no zero point, epilogue or bias): any
-   * valid one */
+  /* a buffer the kernel never reads (no zero point): any valid one */
   cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer;
-  cl_mem bias_buffer = bias ? bias->buffer : w->buffer;
   cl_int x_sign = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
-  cl_int has_x_zp = x_zp != NULL, has_bias = bias != NULL;
+  cl_int has_x_zp = x_zp != NULL;
   LensStatus st;
 
   st = lens_kernel_set_args (k, err, 6, LENS_ARG (x->buffer),
@@ -857,11 +857,6 @@ set_integer_args (cl_kernel k, LensNode * node, cl_uint *next,
       LENS_ARG (node->outputs[0]->buffer));
   if (st == LENS_OK)
     st = set_epilogue_args (k, 6, node, next, err);
-  if (st == LENS_OK)
-    st = lens_kernel_set_arg (k, (*next)++, sizeof (cl_mem), &bias_buffer,
-        err);
-  if (st == LENS_OK)
-    st = lens_kernel_set_arg (k, (*next)++, sizeof (cl_int), &has_bias, err);
   return st;
 }
 
@@ -1101,7 +1096,6 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   /* whole kernel rows per float chunk (resolve_geometry keeps k_w within
    * CONV_INT_CHUNK) */
   cl_int rows_per_chunk = CONV_INT_CHUNK / p->k_w;
-  cl_int has_bias = bias != NULL;
   cl_int tiles_per_item = 1;
   PackedGeometry pg;
   gboolean direct;
@@ -1155,19 +1149,11 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
         direct ? stage_channels (ctx) : stage);
     st = set_integer_args (k, node, &next, err);
   } else {
-    /* a buffer the kernel never reads (no bias): any valid one */
-    cl_mem bias_buffer = bias ? bias->buffer : w->buffer;
-
     st = lens_kernel_set_args (k, err, 3,
         LENS_ARG (state->x_packed->buffer),
         LENS_ARG (state->w_packed->buffer), LENS_ARG (y->buffer));
     if (st == LENS_OK)
       st = set_epilogue_args (k, 3, node, &next, err);
-    if (st == LENS_OK)
-      st = lens_kernel_set_arg (k, next++, sizeof (cl_mem), &bias_buffer,
-          err);
-    if (st == LENS_OK)
-      st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &has_bias, err);
   }
   if (st == LENS_OK)
     st = stage ? set_staged_args (k, next, p, &pg, &next, err) :
