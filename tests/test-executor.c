@@ -671,10 +671,10 @@ START_TEST (test_input_view_keeps_input)
 }
 END_TEST
 
-/* Loads the model at @path (then deletes and frees it) and runs it twice
- * on @input (freed too): each run must make @launches kernel launches
- * (@why says which are saved) and give what the node-by-node reference
- * gives. */
+/* Loads the model at @path (then deletes and frees it) and runs it on
+ * @input (freed too): after a first run, which may also pack constant
+ * weights, each of two more must make @launches kernel launches (@why
+ * says which are saved) and give what the node-by-node reference gives. */
 static void
 check_runs (char *path, LensTensor * input, guint64 launches, const char *why)
 {
@@ -689,6 +689,8 @@ check_runs (char *path, LensTensor * input, guint64 launches, const char *why)
       err.message);
   ck_assert_msg (lens_exec_set_input (exec, 0, input, &err) == LENS_OK, "%s",
       err.message);
+  /* the first run also packs constant weights, once */
+  ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
   for (int run = 0; run < 2; run++) {
     guint64 before = lens_context_enqueue_count (lens_exec_get_context (exec));
     guint64 made;
@@ -803,6 +805,142 @@ START_TEST (test_slices_as_views)
    * y copies c1 and c2. The first Split, the Gather and the aligned Slice
    * are views: with copies they would add four. */
   check_runs (path, random_input (2, shape), 11, "3 steps as views");
+}
+END_TEST
+
+/* A ConvInteger of quantized @q (zero point @z, scale @xs) by int8
+ * weights @w (scale @ws) with its dequantization, Cast, Mul, Add of @bias
+ * [, Sigmoid, Mul], into @y: what the epilogue rewrite fuses. */
+static void
+add_quantized_conv (Builder * b, const char *q, const char *z,
+    const char *xs, const char *w, const char *ws, const char *bias,
+    gboolean silu, const char *y)
+{
+  char *inputs = g_strdup_printf ("%s,%s,%s", q, w, z);
+  char *scales = g_strdup_printf ("%s,%s", xs, ws);
+  char *s = g_strdup_printf ("%s_s", y), *acc = g_strdup_printf ("%s_acc", y);
+  char *f = g_strdup_printf ("%s_f", y), *m = g_strdup_printf ("%s_m", y);
+  char *d = g_strdup_printf ("%s_d", y), *g = g_strdup_printf ("%s_g", y);
+  char *fs = g_strdup_printf ("%s,%s", f, s);
+  char *mb = g_strdup_printf ("%s,%s", m, bias);
+  char *dg = g_strdup_printf ("%s,%s", d, g);
+  Onnx__NodeProto *n;
+
+  add_node (b, "Mul", scales, s);
+  add_node (b, "ConvInteger", inputs, acc);
+  n = add_node (b, "Cast", acc, f);
+  add_attr_int (b, n, "to", LENS_DTYPE_FLOAT);
+  add_node (b, "Mul", fs, m);
+  add_node (b, "Add", mb, silu ? d : y);
+  if (silu) {
+    add_node (b, "Sigmoid", d, g);
+    add_node (b, "Mul", dg, y);
+  }
+  g_free (inputs);
+  g_free (scales);
+  g_free (s);
+  g_free (acc);
+  g_free (f);
+  g_free (m);
+  g_free (d);
+  g_free (g);
+  g_free (fs);
+  g_free (mb);
+  g_free (dg);
+}
+
+/* Quantizers after ConvIntegers: c1 = Concat (a, b) of two, whose range
+ * they find as they store it, and c2 = Concat (a, Relu (b)), which its
+ * quantizer still reduces itself (the Relu finds no range). */
+static char *
+build_quantizer_range_model (const int64_t * x_shape)
+{
+  static const int64_t w8[4] = { 8, 4, 1, 1 }, w16[4] = { 6, 16, 1, 1 };
+  static const int64_t b8[4] = { 1, 8, 1, 1 }, b6[4] = { 1, 6, 1, 1 };
+  Builder *b = builder_new (13);
+  Onnx__NodeProto *n;
+  char *path;
+
+  add_input (b, "x", 4, x_shape, NULL);
+  add_init_bytes (b, "wa", 4, w8, LENS_DTYPE_INT8);
+  add_init_bytes (b, "wb", 4, w8, LENS_DTYPE_INT8);
+  add_init_bytes (b, "wc", 4, w16, LENS_DTYPE_INT8);
+  add_init_bytes (b, "wd", 4, w16, LENS_DTYPE_INT8);
+  add_init (b, "ws", 0, NULL, FALSE, 0.01f);
+  add_init (b, "ba", 4, b8, FALSE, 0.5f);
+  add_init (b, "bb", 4, b8, FALSE, -3.0f);
+  add_init (b, "bc", 4, b6, FALSE, 0.2f);
+  add_init (b, "bd", 4, b6, FALSE, -0.2f);
+  add_node (b, "DynamicQuantizeLinear", "x", "q0,s0,z0");
+  add_quantized_conv (b, "q0", "z0", "s0", "wa", "ws", "ba", TRUE, "a");
+  add_quantized_conv (b, "q0", "z0", "s0", "wb", "ws", "bb", FALSE, "b");
+  n = add_node (b, "Concat", "a,b", "c1");
+  add_attr_int (b, n, "axis", 1);
+  add_node (b, "Relu", "b", "r");
+  n = add_node (b, "Concat", "a,r", "c2");
+  add_attr_int (b, n, "axis", 1);
+  add_node (b, "DynamicQuantizeLinear", "c1", "q1,s1,z1");
+  add_node (b, "DynamicQuantizeLinear", "c2", "q2,s2,z2");
+  add_quantized_conv (b, "q1", "z1", "s1", "wc", "ws", "bc", TRUE, "yc");
+  add_quantized_conv (b, "q2", "z2", "s2", "wd", "ws", "bd", FALSE, "yd");
+  add_node (b, "Add", "yc,yd", "y");
+  add_output (b, "y");
+  path = builder_save (b);
+  builder_free (b);
+  return path;
+}
+
+/* A DynamicQuantizeLinear of a ConvInteger's output, or of a Concat of
+ * such outputs, takes the range the ConvIntegers found as they stored it:
+ * one launch instead of two, bit for bit the reference's result. */
+START_TEST (test_quantizer_range_from_producers)
+{
+  static const int64_t x_shape[4] = { 1, 4, 16, 16 };
+  char *path = build_quantizer_range_model (x_shape);
+
+  /* x's quantizer 2 (x is the input), the four flat 1x1 ConvIntegers, c1's
+   * quantizer 1, Relu, c2's Concat copying a (placed in c1) 1, c2's
+   * quantizer 2, Add: 12; c1's quantizer would add one */
+  check_runs (path, random_input (4, x_shape), 12,
+      "c1's quantizer on the ConvIntegers' range");
+}
+END_TEST
+
+/* The ranges start empty in every run: after a run on 100 x, whose ranges
+ * are wider, a run on x gives the reference's result for x. */
+START_TEST (test_quantizer_ranges_reset)
+{
+  static const int64_t x_shape[4] = { 1, 4, 16, 16 };
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_quantizer_range_model (x_shape);
+  LensTensor *input = random_input (4, x_shape);
+  LensTensor *wide = random_input (4, x_shape);
+  LensTensor *expected = reference_run (path, input), *out;
+  LensModel *model;
+  LensExec *exec;
+
+  for (int64_t i = 0; i < lens_tensor_numel (wide); i++)
+    ((float *) wide->host)[i] *= 100.0f;
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+          &err) == LENS_OK, "%s", err.message);
+  ck_assert_msg (lens_exec_new (model, &exec, &err) == LENS_OK, "%s",
+      err.message);
+  ck_assert (lens_exec_set_input (exec, 0, wide, &err) == LENS_OK);
+  ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
+  ck_assert (lens_exec_set_input (exec, 0, input, &err) == LENS_OK);
+  ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
+  ck_assert (lens_exec_get_output (exec, 0, &out, &err) == LENS_OK);
+  ck_assert_msg (lens_tensor_compare (out, expected, 0, 0, NULL, &err) ==
+      LENS_OK, "second run, on a narrower input, vs reference: %s",
+      err.message);
+  lens_tensor_free (out);
+  lens_tensor_free (expected);
+  lens_tensor_free (wide);
+  lens_tensor_free (input);
+  lens_exec_free (exec);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
 }
 END_TEST
 
@@ -1453,6 +1591,8 @@ executor_suite (void)
   tcase_add_test (tc_run, test_memory_plan_reuses);
   tcase_add_test (tc_run, test_concat_in_place);
   tcase_add_test (tc_run, test_slices_as_views);
+  tcase_add_test (tc_run, test_quantizer_range_from_producers);
+  tcase_add_test (tc_run, test_quantizer_ranges_reset);
   tcase_add_test (tc_run, test_input_view_keeps_input);
   tcase_add_test (tc_run, test_float16_input_rounded);
   tcase_add_test (tc_run, test_outputs_on_host_after_run);

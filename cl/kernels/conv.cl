@@ -336,6 +336,103 @@ conv_activate (conv_floatp x, float alpha, float beta)
 #define CONV_INT_RESULT(sum, m) (sum)
 #endif
 
+/* -DCONV_INT_RANGE (with CONV_INT_FUSED): the kernels also fold every
+ * float they store into range[0] (the minimum) and range[1] (the maximum)
+ * as order-preserving int keys (conv_range_key): the range a
+ * DynamicQuantizeLinear of the output needs, found without a pass of its
+ * own over the output (see cl/model.c). fmin and fmax skip NaN, as its
+ * reduction does. The kernels take range as their last argument
+ * (CONV_RANGE_ARG). CONV_RANGE_BEGIN opens the range of a channel tile
+ * (of a work-item in the depthwise kernel), CONV_RANGE_TAKE adds a stored
+ * vector, CONV_RANGE_END merges it into range: in the channel-tile kernels two
+ * vectors live for a tile only (held through the whole work-item they
+ * cost the staged kernels spills, 0.5 ms on YOLO11n); the depthwise
+ * kernel, with registers to spare and short rows, merges once. */
+#ifndef CONV_INT_RANGE
+#define CONV_INT_RANGE 0
+#endif
+#if CONV_INT_RANGE && !CONV_INT_FUSED
+#error "CONV_INT_RANGE needs CONV_INT_FUSED"
+#endif
+#if CONV_INT_RANGE
+#define CONV_RANGE_ARG , __global int *range
+/* (no comma: it reaches the loops' macros as part of their arguments) */
+#define CONV_RANGE_BEGIN \
+  conv_floatp range_lo = INFINITY; \
+  conv_floatp range_hi = -INFINITY
+/* a compare and a blend per bound, where fmin and fmax take three
+ * instructions each on x86 (their NaN rule); a NaN lane compares false
+ * and is skipped all the same */
+#define CONV_RANGE_TAKE(v, count) \
+  do { \
+    const conv_floatp v_ = (v); \
+    if ((count) >= CONV_TP) { \
+      range_lo = select (range_lo, v_, v_ < range_lo); \
+      range_hi = select (range_hi, v_, v_ > range_hi); \
+    } else { \
+      const conv_intp in_ = CONV_LANES < (count); \
+      range_lo = select (range_lo, v_, in_ & (v_ < range_lo)); \
+      range_hi = select (range_hi, v_, in_ & (v_ > range_hi)); \
+    } \
+  } while (0)
+#define CONV_RANGE_END conv_range_merge (range, range_lo, range_hi)
+
+/* Floats as ints in the same order (-0 before +0): negative ones have
+ * their magnitude bits flipped. */
+inline int
+conv_range_key (float f)
+{
+  const int i = as_int (f);
+
+  return i ^ ((i >> 31) & 0x7fffffff);
+}
+
+/* The minimum and maximum lane of @v, halving the vector (a loop over the
+ * lanes would be one long chain). */
+#if CONV_TP == 16
+#define CONV_RANGE_REDUCE(v, op, out) \
+  do { \
+    const float8 h8_ = op ((v).lo, (v).hi); \
+    const float4 h4_ = op (h8_.lo, h8_.hi); \
+    const float2 h2_ = op (h4_.lo, h4_.hi); \
+    out = op (h2_.lo, h2_.hi); \
+  } while (0)
+#else
+#define CONV_RANGE_REDUCE(v, op, out) \
+  do { \
+    const float4 h4_ = op ((v).lo, (v).hi); \
+    const float2 h2_ = op (h4_.lo, h4_.hi); \
+    out = op (h2_.lo, h2_.hi); \
+  } while (0)
+#endif
+
+inline void
+conv_range_merge (__global int *range, conv_floatp lo, conv_floatp hi)
+{
+  volatile __global int *seen = range;
+  float a, b;
+  int key_a, key_b;
+
+  CONV_RANGE_REDUCE (lo, fmin, a);
+  CONV_RANGE_REDUCE (hi, fmax, b);
+  /* an atomic on the line the other cores update costs a transfer of it
+   * (3200 per launch took 60 us on a 160x160 layer): most tiles find the
+   * range already wider than theirs by a plain read (a stale value is
+   * only ever narrower, so it never hides a needed update) */
+  key_a = conv_range_key (a);
+  key_b = conv_range_key (b);
+  if (key_a < seen[0])
+    atomic_min (range, key_a);
+  if (key_b > seen[1])
+    atomic_max (range + 1, key_b);
+}
+#else
+#define CONV_RANGE_ARG
+#define CONV_RANGE_BEGIN (void) 0
+#define CONV_RANGE_TAKE(v, count) (void) 0
+#define CONV_RANGE_END (void) 0
+#endif
+
 /* The buffers and flags the ConvInteger kernels that read x themselves
  * (flat 1x1, staged, depthwise) take first, in the order set_integer_args
  * in cl/ops/conv.c sets them: the bytes of x (@x_name) with their zero
@@ -749,16 +846,19 @@ lens_conv2d_staged (__global const float *x, __global const float *wp,
  * partial last tile element by element. */
 #define CONV_INT_STORE \
   CONV_INT_SCALE; \
+  CONV_RANGE_BEGIN; \
   _Pragma ("unroll") \
   for (int m = 0; m < CONV_TM; m++) { \
     if (m < m_count) { \
       const conv_intp sum = total[m] + conv_convert_intp (acc[m]); \
       const CONV_INT_OUTP v = CONV_INT_RESULT (sum, m); \
+      CONV_RANGE_TAKE (v, out_w - ox0); \
       __global CONV_INT_OUT *yrow = y + \
           (((size_t) n * out_c + oc0 + m) * out_h + oy) * out_w + ox0; \
       CONV_STORE_TILE (CONV_INT_OUT, v, yrow, out_w - ox0); \
     } \
-  }
+  } \
+  CONV_RANGE_END
 
 /* As lens_conv2d_packed on zero-point-adjusted integers held in floats;
  * the float sums go into int32 every @rows_per_chunk kernel rows. Stores
@@ -772,7 +872,7 @@ lens_conv2d_packed_integer (__global const float *xp,
     __global const float *wp, __global CONV_INT_OUT *y,
     __global const float *scale, __global const float *scale2,
     __global const float *bias, int has_bias, CONV_PACKED_ARGS,
-    int rows_per_chunk)
+    int rows_per_chunk CONV_RANGE_ARG)
 {
   CONV_PACKED_BEGIN (float);
   CONV_INT_CHUNK_BEGIN;
@@ -795,7 +895,7 @@ lens_conv2d_packed_integer (__global const float *xp,
  * float sums go into int32 after each chunk of CONV_STAGE channels. */
 __kernel void
 lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
-    int tiles_per_item)
+    int tiles_per_item CONV_RANGE_ARG)
 {
   CONV_FLAT_BEGIN (uchar);
   const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
@@ -842,7 +942,7 @@ lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
 
 __kernel void
 lens_conv2d_staged_integer (CONV_INTEGER_ARGS (x), CONV_STAGED_ARGS,
-    int rows_per_chunk, int tiles_per_item)
+    int rows_per_chunk, int tiles_per_item CONV_RANGE_ARG)
 {
 #define CONV_STAGED_TYPE uchar
   CONV_STAGED_BEGIN (uchar);
@@ -932,8 +1032,9 @@ CONV_DEPTHWISE_FILL_ROW (conv_depthwise_fill_row_int, uchar,
  *
  * CONV_DEPTHWISE_BODY is that work-item for x of @xtype, rows filled by
  * @fill, tap t's weight @WEIGHT (t) and the vector of sums stored as
- * @out_type @RESULT (acc). */
-#define CONV_DEPTHWISE_BODY(xtype, fill, WEIGHT, out_type, RESULT) \
+ * @out_type @RESULT (acc), each stored vector also given to @TAKE (v,
+ * lanes stored). */
+#define CONV_DEPTHWISE_BODY(xtype, fill, WEIGHT, out_type, RESULT, TAKE) \
   const int oy0 = get_global_id (0) * rows; \
   const int oc = get_global_id (1); \
   const int n = get_global_id (2); \
@@ -1002,10 +1103,12 @@ CONV_DEPTHWISE_FILL_ROW (conv_depthwise_fill_row_int, uchar,
       for (int ky = 0; ky < DW_KH; ky++) \
         acc += row_acc[ky]; \
       const CONV_VEC (out_type) out = RESULT (acc); \
+      TAKE (out, out_w - ox0); \
       CONV_STORE_TILE (out_type, out, yrow + ox0, out_w - ox0); \
     } \
   }
 
+#define CONV_DEPTHWISE_NO_TAKE(v, count) (void) 0
 #define CONV_DEPTHWISE_FLOAT_WEIGHT(t) w[(size_t) oc * DW_KH * DW_KW + (t)]
 #define CONV_DEPTHWISE_FLOAT_RESULT(acc) \
   conv_activate ((acc) + (has_bias ? bias[oc] : 0.0f), act_alpha, act_beta)
@@ -1019,7 +1122,8 @@ lens_conv2d_depthwise (__global const float *x, __global const float *w,
   const float zp = 0.0f;
 
   CONV_DEPTHWISE_BODY (float, conv_depthwise_fill_row,
-      CONV_DEPTHWISE_FLOAT_WEIGHT, float, CONV_DEPTHWISE_FLOAT_RESULT);
+      CONV_DEPTHWISE_FLOAT_WEIGHT, float, CONV_DEPTHWISE_FLOAT_RESULT,
+      CONV_DEPTHWISE_NO_TAKE);
 }
 
 /* ConvInteger's depthwise kernel: the bytes of x converted as the rows
@@ -1036,15 +1140,18 @@ lens_conv2d_depthwise (__global const float *x, __global const float *w,
 
 __kernel void
 lens_conv2d_depthwise_integer (CONV_INTEGER_ARGS (x), CONV_GEOMETRY_ARGS,
-    int rows)
+    int rows CONV_RANGE_ARG)
 {
   const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
   /* the channel CONV_INT_RESULT reads the bias of */
   const int oc0 = get_global_id (1);
   CONV_INT_SCALE;
+  CONV_RANGE_BEGIN;
 
   CONV_DEPTHWISE_BODY (uchar, conv_depthwise_fill_row_int,
-      CONV_DEPTHWISE_INT_WEIGHT, CONV_INT_OUT, CONV_DEPTHWISE_INT_RESULT);
+      CONV_DEPTHWISE_INT_WEIGHT, CONV_INT_OUT, CONV_DEPTHWISE_INT_RESULT,
+      CONV_RANGE_TAKE);
+  CONV_RANGE_END;
 }
 
 #endif /* DW_KH */

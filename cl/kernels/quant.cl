@@ -25,12 +25,35 @@
  * NaN: fmin / fmax skip NaN elements in the range; a NaN element
  * quantizes to 0 (rint keeps the NaN, and fmax (NaN, 0) is 0).
  *
- * Build option: -DDQL_GROUP (work-group size, a power of two, set and read
- * back by the host). */
+ * Where a ConvInteger that produced x already found its range (its range
+ * output, cl/ops/conv.c), lens_dql_quantize alone runs, on that one pair of
+ * order-preserving int keys (-DDQL_RANGE_KEYS=1) instead of the partials.
+ *
+ * Build options: -DDQL_GROUP (work-group size, a power of two, set and read
+ * back by the host), -DDQL_RANGE_KEYS. */
 
 #ifndef DQL_GROUP
 #define DQL_GROUP 256
 #endif
+#ifndef DQL_RANGE_KEYS
+#define DQL_RANGE_KEYS 0
+#endif
+
+/* Element @i of the (min, max) pairs: a float, or with DQL_RANGE_KEYS a
+ * float's key (conv_range_key in conv.cl: the key of a negative float has
+ * its magnitude bits flipped, and flipping them again restores it; the
+ * empty range's keys come back as NaN, which fmin and fmax skip). */
+inline float
+dql_partial (__global const float *partial, int i)
+{
+#if DQL_RANGE_KEYS
+  const int key = as_int (partial[i]);
+
+  return as_float (key ^ ((key >> 31) & 0x7fffffff));
+#else
+  return partial[i];
+#endif
+}
 
 /* a / b rounded to nearest: start from the hardware quotient and step it
  * one ulp at a time toward the exact one while that shrinks the exact
@@ -258,8 +281,8 @@ lens_dql_quantize (__global const float *x, long n, long chunk,
   uchar zp;
 
   for (int i = lid; i < n_partials; i += DQL_GROUP) {
-    x_min = fmin (x_min, partial[2 * i]);
-    x_max = fmax (x_max, partial[2 * i + 1]);
+    x_min = fmin (x_min, dql_partial (partial, 2 * i));
+    x_max = fmax (x_max, dql_partial (partial, 2 * i + 1));
   }
 #if DQL_GROUP > 1
   lmin[lid] = x_min;

@@ -12,6 +12,14 @@
  * float, act ((float) acc * s + bias[oc]) with every operation rounded as
  * the separate Mul, Cast, Mul, Add (and Sigmoid, Mul) would.
  *
+ * A fused ConvInteger may have a second output (lens-specific): the range
+ * of the floats it stores, as two int32 keys in float order (the minimum,
+ * then the maximum; NaN skipped), which a DynamicQuantizeLinear of y reads
+ * instead of reducing y again (cl/ops/quant.c). The node resets it before
+ * its kernel; with "range_accumulate" = 1 it merges into the range already
+ * there instead, which the executor resets once per inference for all
+ * ranges (several producers of one Concat share one).
+ *
  * init parses the attributes into LensConvParams (cl/ref/conv.h); reshape
  * resolves the geometry against the input shapes; run enqueues the kernels
  * of kernels/conv.cl. Every one packs its weights (once when constant)
@@ -111,6 +119,7 @@ typedef struct
   LensTensor *x_packed;         /* padded float copy of x */
   LensTensor *w_packed;         /* weights in tile order */
   gboolean w_ready;             /* w_packed holds constant weights */
+  gboolean range_accumulate;    /* output 1 is reset by the executor */
 } ConvState;
 
 /* ---- attributes --------------------------------------------------------- */
@@ -221,6 +230,8 @@ conv_integer_init (LensNode * node, LensError *err)
   st = parse_attributes (node, p, err);
   if (st != LENS_OK)
     return st;
+  state->range_accumulate = lens_node_attr_int (node, "range_accumulate",
+      0) != 0;
   /* only with the fused epilogue (input 4), checked by reshape */
   return lens_activation_from_node (node, &p->act, err);
 }
@@ -414,13 +425,20 @@ conv_integer_reshape (LensNode * node, LensError *err)
   LensTensor *bias = lens_node_input (node, 5);
   LensTensor *scale2 = lens_node_input (node, 6);
   LensTensor *y = lens_node_output (node, 0);
+  LensTensor *range = lens_node_output (node, 1);
   LensStatus st;
 
-  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 7)
+  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 7
+      || node->n_outputs > 2)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "ConvInteger needs inputs x, w, optional x_zero_point and "
         "w_zero_point (and for the fused epilogue a scale, an optional "
-        "bias and an optional second scale), and one output");
+        "bias and an optional second scale), and output y (and with the "
+        "fused epilogue an optional range)");
+  if (range != NULL && scale == NULL)
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "ConvInteger: the range output (output 1) needs the fused "
+        "epilogue (input 4)");
   if (scale == NULL && (bias != NULL || scale2 != NULL
           || p->act.kind != LENS_ACT_NONE))
     return lens_error_set (err, LENS_ERROR_INVALID,
@@ -446,6 +464,11 @@ conv_integer_reshape (LensNode * node, LensError *err)
         "ConvInteger: input x_zero_point must be a single %s value "
         "(per-tensor)", lens_dtype_name (x->dtype));
   y->dtype = scale != NULL ? LENS_DTYPE_FLOAT : LENS_DTYPE_INT32;
+  if (range != NULL) {
+    int64_t two = 2;
+    range->dtype = LENS_DTYPE_INT32;
+    lens_tensor_set_shape (range, 1, &two);
+  }
   ((ConvState *) node->priv)->w_ready = FALSE;
   st = resolve_geometry (node, p, x, w, y, err);
   if (st != LENS_OK)
@@ -574,16 +597,19 @@ epilogue_form (LensNode * node)
       EPILOGUE_FORM_SCALE;
 }
 
+/* @range: the ConvInteger kernels also find the range of what they store
+ * (output 1, see the top of this file). */
 static char *
 conv_options (LensContext * ctx, LensActivationKind act, EpilogueForm form,
-    int tile_oc, int tile_px)
+    gboolean range, int tile_oc, int tile_px)
 {
   return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d "
-      "-DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d -DCONV_PREFETCH=%d%s%s",
+      "-DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d -DCONV_PREFETCH=%d%s%s%s",
       (int) act, tile_oc, tile_px, stage_channels (ctx), CONV_STAGE_FLOATS,
       !lens_context_is_gpu (ctx),
       form != EPILOGUE_FORM_NONE ? " -DCONV_INT_FUSED=1" : "",
-      form == EPILOGUE_FORM_SCALES ? " -DCONV_INT_SCALES=1" : "");
+      form == EPILOGUE_FORM_SCALES ? " -DCONV_INT_SCALES=1" : "",
+      range ? " -DCONV_INT_RANGE=1" : "");
 }
 
 static LensStatus
@@ -599,7 +625,8 @@ get_kernel (LensContext * ctx, LensNode * node, LensActivationKind act,
   if (*k != NULL)
     return LENS_OK;
   /* a node's kernels share one program: the tiles of its geometry */
-  options = conv_options (ctx, act, form, tile_oc (p), tile_px (p));
+  options = conv_options (ctx, act, form, lens_node_output (node, 1) != NULL,
+      tile_oc (p), tile_px (p));
   st = lens_node_kernel (ctx, node, slot, "conv", options, name, k, err);
   g_free (options);
   return st;
@@ -860,6 +887,33 @@ set_integer_args (cl_kernel k, LensNode * node, cl_uint *next,
   return st;
 }
 
+/* The range output of a fused ConvInteger (output 1, if any) as argument
+ * @index, the kernels' last (CONV_RANGE_ARG): reset to the empty range
+ * first (minimum key above every float's, maximum below), unless the
+ * executor resets it (range_accumulate). */
+static LensStatus
+set_range_arg (LensContext * ctx, LensNode * node, cl_kernel k,
+    cl_uint index, LensError *err)
+{
+  static const cl_int empty[2] = { G_MAXINT32, G_MININT32 };
+  ConvState *state = node->priv;
+  LensTensor *range = lens_node_output (node, 1);
+  cl_int rc;
+
+  if (range == NULL)
+    return LENS_OK;
+  if (!state->range_accumulate) {
+    rc = clEnqueueFillBuffer (lens_context_get_queue (ctx), range->buffer,
+        empty, sizeof empty, 0, sizeof empty, 0, NULL, NULL);
+    if (rc != CL_SUCCESS)
+      return lens_error_set (err, LENS_ERROR_CL,
+          "ConvInteger: clEnqueueFillBuffer (range): %s",
+          lens_cl_error_name (rc));
+  }
+  return lens_kernel_set_arg (k, index, sizeof (cl_mem), &range->buffer,
+      err);
+}
+
 /* Channel tiles per work-item of the flat 1x1 and staged kernels on a CPU
  * device, where the input channels fit one stage of @stage (see
  * kernels/conv.cl): all of a group's, halved until there are
@@ -963,7 +1017,7 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
   if (k == NULL) {
     /* ConvInteger's weights come packed in channel tiles of tile_oc */
     base = conv_options (ctx, p->act.kind, integer ? epilogue_form (node) :
-        EPILOGUE_FORM_NONE,
+        EPILOGUE_FORM_NONE, lens_node_output (node, 1) != NULL,
         integer ? tile_oc (p) : CONV_TILE_OC, lanes);
     options = g_strdup_printf ("%s -DDW_KH=%d -DDW_KW=%d -DDW_SH=%d "
         "-DDW_SW=%d -DDW_DH=%d -DDW_DW=%d -DDW_PHASE_LEN=%d", base, p->k_h,
@@ -998,6 +1052,8 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
     st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &alpha, err);
   if (st == LENS_OK && !integer)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &beta, err);
+  if (st == LENS_OK && integer)
+    st = set_range_arg (ctx, node, k, next++, err);
   if (st != LENS_OK)
     return st;
 
@@ -1120,6 +1176,9 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
     st = require_plain (node, bias, "input bias (fused)", err);
   if (st == LENS_OK)
     st = require_plain (node, y, "output y", err);
+  if (st == LENS_OK)
+    st = require_plain (node, lens_node_output (node, 1), "output range",
+        err);
   if (st != LENS_OK)
     return st;
 
@@ -1166,6 +1225,8 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st == LENS_OK && (direct || stage))
     st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &tiles_per_item,
         err);
+  if (st == LENS_OK)
+    st = set_range_arg (ctx, node, k, next++, err);
   if (st != LENS_OK)
     return st;
   return enqueue_packed (ctx, k, p, &pg, tiles_per_item, err);
@@ -1383,6 +1444,7 @@ typedef struct
   int w_zp;                     /* 0 absent, 1 scalar, 2 per output channel */
   int epilogue;
   gboolean scale2;              /* the epilogue's second scale (input 6) */
+  gboolean range;               /* output 1, the range of y */
 } ConvIntegerCase;
 
 static const ConvIntegerCase conv_integer_cases[] = {
@@ -1432,6 +1494,17 @@ static const ConvIntegerCase conv_integer_cases[] = {
   { 31, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_BIAS, TRUE },
   { 34, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2, EPILOGUE_SILU, TRUE },
   { 13, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 0, EPILOGUE_SCALE, TRUE },
+  /* the range of y as a second output: packed, depthwise, flat (partial
+   * last tile), staged (rows whose tiles cross both ends), and a partial
+   * channel tile */
+  { 0, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU, TRUE, TRUE },
+  { 1, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU, TRUE, TRUE },
+  { 31, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_BIAS, TRUE,
+      TRUE },
+  { 35, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2, EPILOGUE_SILU, TRUE,
+      TRUE },
+  { 13, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 0, EPILOGUE_SCALE, FALSE,
+      TRUE },
 };
 
 static LensNode *
@@ -1482,6 +1555,15 @@ conv_integer_case (int index, GRand * rand)
   }
   if (ic->epilogue == EPILOGUE_SILU)
     lens_node_set_attr_string (node, "activation", "SiLU");
+  if (ic->range) {
+    LensTensor **inputs = g_memdup2 (node->inputs,
+        sizeof (LensTensor *) * node->n_inputs);
+    LensTensor *outputs[2] = { node->outputs[0],
+      lens_tensor_new (LENS_DTYPE_UNDEFINED, 0, NULL)
+    };
+    lens_node_set_io (node, node->n_inputs, inputs, 2, outputs);
+    g_free (inputs);
+  }
   return node;
 }
 

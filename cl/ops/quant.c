@@ -3,7 +3,12 @@
  * device (kernels/quant.cl: per-chunk min/max, then the parameters and
  * the quantization in one kernel) so that a following ConvInteger or
  * MatMulInteger reads the zero point without a host round trip. The
- * reference is in cl/ref/quant.c. */
+ * reference is in cl/ref/quant.c.
+ *
+ * Input 1 (lens-specific, set by the graph rewrite of cl/model.c) is
+ * optional: x's range as the ConvInteger that produced x found it (its
+ * range output, two int32 keys); the node then skips its own reduction
+ * and runs the quantization alone, one launch instead of two. */
 #include "lens-private.h"
 #include "ref/quant.h"
 
@@ -66,15 +71,22 @@ dql_reshape (LensNode * node, LensError *err)
 {
   static const LensDType floats[] = { LENS_DTYPE_FLOAT, LENS_DTYPE_UNDEFINED };
   LensTensor *x = lens_node_input (node, 0);
+  LensTensor *range = lens_node_input (node, 1);
   LensStatus st;
 
-  if (x == NULL || node->n_outputs != 3)
+  if (x == NULL || node->n_outputs != 3 || node->n_inputs > 2)
     return lens_error_set (err, LENS_ERROR_INVALID,
-        "DynamicQuantizeLinear needs input x and outputs y, y_scale, "
-        "y_zero_point");
+        "DynamicQuantizeLinear needs input x (and optionally x's range) "
+        "and outputs y, y_scale, y_zero_point");
   st = lens_node_check_dtype (node, "input x", x->dtype, floats, err);
   if (st != LENS_OK)
     return st;
+  if (range != NULL && (range->dtype != LENS_DTYPE_INT32
+          || lens_tensor_numel (range) != 2))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "DynamicQuantizeLinear: the range (input 1) must be 2 int32 keys, "
+        "got %s %" G_GINT64_FORMAT " elements",
+        lens_dtype_name (range->dtype), lens_tensor_numel (range));
   node->outputs[0]->dtype = LENS_DTYPE_UINT8;
   lens_tensor_set_shape (node->outputs[0], x->ndim, x->shape);
   node->outputs[1]->dtype = LENS_DTYPE_FLOAT;
@@ -114,14 +126,17 @@ dql_run (LensContext * ctx, LensNode * node, LensError *err)
   };
   DqlState *s = node->priv;
   LensTensor *x = node->inputs[0], *y = node->outputs[0];
+  LensTensor *range = lens_node_input (node, 1);
   LensTensor *y_scale = node->outputs[1], *y_zero_point = node->outputs[2];
   cl_long n = lens_tensor_numel (x), n_vec = n / 16, chunk;
   gboolean gpu = lens_context_is_gpu (ctx);
   size_t local = gpu ? DQL_GROUP_GPU : DQL_GROUP_CPU;
   int64_t min_elements = gpu ? DQL_MIN_GROUP_ELEMENTS_GPU :
       DQL_MIN_GROUP_ELEMENTS_CPU;
-  cl_int groups;
+  cl_int groups, n_partials;
+  cl_mem partial;
   cl_kernel k[2];
+  int first;
   char *options;
   size_t global;
   LensStatus st = LENS_OK;
@@ -134,22 +149,26 @@ dql_run (LensContext * ctx, LensNode * node, LensError *err)
           i == 0 ? "input x" : "an output");
     st = lens_tensor_require_device (t, i == 0 ? "input x" : "output", err);
   }
-  if (st == LENS_OK)
+  if (st == LENS_OK && range != NULL)
+    st = lens_node_require_dense (node, range, "input range", err);
+  if (st == LENS_OK && range == NULL)
     st = ensure_scratch (ctx, s, err);
   if (st != LENS_OK)
     return st;
 
-  /* formatted for the first run only: later ones find both kernels */
-  options = lens_node_built_kernel (node, SLOT_MINMAX)
+  /* formatted for the first run only: later ones find the kernels */
+  first = range != NULL ? SLOT_QUANTIZE : SLOT_MINMAX;
+  options = lens_node_built_kernel (node, first)
       && lens_node_built_kernel (node, SLOT_QUANTIZE) ? NULL :
-      g_strdup_printf ("-DDQL_GROUP=%d", (int) local);
-  for (int i = 0; i < 2 && st == LENS_OK; i++)
-    st = lens_node_kernel (ctx, node, SLOT_MINMAX + i, "quant", options,
-        names[i], &k[i], err);
+      g_strdup_printf ("-DDQL_GROUP=%d%s", (int) local,
+      range != NULL ? " -DDQL_RANGE_KEYS=1" : "");
+  for (int i = first; i <= SLOT_QUANTIZE && st == LENS_OK; i++)
+    st = lens_node_kernel (ctx, node, i, "quant", options, names[i], &k[i],
+        err);
   g_free (options);
   if (st != LENS_OK)
     return st;
-  for (int i = 0; i < 2; i++)
+  for (int i = first; i <= SLOT_QUANTIZE; i++)
     if (lens_kernel_max_work_group (ctx, k[i]) < local)
       return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
           "DynamicQuantizeLinear: the device allows fewer than %d "
@@ -165,14 +184,22 @@ dql_run (LensContext * ctx, LensNode * node, LensError *err)
     groups = (cl_int) ((n_vec + chunk - 1) / chunk);
   global = (size_t) groups * local;
 
-  st = lens_kernel_set_args (k[SLOT_MINMAX], err, 4, LENS_ARG (x->buffer),
-      LENS_ARG (n), LENS_ARG (chunk), LENS_ARG (s->partial));
-  if (st == LENS_OK)
-    st = lens_context_enqueue (ctx, k[SLOT_MINMAX], 1, &global, &local, err);
+  if (range != NULL) {
+    partial = range->buffer;
+    n_partials = 1;
+  } else {
+    st = lens_kernel_set_args (k[SLOT_MINMAX], err, 4, LENS_ARG (x->buffer),
+        LENS_ARG (n), LENS_ARG (chunk), LENS_ARG (s->partial));
+    if (st == LENS_OK)
+      st = lens_context_enqueue (ctx, k[SLOT_MINMAX], 1, &global, &local,
+          err);
+    partial = s->partial;
+    n_partials = groups;
+  }
   if (st == LENS_OK)
     st = lens_kernel_set_args (k[SLOT_QUANTIZE], err, 8, LENS_ARG (x->buffer),
-        LENS_ARG (n), LENS_ARG (chunk), LENS_ARG (s->partial),
-        LENS_ARG (groups), LENS_ARG (y_scale->buffer),
+        LENS_ARG (n), LENS_ARG (chunk), LENS_ARG (partial),
+        LENS_ARG (n_partials), LENS_ARG (y_scale->buffer),
         LENS_ARG (y_zero_point->buffer), LENS_ARG (y->buffer));
   if (st == LENS_OK)
     st = lens_context_enqueue (ctx, k[SLOT_QUANTIZE], 1, &global, &local,
@@ -195,12 +222,22 @@ typedef enum
   VALUES_NEAR_HALF,
 } DqlValues;
 
+/* The range input (1) of a case */
+typedef enum
+{
+  RANGE_NONE,                   /* the node reduces x itself */
+  RANGE_OF_X,                   /* x's own minimum and maximum */
+  RANGE_WIDER,                  /* [lo - 1, hi + 1]: wider than x's */
+  RANGE_EMPTY,                  /* as reset, no producer having run */
+} DqlRange;
+
 typedef struct
 {
   int64_t n;                    /* 0: lens_awkward_size */
   DqlValues values;
   double lo, hi;
   int64_t rows;                 /* > 0: x is [rows, n] */
+  DqlRange range;
 } DqlCase;
 
 static const DqlCase dql_cases[] = {
@@ -228,6 +265,12 @@ static const DqlCase dql_cases[] = {
   /* a subnormal scale (1 / scale overflows) */
   { 100, VALUES_UNIFORM, 0, 1e-38 },
   { 37, VALUES_UNIFORM, -3e-39, 2e-39 },
+  /* the range given (input 1) */
+  { 0, VALUES_UNIFORM, -2, 3, 3, RANGE_OF_X },
+  { 4097, VALUES_HALF_STEPS, -100 / 32.0, 155 / 32.0, 0, RANGE_OF_X },
+  { 97, VALUES_UNIFORM, 0.5, 4, 0, RANGE_WIDER },
+  { 65537, VALUES_NEAR_HALF, -1, 2, 0, RANGE_OF_X },
+  { 13, VALUES_ZERO, 0, 0, 0, RANGE_EMPTY },
 };
 
 static LensNode *
@@ -236,7 +279,10 @@ dql_case (int index, GRand * rand)
   const DqlCase *c;
   int64_t n, shape[2];
   float *data;
-  LensTensor *x;
+  LensTensor *inputs[2];
+  float lo = INFINITY, hi = -INFINITY;
+  int32_t keys[2];
+  int64_t two = 2;
 
   if (index >= (int) G_N_ELEMENTS (dql_cases))
     return NULL;
@@ -280,10 +326,21 @@ dql_case (int index, GRand * rand)
       }
     }
   }
-  x = c->rows > 0 ? lens_tensor_new_host (LENS_DTYPE_FLOAT, 2, shape, data) :
-      lens_tensor_new_host (LENS_DTYPE_FLOAT, 1, &shape[1], data);
+  inputs[0] = c->rows > 0 ? lens_tensor_new_host (LENS_DTYPE_FLOAT, 2, shape,
+      data) : lens_tensor_new_host (LENS_DTYPE_FLOAT, 1, &shape[1], data);
+  for (int64_t i = 0; i < n; i++) {
+    lo = fminf (lo, data[i]);
+    hi = fmaxf (hi, data[i]);
+  }
   g_free (data);
-  return lens_case_node_new ("DynamicQuantizeLinear", 11, 1, &x, 3);
+  if (c->range == RANGE_NONE)
+    return lens_case_node_new ("DynamicQuantizeLinear", 11, 1, inputs, 3);
+  keys[0] = c->range == RANGE_EMPTY ? G_MAXINT32 :
+      lens_ref_range_key (c->range == RANGE_WIDER ? lo - 1.0f : lo);
+  keys[1] = c->range == RANGE_EMPTY ? G_MININT32 :
+      lens_ref_range_key (c->range == RANGE_WIDER ? hi + 1.0f : hi);
+  inputs[1] = lens_tensor_new_host (LENS_DTYPE_INT32, 1, &two, keys);
+  return lens_case_node_new ("DynamicQuantizeLinear", 11, 2, inputs, 3);
 }
 
 const LensOp lens_op_dynamic_quantize_linear = {

@@ -10,8 +10,12 @@
  *
  * A ConvInteger with the fused epilogue (input 4, the scale s; see
  * cl/ops/conv.c) gives act ((float) y * s + B[oc]) in float, in the order
- * and roundings of the Cast, Mul, Add (and activation) it replaced. */
+ * and roundings of the Cast, Mul, Add (and activation) it replaced, and
+ * with a second output the range of those floats (lens_ref_range_key). */
 #include "ref/conv.h"
+#include "ref/quant.h"
+
+#include <math.h>
 
 /* Sum of products over one output element's receptive field, for an
  * element reader @get_x/@get_w (float or zero-point-adjusted integers). */
@@ -92,10 +96,12 @@ lens_ref_conv_integer (LensNode * node, LensError *err)
   const LensTensor *scale = lens_node_input (node, 4);
   const LensTensor *bias = lens_node_input (node, 5);
   const LensTensor *scale2 = lens_node_input (node, 6);
+  LensTensor *range = lens_node_output (node, 1);
   int32_t *y = node->outputs[0]->host;
   float *fy = node->outputs[0]->host;
   int64_t x_zero = x_zp ? lens_tensor_get_i64 (x_zp, 0) : 0;
   float s = scale ? ((const float *) scale->host)[0] : 0.0f;
+  float lo = INFINITY, hi = -INFINITY;
 
   /* the Mul of the two scales folded into the node: rounded once */
   if (scale2 != NULL)
@@ -122,8 +128,17 @@ lens_ref_conv_integer (LensNode * node, LensError *err)
           v = v * s;
           if (bias != NULL)
             v = v + ((const float *) bias->host)[oc];
-          *fy++ = lens_activation_apply (&p->act, v);
+          v = lens_activation_apply (&p->act, v);
+          lo = fminf (lo, v);
+          hi = fmaxf (hi, v);
+          *fy++ = v;
         }
     }
+  /* the range output: of this node's y alone (the executor's merging of
+   * several producers into one range is not modelled here) */
+  if (range != NULL) {
+    ((int32_t *) range->host)[0] = lens_ref_range_key (lo);
+    ((int32_t *) range->host)[1] = lens_ref_range_key (hi);
+  }
   return LENS_OK;
 }
