@@ -711,9 +711,74 @@ drop_no_ops (LensModel * m)
   }
 }
 
+/* A residual Add after a fused ConvInteger (not one with a single input
+ * channel per group, which takes the depthwise kernel): y = conv (x) + r
+ * where the Add is the only reader of conv's output and r, of the same
+ * shape, is ready before the ConvInteger runs (YOLO's bottlenecks). r
+ * becomes the ConvInteger's input 7, added after its epilogue with the
+ * Add's rounding (cl/ops/conv.c): one launch and one pass fewer. */
+static void
+fuse_residual_adds (LensModel * m)
+{
+  for (guint s = 0; s < m->steps->len; s++) {
+    Step *conv = step_at (m, s);
+    Step *add;
+    const Value *y, *w, *rv;
+    int r;
+
+    if (!is_op (conv, "ConvInteger") || conv->n_inputs < 5
+        || conv->n_inputs > 7 || conv->n_outputs != 1 || conv->inputs[1] < 0)
+      continue;
+    y = value_at (m, conv->outputs[0]);
+    w = value_at (m, conv->inputs[1]);
+    if (w->ndim != 4 || w->shape[1] == 1 || y->dtype != LENS_DTYPE_FLOAT)
+      continue;
+    add = sole_consumer (m, conv->outputs[0]);
+    if (add == NULL || !is_op (add, "Add"))
+      continue;
+    r = other_input (add, conv->outputs[0]);
+    if (r < 0)
+      continue;
+    rv = value_at (m, r);
+    if (rv->dtype != LENS_DTYPE_FLOAT || !same_shape (rv, y)
+        || !same_shape (value_at (m, add->outputs[0]), y)
+        || rv->producer >= (int) s)
+      continue;
+    conv->inputs = g_renew (int, conv->inputs, 8);
+    for (int i = conv->n_inputs; i < 7; i++)
+      conv->inputs[i] = -1;
+    conv->inputs[7] = r;
+    conv->n_inputs = 8;
+    take_output (m, conv, add);
+  }
+}
+
+/* Value @v, an input of @concat, or where @v is an output of a Split
+ * whose every output @concat joins (C2f's and C3k2's halves), the Split's
+ * input: all of it is in @concat then. */
+static int
+whole_split_input (const LensModel * m, const Step * concat, int v)
+{
+  const Value *val = value_at (m, v);
+  const Step *split = val->producer >= 0 ? step_at (m, val->producer) : NULL;
+
+  if (split == NULL || !is_op (split, "Split") || split->n_inputs < 1
+      || split->inputs[0] < 0)
+    return v;
+  for (int o = 0; o < split->n_outputs; o++) {
+    gboolean joined = FALSE;
+    for (int i = 0; i < concat->n_inputs; i++)
+      joined |= concat->inputs[i] == split->outputs[o];
+    if (!joined)
+      return v;
+  }
+  return split->inputs[0];
+}
+
 /* The fused ConvIntegers (float y, no range output yet) whose outputs make
  * up all of value @x: its producer, or the producers of every input of the
- * Concat that made it. Fills @producers (at most @max, each once) and
+ * Concat that made it (of a Split's input for the Split's outputs, see
+ * whole_split_input). Fills @producers (at most @max, each once) and
  * returns how many; 0 when some part of @x comes from another op. */
 static int
 range_producers (const LensModel * m, int x, Step ** producers, int max)
@@ -736,7 +801,8 @@ range_producers (const LensModel * m, int x, Step ** producers, int max)
     Step *q;
     gboolean seen = FALSE;
 
-    if (p->inputs[i] < 0 || range_producers (m, p->inputs[i], &q, 1) != 1)
+    if (p->inputs[i] < 0 || range_producers (m, whole_split_input (m, p,
+                p->inputs[i]), &q, 1) != 1)
       return 0;
     for (int k = 0; k < n; k++)
       seen |= producers[k] == q;
@@ -1163,6 +1229,7 @@ model_load (LensContext * ctx, const char *path, const void *data,
     fuse_conv_integer_epilogues (m);
     fuse_activations (m);
     drop_no_ops (m);
+    fuse_residual_adds (m);
     find_ranges_in_producers (m);
     /* fused steps changed attributes: their templates are re-initialized
      * per execution context, so nothing else to do here */

@@ -849,14 +849,16 @@ add_quantized_conv (Builder * b, const char *q, const char *z,
   g_free (dg);
 }
 
-/* Quantizers after ConvIntegers: c1 = Concat (a, b) of two, whose range
- * they find as they store it, and c2 = Concat (a, Relu (b)), which its
- * quantizer still reduces itself (the Relu finds no range). */
+/* Quantizers after ConvIntegers: c1 = Concat (a0, a1, b), a's halves and
+ * b, whose range they find as they store it, and c2 = Concat (a, Relu
+ * (b)), which its quantizer still reduces itself (the Relu finds no
+ * range); y = yc + yd, a residual Add after yd's ConvInteger. */
 static char *
 build_quantizer_range_model (const int64_t * x_shape)
 {
   static const int64_t w8[4] = { 8, 4, 1, 1 }, w16[4] = { 6, 16, 1, 1 };
   static const int64_t b8[4] = { 1, 8, 1, 1 }, b6[4] = { 1, 6, 1, 1 };
+  static const int64_t halves[2] = { 4, 4 };
   Builder *b = builder_new (13);
   Onnx__NodeProto *n;
   char *path;
@@ -874,7 +876,10 @@ build_quantizer_range_model (const int64_t * x_shape)
   add_node (b, "DynamicQuantizeLinear", "x", "q0,s0,z0");
   add_quantized_conv (b, "q0", "z0", "s0", "wa", "ws", "ba", TRUE, "a");
   add_quantized_conv (b, "q0", "z0", "s0", "wb", "ws", "bb", FALSE, "b");
-  n = add_node (b, "Concat", "a,b", "c1");
+  add_init_ints (b, "halves", 2, halves);
+  n = add_node (b, "Split", "a,halves", "a0,a1");
+  add_attr_int (b, n, "axis", 1);
+  n = add_node (b, "Concat", "a0,a1,b", "c1");
   add_attr_int (b, n, "axis", 1);
   add_node (b, "Relu", "b", "r");
   n = add_node (b, "Concat", "a,r", "c2");
@@ -900,9 +905,11 @@ START_TEST (test_quantizer_range_from_producers)
 
   /* x's quantizer 2 (x is the input), the four flat 1x1 ConvIntegers, c1's
    * quantizer 1, Relu, c2's Concat copying a (placed in c1) 1, c2's
-   * quantizer 2, Add: 12; c1's quantizer would add one */
-  check_runs (path, random_input (4, x_shape), 12,
-      "c1's quantizer on the ConvIntegers' range");
+   * quantizer 2: 11. c1's quantizer would add one, and so would the last
+   * Add, which yd's ConvInteger does as it stores (yc, its residual, is
+   * ready before it; yc's ConvInteger runs before yd exists) */
+  check_runs (path, random_input (4, x_shape), 11,
+      "c1's quantizer on the ConvIntegers' range, the Add fused");
 }
 END_TEST
 

@@ -433,6 +433,41 @@ conv_range_merge (__global int *range, conv_floatp lo, conv_floatp hi)
 #define CONV_RANGE_END (void) 0
 #endif
 
+/* -DCONV_INT_RESIDUAL (with CONV_INT_FUSED; not the depthwise kernel): a
+ * residual Add after the epilogue, y = epilogue + residual, residual of
+ * y's shape (YOLO's bottlenecks: the Add and its launch fused away, one
+ * rounding as the Add's). The kernels take it after range
+ * (CONV_RESIDUAL_ARG). CONV_RESIDUAL_ADD (v, at, count) adds the tile at
+ * element @at, of which @count lanes lie inside the row. */
+#ifndef CONV_INT_RESIDUAL
+#define CONV_INT_RESIDUAL 0
+#endif
+#if CONV_INT_RESIDUAL && !CONV_INT_FUSED
+#error "CONV_INT_RESIDUAL needs CONV_INT_FUSED"
+#endif
+#if CONV_INT_RESIDUAL
+#define CONV_RESIDUAL_ARG , __global const float *residual
+#define CONV_RESIDUAL_ADD(v, at, count) \
+  ((v) + conv_load_tile (residual + (at), (count)))
+
+/* The tile at @p: whole where @count covers it, else its first @count
+ * lanes one by one (the rest 0): the row may end the buffer. */
+inline conv_floatp
+conv_load_tile (__global const float *p, int count)
+{
+  float lanes[CONV_TP];
+
+  if (count >= CONV_TP)
+    return conv_vloadp (0, p);
+  for (int i = 0; i < CONV_TP; i++)
+    lanes[i] = i < count ? p[i] : 0.0f;
+  return conv_vloadp (0, lanes);
+}
+#else
+#define CONV_RESIDUAL_ARG
+#define CONV_RESIDUAL_ADD(v, at, count) (v)
+#endif
+
 /* The buffers and flags the ConvInteger kernels that read x themselves
  * (flat 1x1, staged, depthwise) take first, in the order set_integer_args
  * in cl/ops/conv.c sets them: the bytes of x (@x_name) with their zero
@@ -851,11 +886,12 @@ lens_conv2d_staged (__global const float *x, __global const float *wp,
   for (int m = 0; m < CONV_TM; m++) { \
     if (m < m_count) { \
       const conv_intp sum = total[m] + conv_convert_intp (acc[m]); \
-      const CONV_INT_OUTP v = CONV_INT_RESULT (sum, m); \
+      const size_t at_ = (((size_t) n * out_c + oc0 + m) * out_h + oy) * \
+          out_w + ox0; \
+      const CONV_INT_OUTP v = CONV_RESIDUAL_ADD (CONV_INT_RESULT (sum, m), \
+          at_, out_w - ox0); \
       CONV_RANGE_TAKE (v, out_w - ox0); \
-      __global CONV_INT_OUT *yrow = y + \
-          (((size_t) n * out_c + oc0 + m) * out_h + oy) * out_w + ox0; \
-      CONV_STORE_TILE (CONV_INT_OUT, v, yrow, out_w - ox0); \
+      CONV_STORE_TILE (CONV_INT_OUT, v, y + at_, out_w - ox0); \
     } \
   } \
   CONV_RANGE_END
@@ -872,7 +908,8 @@ lens_conv2d_packed_integer (__global const float *xp,
     __global const float *wp, __global CONV_INT_OUT *y,
     __global const float *scale, __global const float *scale2,
     __global const float *bias, int has_bias, CONV_PACKED_ARGS,
-    int rows_per_chunk CONV_RANGE_ARG)
+    int rows_per_chunk CONV_RANGE_ARG
+    CONV_RESIDUAL_ARG)
 {
   CONV_PACKED_BEGIN (float);
   CONV_INT_CHUNK_BEGIN;
@@ -895,7 +932,8 @@ lens_conv2d_packed_integer (__global const float *xp,
  * float sums go into int32 after each chunk of CONV_STAGE channels. */
 __kernel void
 lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
-    int tiles_per_item CONV_RANGE_ARG)
+    int tiles_per_item CONV_RANGE_ARG
+    CONV_RESIDUAL_ARG)
 {
   CONV_FLAT_BEGIN (uchar);
   const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
@@ -942,7 +980,8 @@ lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
 
 __kernel void
 lens_conv2d_staged_integer (CONV_INTEGER_ARGS (x), CONV_STAGED_ARGS,
-    int rows_per_chunk, int tiles_per_item CONV_RANGE_ARG)
+    int rows_per_chunk, int tiles_per_item CONV_RANGE_ARG
+    CONV_RESIDUAL_ARG)
 {
 #define CONV_STAGED_TYPE uchar
   CONV_STAGED_BEGIN (uchar);

@@ -18,7 +18,10 @@
  * instead of reducing y again (cl/ops/quant.c). The node resets it before
  * its kernel; with "range_accumulate" = 1 it merges into the range already
  * there instead, which the executor resets once per inference for all
- * ranges (several producers of one Concat share one).
+ * ranges (several producers of one Concat share one). Input 7 (also
+ * lens-specific, with the fused epilogue) is an optional residual of y's
+ * shape, added last (a residual Add fused away; not for depthwise
+ * convolutions).
  *
  * init parses the attributes into LensConvParams (cl/ref/conv.h); reshape
  * resolves the geometry against the input shapes; run enqueues the kernels
@@ -426,19 +429,20 @@ conv_integer_reshape (LensNode * node, LensError *err)
   LensTensor *scale2 = lens_node_input (node, 6);
   LensTensor *y = lens_node_output (node, 0);
   LensTensor *range = lens_node_output (node, 1);
+  LensTensor *residual = lens_node_input (node, 7);
   LensStatus st;
 
-  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 7
+  if (x == NULL || w == NULL || y == NULL || node->n_inputs > 8
       || node->n_outputs > 2)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "ConvInteger needs inputs x, w, optional x_zero_point and "
         "w_zero_point (and for the fused epilogue a scale, an optional "
         "bias and an optional second scale), and output y (and with the "
         "fused epilogue an optional range)");
-  if (range != NULL && scale == NULL)
+  if ((range != NULL || residual != NULL) && scale == NULL)
     return lens_error_set (err, LENS_ERROR_INVALID,
-        "ConvInteger: the range output (output 1) needs the fused "
-        "epilogue (input 4)");
+        "ConvInteger: the range output (output 1) and the residual (input "
+        "7) need the fused epilogue (input 4)");
   if (scale == NULL && (bias != NULL || scale2 != NULL
           || p->act.kind != LENS_ACT_NONE))
     return lens_error_set (err, LENS_ERROR_INVALID,
@@ -478,6 +482,12 @@ conv_integer_reshape (LensNode * node, LensError *err)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "ConvInteger: the fused bias (input 5) must be %d floats (output "
         "channels)", p->out_c);
+  if (residual != NULL && (residual->dtype != LENS_DTYPE_FLOAT
+          || residual->ndim != y->ndim || memcmp (residual->shape, y->shape,
+              sizeof (int64_t) * y->ndim) != 0))
+    return lens_error_set (err, LENS_ERROR_INVALID,
+        "ConvInteger: the fused residual (input 7) must be float32 of the "
+        "output's shape");
   if (p->k_w > CONV_INT_CHUNK)
     return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
         "ConvInteger: kernel width %d is not supported (at most %d)",
@@ -598,18 +608,19 @@ epilogue_form (LensNode * node)
 }
 
 /* @range: the ConvInteger kernels also find the range of what they store
- * (output 1, see the top of this file). */
+ * (output 1); @residual: they add input 7 (see the top of this file). */
 static char *
 conv_options (LensContext * ctx, LensActivationKind act, EpilogueForm form,
-    gboolean range, int tile_oc, int tile_px)
+    gboolean range, gboolean residual, int tile_oc, int tile_px)
 {
   return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d "
-      "-DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d -DCONV_PREFETCH=%d%s%s%s",
+      "-DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d -DCONV_PREFETCH=%d%s%s%s%s",
       (int) act, tile_oc, tile_px, stage_channels (ctx), CONV_STAGE_FLOATS,
       !lens_context_is_gpu (ctx),
       form != EPILOGUE_FORM_NONE ? " -DCONV_INT_FUSED=1" : "",
       form == EPILOGUE_FORM_SCALES ? " -DCONV_INT_SCALES=1" : "",
-      range ? " -DCONV_INT_RANGE=1" : "");
+      range ? " -DCONV_INT_RANGE=1" : "",
+      residual ? " -DCONV_INT_RESIDUAL=1" : "");
 }
 
 static LensStatus
@@ -626,7 +637,7 @@ get_kernel (LensContext * ctx, LensNode * node, LensActivationKind act,
     return LENS_OK;
   /* a node's kernels share one program: the tiles of its geometry */
   options = conv_options (ctx, act, form, lens_node_output (node, 1) != NULL,
-      tile_oc (p), tile_px (p));
+      lens_node_input (node, 7) != NULL, tile_oc (p), tile_px (p));
   st = lens_node_kernel (ctx, node, slot, "conv", options, name, k, err);
   g_free (options);
   return st;
@@ -1017,7 +1028,7 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
   if (k == NULL) {
     /* ConvInteger's weights come packed in channel tiles of tile_oc */
     base = conv_options (ctx, p->act.kind, integer ? epilogue_form (node) :
-        EPILOGUE_FORM_NONE, lens_node_output (node, 1) != NULL,
+        EPILOGUE_FORM_NONE, lens_node_output (node, 1) != NULL, FALSE,
         integer ? tile_oc (p) : CONV_TILE_OC, lanes);
     options = g_strdup_printf ("%s -DDW_KH=%d -DDW_KW=%d -DDW_SH=%d "
         "-DDW_SW=%d -DDW_DH=%d -DDW_DW=%d -DDW_PHASE_LEN=%d", base, p->k_h,
@@ -1179,9 +1190,16 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st == LENS_OK)
     st = require_plain (node, lens_node_output (node, 1), "output range",
         err);
+  if (st == LENS_OK)
+    st = require_plain (node, lens_node_input (node, 7),
+        "input residual (fused)", err);
   if (st != LENS_OK)
     return st;
 
+  if (is_depthwise (p, TRUE) && lens_node_input (node, 7) != NULL)
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "ConvInteger: a fused residual (input 7) is not supported on a "
+        "depthwise convolution");
   if (is_depthwise (p, TRUE))
     return conv_depthwise_run (ctx, node, TRUE, err);
 
@@ -1225,8 +1243,11 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st == LENS_OK && (direct || stage))
     st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &tiles_per_item,
         err);
-  if (st == LENS_OK)
+  if (st == LENS_OK && lens_node_output (node, 1) != NULL)
     st = set_range_arg (ctx, node, k, next++, err);
+  if (st == LENS_OK && lens_node_input (node, 7) != NULL)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_mem),
+        &node->inputs[7]->buffer, err);
   if (st != LENS_OK)
     return st;
   return enqueue_packed (ctx, k, p, &pg, tiles_per_item, err);
@@ -1336,8 +1357,9 @@ build_case (const char *op_type, int opset, const ConvCase * c, int n_extra,
   int64_t pads[4];
   int ndim = c->spatial + 2;
   gboolean is_float = x_dtype == LENS_DTYPE_FLOAT;
-  /* x, w and up to five more: ConvInteger's zero points, scales, bias */
-  LensTensor *inputs[7] = { NULL };
+  /* x, w and up to six more: ConvInteger's zero points, scales, bias,
+   * residual */
+  LensTensor *inputs[8] = { NULL };
   int n_inputs = 2;
   LensNode *node;
 
@@ -1445,6 +1467,8 @@ typedef struct
   int epilogue;
   gboolean scale2;              /* the epilogue's second scale (input 6) */
   gboolean range;               /* output 1, the range of y */
+  gboolean residual;            /* input 7 (2-D geometries with explicit
+                                 * sizes and pads only) */
 } ConvIntegerCase;
 
 static const ConvIntegerCase conv_integer_cases[] = {
@@ -1505,6 +1529,16 @@ static const ConvIntegerCase conv_integer_cases[] = {
       TRUE },
   { 13, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 0, EPILOGUE_SCALE, FALSE,
       TRUE },
+  /* a residual added last (input 7): packed, flat, staged (stride 2;
+   * stride 1 with partial tiles), with the range too */
+  { 0, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU, TRUE, FALSE,
+      TRUE },
+  { 31, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU, TRUE, TRUE,
+      TRUE },
+  { 34, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 2, EPILOGUE_BIAS, TRUE, TRUE,
+      TRUE },
+  { 35, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU, FALSE,
+      FALSE, TRUE },
 };
 
 static LensNode *
@@ -1555,6 +1589,20 @@ conv_integer_case (int index, GRand * rand)
   }
   if (ic->epilogue == EPILOGUE_SILU)
     lens_node_set_attr_string (node, "activation", "SiLU");
+  if (ic->residual) {
+    /* y's shape, from the case's explicit sizes and pads */
+    int64_t y_shape[4] = { c->batch, w->shape[0],
+      (c->in_h + c->pads[0] + c->pads[2] - c->k_h) / c->stride + 1,
+      (c->in_w + c->pads[1] + c->pads[3] - c->k_w) / c->stride + 1
+    };
+    LensTensor **inputs = g_new0 (LensTensor *, 8);
+    LensTensor *y = node->outputs[0];
+    memcpy (inputs, node->inputs, sizeof (LensTensor *) * node->n_inputs);
+    inputs[7] = lens_tensor_new_random (LENS_DTYPE_FLOAT, 4, y_shape, rand,
+        -3, 3);
+    lens_node_set_io (node, 8, inputs, 1, &y);
+    g_free (inputs);
+  }
   if (ic->range) {
     LensTensor **inputs = g_memdup2 (node->inputs,
         sizeof (LensTensor *) * node->n_inputs);

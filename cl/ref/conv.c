@@ -10,8 +10,9 @@
  *
  * A ConvInteger with the fused epilogue (input 4, the scale s; see
  * cl/ops/conv.c) gives act ((float) y * s + B[oc]) in float, in the order
- * and roundings of the Cast, Mul, Add (and activation) it replaced, and
- * with a second output the range of those floats (lens_ref_range_key). */
+ * and roundings of the Cast, Mul, Add (and activation) it replaced, plus
+ * the residual (input 7) if any, and with a second output the range of
+ * those floats (lens_ref_range_key). */
 #include "ref/conv.h"
 #include "ref/quant.h"
 
@@ -97,6 +98,7 @@ lens_ref_conv_integer (LensNode * node, LensError *err)
   const LensTensor *bias = lens_node_input (node, 5);
   const LensTensor *scale2 = lens_node_input (node, 6);
   LensTensor *range = lens_node_output (node, 1);
+  const LensTensor *residual = lens_node_input (node, 7);
   int32_t *y = node->outputs[0]->host;
   float *fy = node->outputs[0]->host;
   int64_t x_zero = x_zp ? lens_tensor_get_i64 (x_zp, 0) : 0;
@@ -129,6 +131,9 @@ lens_ref_conv_integer (LensNode * node, LensError *err)
           if (bias != NULL)
             v = v + ((const float *) bias->host)[oc];
           v = lens_activation_apply (&p->act, v);
+          if (residual != NULL)
+            v = v + ((const float *) residual->host)[fy -
+                (float *) node->outputs[0]->host];
           lo = fminf (lo, v);
           hi = fmaxf (hi, v);
           *fy++ = v;
