@@ -139,6 +139,13 @@ LensStatus lens_broadcast_shapes (const LensNode *node, int n,
 void lens_broadcast_strides (const LensTensor *t, int ndim,
     const int64_t *shape, int64_t *strides);
 
+/* Enqueues the reset of the @bytes (a multiple of 8) of @buffer to empty
+ * ranges, the (minimum, maximum) int32 key pairs that ConvInteger's range
+ * output merges into: the minimum's key above every float's, the
+ * maximum's below (cl/ops/conv.c); @what names the buffer in the error. */
+LensStatus lens_ranges_reset (LensContext *ctx, cl_mem buffer, size_t bytes,
+    const char *what, LensError *err);
+
 /* The kernels read and write whole buffers: @t must have a device buffer
  * and start at its element 0 (views with an offset are refused, naming
  * the op and @what). */

@@ -1582,6 +1582,27 @@ alloc_host_outputs (LensExec * e)
   }
 }
 
+/* Gives tensor @t the @bytes of @parent from byte @at on, as a
+ * sub-buffer. */
+static LensStatus
+bind_sub_buffer (LensTensor * t, cl_mem parent, size_t at, size_t bytes,
+    LensError *err)
+{
+  cl_buffer_region region = { at, bytes };
+  cl_int rc;
+
+  t->buffer = clCreateSubBuffer (parent, CL_MEM_READ_WRITE,
+      CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
+  if (rc != CL_SUCCESS) {
+    t->buffer = NULL;
+    return lens_error_set (err, LENS_ERROR_CL,
+        "clCreateSubBuffer (%zu bytes at %zu, tensor '%s'): %s", bytes, at,
+        t->name, lens_cl_error_name (rc));
+  }
+  t->buffer_bytes = bytes;
+  return LENS_OK;
+}
+
 LensStatus
 lens_exec_new (LensModel * m, LensExec ** out, LensError *err)
 {
@@ -1649,37 +1670,17 @@ lens_exec_new (LensModel * m, LensExec ** out, LensError *err)
       t->buffer = e->slots[val->slot];
       t->buffer_bytes = m->slot_bytes[val->slot];
     } else if (val->is_range) {
-      cl_buffer_region region = { range_at, value_bytes (val) };
-
-      t->buffer = clCreateSubBuffer (e->ranges, CL_MEM_READ_WRITE,
-          CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
-      if (rc != CL_SUCCESS) {
-        t->buffer = NULL;
-        st = lens_error_set (err, LENS_ERROR_CL,
-            "clCreateSubBuffer (range '%s'): %s", val->name,
-            lens_cl_error_name (rc));
-        goto error;
-      }
-      t->buffer_bytes = region.size;
+      st = bind_sub_buffer (t, e->ranges, range_at, value_bytes (val), err);
       range_at += range_stride;
     } else if (val->placed) {
       /* its producer writes straight into the Concat output, or it is a
        * slice of its input */
-      cl_buffer_region region = { offset_in_root (m, (int) v),
-        value_bytes (val)
-      };
-      t->buffer = clCreateSubBuffer (e->slots[value_at (m, root_of (m,
-                  (int) v))->slot], CL_MEM_READ_WRITE,
-          CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
-      if (rc != CL_SUCCESS) {
-        t->buffer = NULL;
-        st = lens_error_set (err, LENS_ERROR_CL,
-            "clCreateSubBuffer (%zu bytes at %zu, tensor '%s'): %s",
-            region.size, region.origin, val->name, lens_cl_error_name (rc));
-        goto error;
-      }
-      t->buffer_bytes = region.size;
+      st = bind_sub_buffer (t, e->slots[value_at (m, root_of (m,
+                  (int) v))->slot], offset_in_root (m, (int) v),
+          value_bytes (val), err);
     }
+    if (st != LENS_OK)
+      goto error;
   }
   for (int i = 0; i < m->n_inputs && st == LENS_OK; i++)
     st = lens_tensor_alloc_device (e->ctx, e->tensors[m->inputs[i]], err);
@@ -1870,16 +1871,11 @@ lens_exec_run (LensExec * e, LensError *err)
   LensStatus st = LENS_OK;
 
   e->profiled = FALSE;
-  /* the ranges the ConvIntegers merge into start empty: the minimum's key
-   * above every float's, the maximum's below (find_ranges_in_producers) */
-  if (e->ranges != NULL) {
-    static const cl_int empty[2] = { G_MAXINT32, G_MININT32 };
-    cl_int rc = clEnqueueFillBuffer (lens_context_get_queue (e->ctx),
-        e->ranges, empty, sizeof empty, 0, e->ranges_bytes, 0, NULL, NULL);
-    if (rc != CL_SUCCESS)
-      st = lens_error_set (err, LENS_ERROR_CL,
-          "clEnqueueFillBuffer (ranges): %s", lens_cl_error_name (rc));
-  }
+  /* the ranges the ConvIntegers merge into start empty
+   * (find_ranges_in_producers) */
+  if (e->ranges != NULL)
+    st = lens_ranges_reset (e->ctx, e->ranges, e->ranges_bytes, "ranges",
+        err);
   /* an input the model declares float16 gets what a float16 runtime would
    * receive, whoever wrote it (set_input, or pre-processing on the device) */
   for (int i = 0; i < e->model->n_inputs && st == LENS_OK; i++)

@@ -59,10 +59,11 @@ START_TEST (test_registry_complete)
 }
 END_TEST
 
-/* Runs init and reshape and expects a refusal whose message names the op
- * and @what (the attribute, value or type refused). */
+/* Runs init and reshape and expects them to fail with @status, in a
+ * message that names the op and @what (the attribute, value or type
+ * refused). */
 static void
-expect_refusal (LensNode * node, const char *what)
+expect_failure (LensNode * node, LensStatus status, const char *what)
 {
   LensError err = LENS_ERROR_INIT;
   LensStatus st;
@@ -70,15 +71,21 @@ expect_refusal (LensNode * node, const char *what)
   st = lens_node_init (node, &err);
   if (st == LENS_OK)
     st = lens_node_reshape (node, &err);
-  ck_assert_msg (st == LENS_ERROR_UNSUPPORTED,
-      "%s with unsupported '%s' should be refused as unsupported, got %s (%s)",
-      node->op_type, what, lens_status_name (st), err.message);
+  ck_assert_msg (st == status,
+      "%s with '%s' should fail with %s, got %s (%s)", node->op_type, what,
+      lens_status_name (status), lens_status_name (st), err.message);
   ck_assert_msg (strstr (err.message, node->op_type) != NULL
       && strstr (err.message, what) != NULL,
       "message should name %s and '%s': %s", node->op_type, what,
       err.message);
   lens_error_clear (&err);
   lens_node_free (node);
+}
+
+static void
+expect_refusal (LensNode * node, const char *what)
+{
+  expect_failure (node, LENS_ERROR_UNSUPPORTED, what);
 }
 
 static LensNode *
@@ -127,6 +134,64 @@ START_TEST (test_refusals)
 }
 END_TEST
 
+/* A ConvInteger of uint8 x [1, 3, 5, 5] by int8 w [m, 3 / group, k, k],
+ * padded to keep 5x5, with @n_inputs inputs (4: the fused float scale,
+ * 7: the residual, of @residual_c channels) and @n_outputs outputs. */
+static LensNode *
+conv_integer_node (int m, int group, int k, int n_inputs, int residual_c,
+    int n_outputs)
+{
+  static const int64_t x_shape[4] = { 1, 3, 5, 5 }, one[1] = { 1 };
+  int64_t w_shape[4] = { m, 3 / group, k, k };
+  int64_t r_shape[4] = { 1, residual_c, 5, 5 };
+  int64_t pads[4] = { k / 2, k / 2, k / 2, k / 2 };
+  LensNode *node = lens_node_new ("ConvInteger", "bad", 10);
+
+  lens_node_set_io (node, n_inputs, NULL, n_outputs, NULL);
+  node->owns_tensors = TRUE;
+  node->inputs[0] = lens_tensor_new_host (LENS_DTYPE_UINT8, 4, x_shape, NULL);
+  node->inputs[1] = lens_tensor_new_host (LENS_DTYPE_INT8, 4, w_shape, NULL);
+  if (n_inputs > 4)
+    node->inputs[4] = lens_tensor_new_host (LENS_DTYPE_FLOAT, 1, one, NULL);
+  if (n_inputs > 7)
+    node->inputs[7] = lens_tensor_new_host (LENS_DTYPE_FLOAT, 4, r_shape,
+        NULL);
+  for (int i = 0; i < n_outputs; i++)
+    node->outputs[i] = lens_tensor_new (LENS_DTYPE_UNDEFINED, 0, NULL);
+  lens_node_set_attr_int (node, "group", group);
+  lens_node_set_attr_ints (node, "pads", 4, pads);
+  return node;
+}
+
+/* The lens-specific inputs and outputs the graph rewrites add (a
+ * ConvInteger's range output and residual input, a quantizer's range
+ * input), given wrongly, are refused with a message naming them. */
+START_TEST (test_fused_io_refusals)
+{
+  static const int64_t x_shape[2] = { 4, 16 }, two[1] = { 2 };
+  LensNode *node;
+
+  /* a range or residual without the fused epilogue's scale */
+  expect_failure (conv_integer_node (4, 1, 1, 2, 0, 2), LENS_ERROR_INVALID,
+      "range output");
+  /* a residual of another shape than y */
+  expect_failure (conv_integer_node (4, 1, 1, 8, 3, 1), LENS_ERROR_INVALID,
+      "residual");
+  /* a residual on a depthwise convolution (its kernel has none) */
+  expect_failure (conv_integer_node (3, 3, 3, 8, 3, 1),
+      LENS_ERROR_UNSUPPORTED, "depthwise");
+  /* a quantizer's range as floats */
+  node = lens_node_new ("DynamicQuantizeLinear", "bad", 11);
+  lens_node_set_io (node, 2, NULL, 3, NULL);
+  node->owns_tensors = TRUE;
+  node->inputs[0] = lens_tensor_new_host (LENS_DTYPE_FLOAT, 2, x_shape, NULL);
+  node->inputs[1] = lens_tensor_new_host (LENS_DTYPE_FLOAT, 1, two, NULL);
+  for (int i = 0; i < 3; i++)
+    node->outputs[i] = lens_tensor_new (LENS_DTYPE_UNDEFINED, 0, NULL);
+  expect_failure (node, LENS_ERROR_INVALID, "range");
+}
+END_TEST
+
 static Suite *
 ops_suite (void)
 {
@@ -140,6 +205,7 @@ ops_suite (void)
 
   tcase_add_test (tc_registry, test_registry_complete);
   tcase_add_test (tc_registry, test_refusals);
+  tcase_add_test (tc_registry, test_fused_io_refusals);
   suite_add_tcase (s, tc_registry);
 
   tcase_add_checked_fixture (tc_kernels, lens_check_setup,

@@ -82,6 +82,16 @@ lens_activate (float x, float alpha, float beta)
   return LENS_ACTIVATION (x, alpha, beta, lens_logistic);
 }
 
+/* The ranges ConvInteger finds and DynamicQuantizeLinear reads
+ * (cl/ops/conv.c): a float's bits as an int in the float's order (-0
+ * before +0), negative floats with their magnitude bits flipped. Flipping
+ * a key again gives the float's bits back. */
+inline int
+lens_range_flip (int bits)
+{
+  return bits ^ ((bits >> 31) & 0x7fffffff);
+}
+
 /* round half to even, as ONNX QuantizeLinear specifies (rint uses the
  * default round-to-nearest-even mode) */
 inline float

@@ -338,7 +338,7 @@ conv_activate (conv_floatp x, float alpha, float beta)
 
 /* -DCONV_INT_RANGE (with CONV_INT_FUSED): the kernels also fold every
  * float they store into range[0] (the minimum) and range[1] (the maximum)
- * as order-preserving int keys (conv_range_key): the range a
+ * as order-preserving int keys (lens_range_flip): the range a
  * DynamicQuantizeLinear of the output needs, found without a pass of its
  * own over the output (see cl/model.c). fmin and fmax skip NaN, as its
  * reduction does. The kernels take range as their last argument
@@ -377,16 +377,6 @@ conv_activate (conv_floatp x, float alpha, float beta)
   } while (0)
 #define CONV_RANGE_END conv_range_merge (range, range_lo, range_hi)
 
-/* Floats as ints in the same order (-0 before +0): negative ones have
- * their magnitude bits flipped. */
-inline int
-conv_range_key (float f)
-{
-  const int i = as_int (f);
-
-  return i ^ ((i >> 31) & 0x7fffffff);
-}
-
 /* The minimum and maximum lane of @v, halving the vector (a loop over the
  * lanes would be one long chain). */
 #if CONV_TP == 16
@@ -419,8 +409,8 @@ conv_range_merge (__global int *range, conv_floatp lo, conv_floatp hi)
    * (3200 per launch took 60 us on a 160x160 layer): most tiles find the
    * range already wider than theirs by a plain read (a stale value is
    * only ever narrower, so it never hides a needed update) */
-  key_a = conv_range_key (a);
-  key_b = conv_range_key (b);
+  key_a = lens_range_flip (as_int (a));
+  key_b = lens_range_flip (as_int (b));
   if (key_a < seen[0])
     atomic_min (range, key_a);
   if (key_b > seen[1])

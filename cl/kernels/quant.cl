@@ -40,16 +40,13 @@
 #endif
 
 /* Element @i of the (min, max) pairs: a float, or with DQL_RANGE_KEYS a
- * float's key (conv_range_key in conv.cl: the key of a negative float has
- * its magnitude bits flipped, and flipping them again restores it; the
- * empty range's keys come back as NaN, which fmin and fmax skip). */
+ * float's key (lens_range_flip in common.cl; the empty range's keys come
+ * back as NaN, which fmin and fmax skip). */
 inline float
 dql_partial (__global const float *partial, int i)
 {
 #if DQL_RANGE_KEYS
-  const int key = as_int (partial[i]);
-
-  return as_float (key ^ ((key >> 31) & 0x7fffffff));
+  return as_float (lens_range_flip (as_int (partial[i])));
 #else
   return partial[i];
 #endif

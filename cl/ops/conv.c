@@ -414,6 +414,8 @@ conv_reshape (LensNode * node, LensError *err)
   return LENS_OK;
 }
 
+static gboolean is_depthwise (const LensConvParams * p, gboolean integer);
+
 static LensStatus
 conv_integer_reshape (LensNode * node, LensError *err)
 {
@@ -488,6 +490,10 @@ conv_integer_reshape (LensNode * node, LensError *err)
     return lens_error_set (err, LENS_ERROR_INVALID,
         "ConvInteger: the fused residual (input 7) must be float32 of the "
         "output's shape");
+  if (residual != NULL && is_depthwise (p, TRUE))
+    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
+        "ConvInteger: a fused residual (input 7) is not supported on a "
+        "depthwise convolution");
   if (p->k_w > CONV_INT_CHUNK)
     return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
         "ConvInteger: kernel width %d is not supported (at most %d)",
@@ -898,31 +904,40 @@ set_integer_args (cl_kernel k, LensNode * node, cl_uint *next,
   return st;
 }
 
+LensStatus
+lens_ranges_reset (LensContext * ctx, cl_mem buffer, size_t bytes,
+    const char *what, LensError *err)
+{
+  static const cl_int empty[2] = { G_MAXINT32, G_MININT32 };
+  cl_int rc = clEnqueueFillBuffer (lens_context_get_queue (ctx), buffer,
+      empty, sizeof empty, 0, bytes, 0, NULL, NULL);
+
+  if (rc != CL_SUCCESS)
+    return lens_error_set (err, LENS_ERROR_CL,
+        "clEnqueueFillBuffer (%s): %s", what, lens_cl_error_name (rc));
+  return LENS_OK;
+}
+
 /* The range output of a fused ConvInteger (output 1, if any) as argument
  * @index, the kernels' last (CONV_RANGE_ARG): reset to the empty range
- * first (minimum key above every float's, maximum below), unless the
- * executor resets it (range_accumulate). */
+ * first, unless the executor resets it (range_accumulate). */
 static LensStatus
 set_range_arg (LensContext * ctx, LensNode * node, cl_kernel k,
     cl_uint index, LensError *err)
 {
-  static const cl_int empty[2] = { G_MAXINT32, G_MININT32 };
   ConvState *state = node->priv;
   LensTensor *range = lens_node_output (node, 1);
-  cl_int rc;
+  LensStatus st = LENS_OK;
 
   if (range == NULL)
     return LENS_OK;
-  if (!state->range_accumulate) {
-    rc = clEnqueueFillBuffer (lens_context_get_queue (ctx), range->buffer,
-        empty, sizeof empty, 0, sizeof empty, 0, NULL, NULL);
-    if (rc != CL_SUCCESS)
-      return lens_error_set (err, LENS_ERROR_CL,
-          "ConvInteger: clEnqueueFillBuffer (range): %s",
-          lens_cl_error_name (rc));
-  }
-  return lens_kernel_set_arg (k, index, sizeof (cl_mem), &range->buffer,
-      err);
+  if (!state->range_accumulate)
+    st = lens_ranges_reset (ctx, range->buffer, 2 * sizeof (cl_int),
+        "ConvInteger: range", err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_arg (k, index, sizeof (cl_mem), &range->buffer,
+        err);
+  return st;
 }
 
 /* Channel tiles per work-item of the flat 1x1 and staged kernels on a CPU
@@ -1196,10 +1211,6 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st != LENS_OK)
     return st;
 
-  if (is_depthwise (p, TRUE) && lens_node_input (node, 7) != NULL)
-    return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
-        "ConvInteger: a fused residual (input 7) is not supported on a "
-        "depthwise convolution");
   if (is_depthwise (p, TRUE))
     return conv_depthwise_run (ctx, node, TRUE, err);
 
