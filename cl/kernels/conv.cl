@@ -59,7 +59,8 @@
  * Build options: -DCONV_TM (output channels per work-item), -DCONV_TP (8
  * or 16: pixels per vector), -DACT (fused activation, see common.cl),
  * -DCONV_INT_FUSED (ConvInteger with its float epilogue), -DCONV_STAGE
- * (input channels the flat 1x1 kernels stage at once),
+ * (input channels the flat 1x1 kernels stage at once), -DCONV_PV (pixel
+ * vectors per tile of the flat 1x1 kernels),
  * -DCONV_STAGE_FLOATS (the staged kernels' window), -DCONV_PREFETCH
  * (software prefetch in the packed kernels), -DDW_* (the
  * depthwise kernel's shape, see below). */
@@ -69,6 +70,9 @@
 #endif
 #ifndef CONV_TP
 #define CONV_TP 16
+#endif
+#ifndef CONV_PV
+#define CONV_PV 1
 #endif
 #ifndef CONV_INT_FUSED
 #define CONV_INT_FUSED 0
@@ -122,6 +126,21 @@
 #else
 #error "CONV_TP must be 8 or 16"
 #endif
+
+/* The tile at @p: whole where @count covers it, else its first @count
+ * lanes one by one (the rest 0, all of them for a count of 0 or less):
+ * the row may end the buffer. */
+inline conv_floatp
+conv_load_tile (__global const float *p, int count)
+{
+  float lanes[CONV_TP];
+
+  if (count >= CONV_TP)
+    return conv_vloadp (0, p);
+  for (int i = 0; i < CONV_TP; i++)
+    lanes[i] = i < count ? p[i] : 0.0f;
+  return conv_vloadp (0, lanes);
+}
 
 /* An 8-bit element as int: @sign is 0x80 for int8 (sign extension by
  * flipping and subtracting the top bit) and 0 for uint8. */
@@ -440,19 +459,6 @@ conv_range_merge (__global int *range, conv_floatp lo, conv_floatp hi)
 #define CONV_RESIDUAL_ADD(v, at, count) \
   ((v) + conv_load_tile (residual + (at), (count)))
 
-/* The tile at @p: whole where @count covers it, else its first @count
- * lanes one by one (the rest 0): the row may end the buffer. */
-inline conv_floatp
-conv_load_tile (__global const float *p, int count)
-{
-  float lanes[CONV_TP];
-
-  if (count >= CONV_TP)
-    return conv_vloadp (0, p);
-  for (int i = 0; i < CONV_TP; i++)
-    lanes[i] = i < count ? p[i] : 0.0f;
-  return conv_vloadp (0, lanes);
-}
 #else
 #define CONV_RESIDUAL_ARG
 #define CONV_RESIDUAL_ADD(v, at, count) (v)
@@ -617,16 +623,24 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
  * memory, they cost twice the time on a CPU (yunet's 64 -> 64 channels at
  * 80x80: 0.55 -> 0.27 ms). With more input channels than CONV_STAGE each
  * tile stages them chunk by chunk again (the host then gives one tile per
- * work-item; a GPU also gets one, with a small CONV_STAGE). NDRange (pixel
- * tiles, groups x blocks of tiles_per_item channel tiles, batch). */
+ * work-item; a GPU also gets one, with a small CONV_STAGE).
+ *
+ * A pixel tile is CONV_PV vectors (-DCONV_PV): with one, each
+ * multiply-add needed a load of its own (the weight's broadcast) and the
+ * loads, not the multiply-add units, set the pace; with three, a
+ * broadcast feeds three (the host takes them on a CPU device, with 8
+ * channels a tile: 24 accumulators in the 32 vector registers of
+ * AVX-512). NDRange (pixel tiles, groups x blocks of tiles_per_item
+ * channel tiles, batch). */
 #if CONV_STAGE > 256
 #error "CONV_STAGE must be at most 256 (ConvInteger's exact float sums)"
 #endif
 
 /* The head of the flat and staged kernels: which output row oy and pixel
- * tile ox0 this work-item computes, and which channel tiles [mt0, mt_end)
- * of group g (the NDRange above; a flat kernel has one row, out_h 1). */
-#define CONV_ITEM_BEGIN \
+ * tile ox0 (of @tile_px pixels) this work-item computes, and which channel
+ * tiles [mt0, mt_end) of group g (the NDRange above; a flat kernel has
+ * one row, out_h 1). */
+#define CONV_ITEM_BEGIN(tile_px) \
   const int tile = get_global_id (0); \
   const int item = get_global_id (1); \
   const int n = get_global_id (2); \
@@ -638,9 +652,9 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
   const int mt0 = (item - g * blocks) * tiles_per_item; \
   const int mt_end = min (oc_tiles, mt0 + tiles_per_item); \
   const int oy = tile / ow_tiles; \
-  const int ox0 = (tile - oy * ow_tiles) * CONV_TP
+  const int ox0 = (tile - oy * ow_tiles) * (tile_px)
 
-/* The loops of the flat and staged kernels: for each channel tile, with
+/* The loops of the staged kernels: for each channel tile, with
  * its m0, oc0, m_count and zeroed accumulators acc (as CONV_PACKED_STORE
  * reads them) and its weights wt (@taps per input channel), @tile_begin;
  * then for each chunk of @stage input channels (x channels [c0, c0 + cn)),
@@ -670,24 +684,65 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
     tile_end; \
   }
 
+/* The head of the flat kernels: the item's tile of CONV_PV vectors from
+ * ox0, of which rest pixels lie inside the plane, and its private copy xs
+ * of CONV_STAGE channels of it. */
 #define CONV_FLAT_BEGIN(type) \
-  CONV_ITEM_BEGIN; \
-  const int last = min (out_w - ox0, CONV_TP) - 1; \
-  const conv_intp inside = CONV_LANES <= last; \
-  const size_t plane_p = (size_t) w_p; \
+  CONV_ITEM_BEGIN (CONV_TP * CONV_PV); \
+  const int rest = out_w - ox0; \
   __global const type *xg = xp + \
-      ((size_t) n * in_c + (size_t) g * in_per_group) * plane_p + ox0; \
-  conv_floatp xs[CONV_STAGE]
+      ((size_t) n * in_c + (size_t) g * in_per_group) * w_p + ox0; \
+  conv_floatp xs[CONV_STAGE][CONV_PV]
 
-/* CONV_TILES_LOOP for the flat kernels around CONV_FLAT_STAGE (x channels
- * [c0, c0 + cn) into xs), with @chunk_end after each chunk of CONV_STAGE
- * channels and @tile_end after each channel tile. */
-#define CONV_FLAT_TAPS \
-  for (int ic = 0; ic < cn; ic++) \
-    CONV_TAP (xs[ic])
-#define CONV_FLAT_LOOP(chunk_end, tile_end) \
-  CONV_TILES_LOOP (1, CONV_STAGE, CONV_FLAT_STAGE, (void) 0, \
-      CONV_FLAT_TAPS, chunk_end, tile_end)
+/* The loops of the flat kernels: for each channel tile, with its m0, oc0,
+ * m_count, weights wt and zeroed accumulators acc[CONV_TM][CONV_PV], each
+ * chunk of CONV_STAGE input channels (x channels [c0, c0 + cn)) is staged
+ * when needed (the first tile, or every tile where the channels take
+ * several chunks), @STAGE_VECTOR (p, count) giving the vector at p of
+ * which count lanes (possibly none) lie inside the plane, those past it
+ * 0; then computed, a weight's broadcast feeding CONV_PV multiply-adds;
+ * @chunk_end after each chunk and @store after each tile. @ahead: the
+ * element of each channel's line to prefetch (the next tile's). */
+#define CONV_FLAT_LOOP(type, STAGE_VECTOR, ahead, chunk_end, store) \
+  for (int mt = mt0; mt < mt_end; mt++) { \
+    const int m0 = mt * CONV_TM; \
+    const int oc0 = g * out_per_group + m0; \
+    const int m_count = min (CONV_TM, out_per_group - m0); \
+    __global const float *wt = wp + \
+        ((size_t) g * oc_tiles + mt) * in_per_group * CONV_TM; \
+    conv_floatp acc[CONV_TM][CONV_PV]; \
+    _Pragma ("unroll") \
+    for (int m = 0; m < CONV_TM; m++) \
+      _Pragma ("unroll") \
+      for (int v = 0; v < CONV_PV; v++) \
+        acc[m][v] = 0.0f; \
+    for (int c0 = 0; c0 < in_per_group; c0 += CONV_STAGE) { \
+      const int cn = min (CONV_STAGE, in_per_group - c0); \
+      if (mt == mt0 || in_per_group > CONV_STAGE) { \
+        for (int ic = 0; ic < cn; ic++) { \
+          __global const type *xc = xg + (size_t) (c0 + ic) * w_p; \
+          CONV_PREFETCH_AHEAD (xc, ahead); \
+          _Pragma ("unroll") \
+          for (int v = 0; v < CONV_PV; v++) \
+            xs[ic][v] = STAGE_VECTOR (xc + v * CONV_TP, rest - v * CONV_TP); \
+        } \
+      } \
+      for (int ic = 0; ic < cn; ic++) { \
+        _Pragma ("unroll") \
+        for (int m = 0; m < CONV_TM; m++) { \
+          const conv_floatp w_ = (conv_floatp) (wt[m]); \
+          _Pragma ("unroll") \
+          for (int v = 0; v < CONV_PV; v++) \
+            acc[m][v] = fma (xs[ic][v], w_, acc[m][v]); \
+        } \
+        wt += CONV_TM; \
+      } \
+      chunk_end; \
+    } \
+    store; \
+  }
+
+#define CONV_FLAT_FLOAT_VECTOR(p, count) conv_load_tile (p, count)
 
 __kernel void
 lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
@@ -696,22 +751,24 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
 {
   CONV_FLAT_BEGIN (float);
 
-#define CONV_FLAT_STAGE \
-  for (int ic = 0; ic < cn; ic++) { \
-    __global const float *xc = xg + (c0 + ic) * plane_p; \
-    CONV_PREFETCH_AHEAD (xc, CONV_TP); \
-    if (last == CONV_TP - 1) { \
-      xs[ic] = conv_vloadp (0, xc); \
-    } else { \
-      float v[CONV_TP]; \
+#define CONV_FLAT_STORE \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) { \
+    if (m < m_count) { \
+      const int oc = oc0 + m; \
+      const float b = has_bias ? bias[oc] : 0.0f; \
+      __global float *yrow = y + ((size_t) n * out_c + oc) * out_w + ox0; \
       _Pragma ("unroll") \
-      for (int p = 0; p < CONV_TP; p++) \
-        v[p] = xc[min (p, last)]; \
-      xs[ic] = select ((conv_floatp) 0.0f, conv_vloadp (0, v), inside); \
+      for (int v = 0; v < CONV_PV; v++) { \
+        const conv_floatp r = conv_activate (acc[m][v] + b, act_alpha, \
+            act_beta); \
+        CONV_STORE_TILE (float, r, yrow + v * CONV_TP, rest - v * CONV_TP); \
+      } \
     } \
   }
-  CONV_FLAT_LOOP ((void) 0, CONV_PACKED_STORE);
-#undef CONV_FLAT_STAGE
+  CONV_FLAT_LOOP (float, CONV_FLAT_FLOAT_VECTOR, CONV_TP * CONV_PV, (void) 0,
+      CONV_FLAT_STORE);
+#undef CONV_FLAT_STORE
 }
 
 /* The staged kernels (lens_conv2d_staged, lens_conv2d_staged_integer):
@@ -734,7 +791,7 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
     CONV_GEOMETRY_ARGS, int oc_tiles, int ow_tiles
 
 #define CONV_STAGED_BEGIN(type) \
-  CONV_ITEM_BEGIN; \
+  CONV_ITEM_BEGIN (CONV_TP); \
   /* columns per phase, per row and per channel of the staged window */ \
   const int phase_len = CONV_TP + (k_w - 1) * dil_w / stride_w; \
   const int row_len = stride_w * phase_len; \
@@ -920,6 +977,27 @@ lens_conv2d_packed_integer (__global const float *xp,
  * converted (@x_sign, minus the zero point) as they are staged instead of
  * by a packing pass, which would write four times the bytes it reads. The
  * float sums go into int32 after each chunk of CONV_STAGE channels. */
+/* The vector of x's bytes at @p as ConvInteger computes with them
+ * (@x_sign, minus the zero point @zp), its lanes from @count on 0. */
+inline conv_floatp
+conv_flat_int_vector (__global const uchar *p, int count, int x_sign,
+    float zp)
+{
+  conv_intp bits;
+
+  if (count >= CONV_TP) {
+    bits = conv_convert_intp (conv_vloadp (0, p));
+  } else {
+    int lanes[CONV_TP];
+    for (int i = 0; i < CONV_TP; i++)
+      lanes[i] = i < count ? p[i] : 0;
+    bits = conv_vloadp (0, lanes);
+  }
+  return select ((conv_floatp) 0.0f,
+      conv_convert_floatp ((bits ^ x_sign) - x_sign) - zp,
+      CONV_LANES < count);
+}
+
 __kernel void
 lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
     int tiles_per_item CONV_RANGE_ARG
@@ -927,35 +1005,46 @@ lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
 {
   CONV_FLAT_BEGIN (uchar);
   const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
-  conv_intp total[CONV_TM];
+  conv_intp total[CONV_TM][CONV_PV];
 
-  /* lanes past the plane read as the zero point: 0 after subtracting */
-#define CONV_FLAT_STAGE \
-  for (int ic = 0; ic < cn; ic++) { \
-    __global const uchar *xc = xg + (c0 + ic) * plane_p; \
-    conv_intp bits; \
-    CONV_PREFETCH_AHEAD (xc, 64); \
-    if (last == CONV_TP - 1) { \
-      bits = conv_convert_intp (conv_vloadp (0, xc)); \
-    } else { \
-      int v[CONV_TP]; \
-      _Pragma ("unroll") \
-      for (int p = 0; p < CONV_TP; p++) \
-        v[p] = xc[min (p, last)]; \
-      bits = conv_vloadp (0, v); \
-    } \
-    xs[ic] = select ((conv_floatp) 0.0f, \
-        conv_convert_floatp ((bits ^ x_sign) - x_sign) - zp, inside); \
-  }
+#define CONV_FLAT_INT_VECTOR(p, count) \
+  conv_flat_int_vector (p, count, x_sign, zp)
 #define CONV_FLAT_INT_CHUNK_END \
   _Pragma ("unroll") \
   for (int m = 0; m < CONV_TM; m++) { \
-    total[m] = (c0 == 0 ? 0 : total[m]) + conv_convert_intp (acc[m]); \
-    acc[m] = 0.0f; \
+    _Pragma ("unroll") \
+    for (int v = 0; v < CONV_PV; v++) { \
+      total[m][v] = (c0 == 0 ? 0 : total[m][v]) + \
+          conv_convert_intp (acc[m][v]); \
+      acc[m][v] = 0.0f; \
+    } \
   }
-  CONV_FLAT_LOOP (CONV_FLAT_INT_CHUNK_END, CONV_INT_STORE);
+#define CONV_FLAT_INT_STORE \
+  CONV_INT_SCALE; \
+  CONV_RANGE_BEGIN; \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) { \
+    if (m < m_count) { \
+      _Pragma ("unroll") \
+      for (int v = 0; v < CONV_PV; v++) { \
+        const int count_ = rest - v * CONV_TP; \
+        const size_t at_ = ((size_t) n * out_c + oc0 + m) * out_w + ox0 + \
+            v * CONV_TP; \
+        if (count_ > 0) { \
+          const CONV_INT_OUTP r = CONV_RESIDUAL_ADD ( \
+              CONV_INT_RESULT (total[m][v], m), at_, count_); \
+          CONV_RANGE_TAKE (r, count_); \
+          CONV_STORE_TILE (CONV_INT_OUT, r, y + at_, count_); \
+        } \
+      } \
+    } \
+  } \
+  CONV_RANGE_END
+  CONV_FLAT_LOOP (uchar, CONV_FLAT_INT_VECTOR, 64, CONV_FLAT_INT_CHUNK_END,
+      CONV_FLAT_INT_STORE);
+#undef CONV_FLAT_INT_STORE
 #undef CONV_FLAT_INT_CHUNK_END
-#undef CONV_FLAT_STAGE
+#undef CONV_FLAT_INT_VECTOR
 }
 
 /* ConvInteger's staged kernel (see lens_conv2d_staged): the bytes of x
