@@ -74,6 +74,9 @@
 #ifndef CONV_PV
 #define CONV_PV 1
 #endif
+#ifndef CONV_PR
+#define CONV_PR 1
+#endif
 #ifndef CONV_INT_FUSED
 #define CONV_INT_FUSED 0
 #endif
@@ -636,27 +639,29 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
 #error "CONV_STAGE must be at most 256 (ConvInteger's exact float sums)"
 #endif
 
-/* The head of the flat and staged kernels: which output row oy and pixel
- * tile ox0 (of @tile_px pixels) this work-item computes, and which channel
- * tiles [mt0, mt_end) of group g (the NDRange above; a flat kernel has
- * one row, out_h 1). */
-#define CONV_ITEM_BEGIN(tile_px) \
+/* The head of the flat and staged kernels: which output rows (@tile_rows
+ * from oy) and pixel tile ox0 (of @tile_px pixels) this work-item
+ * computes, and which channel tiles [mt0, mt_end) of group g (the NDRange
+ * above; a flat kernel has one row, out_h 1). */
+#define CONV_ITEM_BEGIN(tile_px, tile_rows) \
   const int tile = get_global_id (0); \
   const int item = get_global_id (1); \
   const int n = get_global_id (2); \
   const int groups = out_c / out_per_group; \
   const int blocks = (oc_tiles + tiles_per_item - 1) / tiles_per_item; \
-  if (tile >= out_h * ow_tiles || item >= groups * blocks) \
+  if (tile >= (out_h + (tile_rows) - 1) / (tile_rows) * ow_tiles || \
+      item >= groups * blocks) \
     return; \
   const int g = item / blocks; \
   const int mt0 = (item - g * blocks) * tiles_per_item; \
   const int mt_end = min (oc_tiles, mt0 + tiles_per_item); \
-  const int oy = tile / ow_tiles; \
-  const int ox0 = (tile - oy * ow_tiles) * (tile_px)
+  const int row_tile = tile / ow_tiles; \
+  const int oy = row_tile * (tile_rows); \
+  const int ox0 = (tile - row_tile * ow_tiles) * (tile_px)
 
 /* The loops of the staged kernels: for each channel tile, with
- * its m0, oc0, m_count and zeroed accumulators acc (as CONV_PACKED_STORE
- * reads them) and its weights wt (@taps per input channel), @tile_begin;
+ * its m0, oc0, m_count and zeroed accumulators acc[CONV_TM][CONV_PR]
+ * and its weights wt (@taps per input channel), @tile_begin;
  * then for each chunk of @stage input channels (x channels [c0, c0 + cn)),
  * @stage_chunk when the private copy must be made (the first tile, or
  * every tile where the channels take several chunks), @compute (which
@@ -669,10 +674,12 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
     const int m_count = min (CONV_TM, out_per_group - m0); \
     __global const float *wt = wp + \
         ((size_t) g * oc_tiles + mt) * in_per_group * (taps) * CONV_TM; \
-    conv_floatp acc[CONV_TM]; \
+    conv_floatp acc[CONV_TM][CONV_PR]; \
     _Pragma ("unroll") \
     for (int m = 0; m < CONV_TM; m++) \
-      acc[m] = 0.0f; \
+      _Pragma ("unroll") \
+      for (int r = 0; r < CONV_PR; r++) \
+        acc[m][r] = 0.0f; \
     tile_begin; \
     for (int c0 = 0; c0 < in_per_group; c0 += (stage)) { \
       const int cn = min ((stage), in_per_group - c0); \
@@ -688,7 +695,7 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
  * ox0, of which rest pixels lie inside the plane, and its private copy xs
  * of CONV_STAGE channels of it. */
 #define CONV_FLAT_BEGIN(type) \
-  CONV_ITEM_BEGIN (CONV_TP * CONV_PV); \
+  CONV_ITEM_BEGIN (CONV_TP * CONV_PV, 1); \
   const int rest = out_w - ox0; \
   __global const type *xg = xp + \
       ((size_t) n * in_c + (size_t) g * in_per_group) * w_p + ox0; \
@@ -791,11 +798,13 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
     CONV_GEOMETRY_ARGS, int oc_tiles, int ow_tiles
 
 #define CONV_STAGED_BEGIN(type) \
-  CONV_ITEM_BEGIN (CONV_TP); \
-  /* columns per phase, per row and per channel of the staged window */ \
+  CONV_ITEM_BEGIN (CONV_TP, CONV_PR); \
+  /* columns per phase, per row and per channel of the staged window, \
+   * and its rows (those of CONV_PR output rows) */ \
   const int phase_len = CONV_TP + (k_w - 1) * dil_w / stride_w; \
   const int row_len = stride_w * phase_len; \
-  const int ch_len = k_h * row_len; \
+  const int win_h = (CONV_PR - 1) * stride_h + (k_h - 1) * dil_h + 1; \
+  const int ch_len = win_h * row_len; \
   const int stage = min (in_per_group, CONV_STAGE_FLOATS / ch_len); \
   const int ix0 = ox0 * stride_w - pad_left; \
   const int iy0 = oy * stride_h - pad_top; \
@@ -820,9 +829,9 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
 #define CONV_STAGED_STAGE(LOAD, VALUE) \
   for (int ic = 0; ic < cn; ic++) { \
     const size_t plane_at = (size_t) (c0 + ic) * plane; \
-    for (int ky = 0; ky < k_h; ky++) { \
-      const int iy = iy0 + ky * dil_h; \
-      float *dst = xs + (ic * k_h + ky) * row_len; \
+    for (int wy = 0; wy < win_h; wy++) { \
+      const int iy = iy0 + wy; \
+      float *dst = xs + (ic * win_h + wy) * row_len; \
       const long at = (long) (plane_at + (size_t) iy * in_w) + ix0; \
       __global const CONV_STAGED_TYPE *line = xg + at; \
       int i = 0; \
@@ -873,11 +882,23 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
 #define CONV_STAGED_TAPS(row_end) \
   for (int ic = 0; ic < cn; ic++) { \
     for (int ky = 0; ky < k_h; ky++) { \
-      const float *xr = xs + (ic * k_h + ky) * row_len; \
+      const float *xr = xs + (ic * win_h + ky * dil_h) * row_len; \
       for (int kx = 0; kx < k_w; kx++) { \
         const int c = kx * dil_w; \
-        CONV_TAP (conv_vloadp (0, xr + (c & (stride_w - 1)) * phase_len + \
-                (c >> (stride_w - 1)))); \
+        const float *xt = xr + (c & (stride_w - 1)) * phase_len + \
+            (c >> (stride_w - 1)); \
+        conv_floatp xv[CONV_PR]; \
+        _Pragma ("unroll") \
+        for (int r = 0; r < CONV_PR; r++) \
+          xv[r] = conv_vloadp (0, xt + r * stride_h * row_len); \
+        _Pragma ("unroll") \
+        for (int m = 0; m < CONV_TM; m++) { \
+          const conv_floatp w_ = (conv_floatp) (wt[m]); \
+          _Pragma ("unroll") \
+          for (int r = 0; r < CONV_PR; r++) \
+            acc[m][r] = fma (xv[r], w_, acc[m][r]); \
+        } \
+        wt += CONV_TM; \
       } \
       row_end; \
     } \
@@ -897,8 +918,27 @@ lens_conv2d_staged (__global const float *x, __global const float *wp,
 #define CONV_STAGED_TYPE float
   CONV_STAGED_BEGIN (float);
 
+#define CONV_STAGED_STORE \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) { \
+    if (m < m_count) { \
+      const int oc = oc0 + m; \
+      const float b = has_bias ? bias[oc] : 0.0f; \
+      _Pragma ("unroll") \
+      for (int r = 0; r < CONV_PR; r++) { \
+        if (oy + r < out_h) { \
+          __global float *yrow = y + \
+              (((size_t) n * out_c + oc) * out_h + oy + r) * out_w + ox0; \
+          const conv_floatp v = conv_activate (acc[m][r] + b, act_alpha, \
+              act_beta); \
+          CONV_STORE_TILE (float, v, yrow, out_w - ox0); \
+        } \
+      } \
+    } \
+  }
   CONV_STAGED_LOOP (CONV_STAGED_STAGE (CONV_STAGED_FLOAT_LOAD,
-          CONV_STAGED_FLOAT_VALUE), (void) 0, (void) 0, CONV_PACKED_STORE);
+          CONV_STAGED_FLOAT_VALUE), (void) 0, (void) 0, CONV_STAGED_STORE);
+#undef CONV_STAGED_STORE
 #undef CONV_STAGED_TYPE
 }
 
@@ -1066,9 +1106,52 @@ lens_conv2d_staged_integer (CONV_INTEGER_ARGS (x), CONV_STAGED_ARGS,
   CONV_STAGED_BEGIN (uchar);
   const float zp = has_x_zp ? conv_int8_value (x_zp[0], x_sign) : 0;
 
+#define CONV_STAGED_INT_CHUNK_BEGIN \
+  conv_intp total[CONV_TM][CONV_PR]; \
+  int rows = 0; \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) \
+    _Pragma ("unroll") \
+    for (int r = 0; r < CONV_PR; r++) \
+      total[m][r] = 0
+#define CONV_STAGED_INT_CHUNK_END \
+  if (++rows == rows_per_chunk) { \
+    rows = 0; \
+    _Pragma ("unroll") \
+    for (int m = 0; m < CONV_TM; m++) \
+      _Pragma ("unroll") \
+      for (int r = 0; r < CONV_PR; r++) { \
+        total[m][r] += conv_convert_intp (acc[m][r]); \
+        acc[m][r] = 0.0f; \
+      } \
+  }
+#define CONV_STAGED_INT_STORE \
+  CONV_INT_SCALE; \
+  CONV_RANGE_BEGIN; \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) { \
+    if (m < m_count) { \
+      _Pragma ("unroll") \
+      for (int r = 0; r < CONV_PR; r++) { \
+        if (oy + r < out_h) { \
+          const conv_intp sum = total[m][r] + conv_convert_intp (acc[m][r]); \
+          const size_t at_ = (((size_t) n * out_c + oc0 + m) * out_h + oy + \
+                  r) * out_w + ox0; \
+          const CONV_INT_OUTP v = CONV_RESIDUAL_ADD ( \
+              CONV_INT_RESULT (sum, m), at_, out_w - ox0); \
+          CONV_RANGE_TAKE (v, out_w - ox0); \
+          CONV_STORE_TILE (CONV_INT_OUT, v, y + at_, out_w - ox0); \
+        } \
+      } \
+    } \
+  } \
+  CONV_RANGE_END
   CONV_STAGED_LOOP (CONV_STAGED_STAGE (CONV_STAGED_INT_LOAD,
-          CONV_STAGED_INT_VALUE), CONV_INT_CHUNK_BEGIN, CONV_INT_CHUNK_END,
-      CONV_INT_STORE);
+          CONV_STAGED_INT_VALUE), CONV_STAGED_INT_CHUNK_BEGIN,
+      CONV_STAGED_INT_CHUNK_END, CONV_STAGED_INT_STORE);
+#undef CONV_STAGED_INT_STORE
+#undef CONV_STAGED_INT_CHUNK_END
+#undef CONV_STAGED_INT_CHUNK_BEGIN
 #undef CONV_STAGED_TYPE
 }
 

@@ -78,10 +78,17 @@
  * 80x80: 0.24 -> 0.18 ms; 4 vectors of 6 channels measured the same, 2 of
  * 12 or 14 slower). Planes of fewer pixels than CONV_FLAT_WIDE_MIN_PLANE
  * keep one vector of CONV_TILE_OC channels: too few tiles to share out
- * (YOLOX-nano's 13x13 layers were slower). */
+ * (YOLOX-nano's 13x13 layers were slower). The staged kernels likewise
+ * take up to 3 output rows a tile (-DCONV_PR, see tile_rows) with
+ * CONV_WIDE_TILE_OC_CPU channels, where the window of all the input
+ * channels stays within CONV_STAGED_ROWS_MAX_FLOATS (32 KiB, in the L1
+ * cache: YOLO11n's 3x3 layers 10-25 % faster, its 64-channel stride-2
+ * layer at 20x20, whose 60 KiB window did not fit, 7 % slower; YOLOv5n's
+ * 8x8 layers, on 8-lane vectors, 10 % slower: they keep one row). */
 #define CONV_FLAT_VECTORS_CPU 3
-#define CONV_FLAT_TILE_OC_CPU 8
+#define CONV_WIDE_TILE_OC_CPU 8
 #define CONV_FLAT_WIDE_MIN_PLANE 256
+#define CONV_STAGED_ROWS_MAX_FLOATS 8192
 
 /* Input channels the flat 1x1 kernels stage in private memory at once
  * (-DCONV_STAGE): on a CPU device enough for the channel counts of the
@@ -579,6 +586,17 @@ tile_px (const LensConvParams * p)
       CONV_TILE_PX_SHORT;
 }
 
+/* Whether @p runs a staged kernel (see kernels/conv.cl): on a CPU
+ * device, neither flat nor depthwise, a column stride of 1 or 2 and at
+ * least CONV_STAGED_MIN_CHANNELS input channels per group. */
+static gboolean
+is_staged (LensContext * ctx, const LensConvParams * p)
+{
+  return !lens_context_is_gpu (ctx) && !is_flat (p)
+      && (p->stride_w == 1 || p->stride_w == 2)
+      && p->in_per_group >= CONV_STAGED_MIN_CHANNELS;
+}
+
 /* Pixel vectors per tile: CONV_FLAT_VECTORS_CPU for a flat 1x1 on a CPU
  * device whose channels fit one stage and whose plane is large enough,
  * else 1. */
@@ -591,19 +609,39 @@ tile_vectors (LensContext * ctx, const LensConvParams * p)
   return CONV_FLAT_VECTORS_CPU;
 }
 
+/* Output rows per tile of the staged kernels: 3, or 2 where 3 would leave
+ * rows past the end of short columns, for rows of 16-lane vectors whose
+ * window, all channels staged at once, fits CONV_STAGED_ROWS_MAX_FLOATS;
+ * else 1. */
+static int
+tile_rows (LensContext * ctx, const LensConvParams * p)
+{
+  int rows = p->out_h % 3 == 0 || p->out_h >= 24 ? 3 : 2;
+  int phase_len, win_h;
+
+  if (!is_staged (ctx, p) || tile_px (p) != CONV_TILE_PX)
+    return 1;
+  phase_len = tile_px (p) + (p->k_w - 1) * p->dil_w / p->stride_w;
+  win_h = (rows - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+  if (p->in_per_group * win_h * p->stride_w * phase_len >
+      CONV_STAGED_ROWS_MAX_FLOATS)
+    return 1;
+  return rows;
+}
+
 /* Output channels per work-item of the packed kernels: CONV_TILE_OC
- * (CONV_FLAT_TILE_OC_CPU with @vectors > 1), or for groups with fewer
+ * (CONV_WIDE_TILE_OC_CPU with @vectors or @rows > 1), or for groups with fewer
  * channels the smallest power of two that holds them (a depthwise
  * ConvInteger would otherwise compute 16 channels to keep one). */
 static int
-tile_oc (const LensConvParams * p, int vectors)
+tile_oc (const LensConvParams * p, int vectors, int rows)
 {
-  int full = vectors > 1 ? CONV_FLAT_TILE_OC_CPU : CONV_TILE_OC;
+  int full = vectors > 1 || rows > 1 ? CONV_WIDE_TILE_OC_CPU : CONV_TILE_OC;
   int tile = 1;
 
   /* 24 channels (FastestDet, ShuffleNets) in one tile of 24, not two of
    * 16 of which 8 channels would be computed for nothing */
-  if (vectors == 1 && p->out_per_group == CONV_TILE_OC * 3 / 2)
+  if (full == CONV_TILE_OC && p->out_per_group == CONV_TILE_OC * 3 / 2)
     return p->out_per_group;
   if (p->out_per_group >= full)
     return full;
@@ -641,11 +679,13 @@ epilogue_form (LensNode * node)
  * (output 1); @residual: they add input 7 (see the top of this file). */
 static char *
 conv_options (LensContext * ctx, LensActivationKind act, EpilogueForm form,
-    gboolean range, gboolean residual, int tile_oc, int tile_px, int vectors)
+    gboolean range, gboolean residual, int tile_oc, int tile_px, int vectors,
+    int rows)
 {
   return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d -DCONV_PV=%d "
-      "-DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d -DCONV_PREFETCH=%d%s%s%s%s",
-      (int) act, tile_oc, tile_px, vectors, stage_channels (ctx),
+      "-DCONV_PR=%d -DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d "
+      "-DCONV_PREFETCH=%d%s%s%s%s", (int) act, tile_oc, tile_px, vectors,
+      rows, stage_channels (ctx),
       CONV_STAGE_FLOATS,
       !lens_context_is_gpu (ctx),
       form != EPILOGUE_FORM_NONE ? " -DCONV_INT_FUSED=1" : "",
@@ -679,12 +719,14 @@ typedef struct
   int h_p, w_p, pad_top, pad_left;      /* the packed input */
   int tile_oc, tile_px, oc_tiles, ow_tiles;
   int vectors;                  /* pixel vectors (of tile_px) per tile */
+  int rows, oh_tiles;           /* output rows per tile, tiles a column */
   gboolean flat;                /* the 1-D case above */
 } PackedGeometry;
 
-/* @vectors: from tile_vectors */
+/* @vectors, @rows: from tile_vectors and tile_rows */
 static void
-packed_geometry (const LensConvParams * p, int vectors, PackedGeometry * pg)
+packed_geometry (const LensConvParams * p, int vectors, int rows,
+    PackedGeometry * pg)
 {
   gboolean flat = is_flat (p);
 
@@ -699,7 +741,9 @@ packed_geometry (const LensConvParams * p, int vectors, PackedGeometry * pg)
   pg->vectors = vectors;
   pg->ow_tiles = (pg->out_w + pg->tile_px * vectors - 1) /
       (pg->tile_px * vectors);
-  pg->tile_oc = tile_oc (p, vectors);
+  pg->rows = rows;
+  pg->oh_tiles = (pg->out_h + rows - 1) / rows;
+  pg->tile_oc = tile_oc (p, vectors, rows);
   pg->oc_tiles = (p->out_per_group + pg->tile_oc - 1) / pg->tile_oc;
   /* every row the tiles read, and every column of whole tiles; stride 2
    * splits the columns by phase, each half reaching half the window */
@@ -726,7 +770,7 @@ get_kernel (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   /* a node's kernels share one program: the tiles of its geometry */
   options = conv_options (ctx, act, form, lens_node_output (node, 1) != NULL,
       lens_node_input (node, 7) != NULL, pg->tile_oc, pg->tile_px,
-      pg->vectors);
+      pg->vectors, pg->rows);
   st = lens_node_kernel (ctx, node, slot, "conv", options, name, k, err);
   g_free (options);
   return st;
@@ -842,14 +886,14 @@ static int
 staged_channels (LensContext * ctx, const LensConvParams * p,
     const PackedGeometry * pg)
 {
-  int phase_len, ch_len;
+  int phase_len, win_h, ch_len;
 
-  if (lens_context_is_gpu (ctx) || pg->flat
-      || (p->stride_w != 1 && p->stride_w != 2)
-      || p->in_per_group < CONV_STAGED_MIN_CHANNELS)
+  if (!is_staged (ctx, p))
     return 0;
+  /* as CONV_STAGED_BEGIN in kernels/conv.cl */
   phase_len = pg->tile_px + (p->k_w - 1) * p->dil_w / p->stride_w;
-  ch_len = p->k_h * p->stride_w * phase_len;
+  win_h = (pg->rows - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+  ch_len = win_h * p->stride_w * phase_len;
   return MIN (p->in_per_group, CONV_STAGE_FLOATS / ch_len);
 }
 
@@ -981,7 +1025,8 @@ channel_tiles_per_item (LensContext * ctx, const LensConvParams * p,
 {
   int64_t want = (int64_t) CONV_FLAT_ITEMS_PER_UNIT *
       lens_context_compute_units (ctx);
-  int64_t tiles = (int64_t) pg->out_h * pg->ow_tiles * p->group * p->batch;
+  int64_t tiles = (int64_t) pg->oh_tiles * pg->ow_tiles * p->group *
+      p->batch;
   int per_item = pg->oc_tiles;
 
   if (lens_context_is_gpu (ctx) || p->in_per_group > stage)
@@ -1002,7 +1047,7 @@ enqueue_packed (LensContext * ctx, cl_kernel k, const LensConvParams * p,
 {
   size_t global[3], local[3] = { 1, 1, 1 };
 
-  global[0] = (size_t) pg->out_h * pg->ow_tiles;
+  global[0] = (size_t) pg->oh_tiles * pg->ow_tiles;
   global[1] = (size_t) p->group *
       ((pg->oc_tiles + tiles_per_item - 1) / tiles_per_item);
   global[2] = p->batch;
@@ -1061,7 +1106,7 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
     LensTensor *x_zp = lens_node_input (node, 2);
     PackedGeometry pg;
 
-    packed_geometry (p, 1, &pg);
+    packed_geometry (p, 1, 1, &pg);
     st = pack_inputs (ctx, node, &pg, FALSE, x, w, x_zp,
         lens_node_input (node, 3), err);
     if (st != LENS_OK)
@@ -1074,7 +1119,7 @@ conv_depthwise_run (LensContext * ctx, LensNode * node, gboolean integer,
     /* ConvInteger's weights come packed in channel tiles of tile_oc */
     base = conv_options (ctx, p->act.kind, integer ? epilogue_form (node) :
         EPILOGUE_FORM_NONE, lens_node_output (node, 1) != NULL, FALSE,
-        integer ? tile_oc (p, 1) : CONV_TILE_OC, lanes, 1);
+        integer ? tile_oc (p, 1, 1) : CONV_TILE_OC, lanes, 1, 1);
     options = g_strdup_printf ("%s -DDW_KH=%d -DDW_KW=%d -DDW_SH=%d "
         "-DDW_SW=%d -DDW_DH=%d -DDW_DW=%d -DDW_PHASE_LEN=%d", base, p->k_h,
         p->k_w, p->stride_h, p->stride_w, p->dil_h, p->dil_w,
@@ -1152,7 +1197,7 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   if (is_depthwise (p, FALSE))
     return conv_depthwise_run (ctx, node, FALSE, err);
 
-  packed_geometry (p, tile_vectors (ctx, p), &pg);
+  packed_geometry (p, tile_vectors (ctx, p), tile_rows (ctx, p), &pg);
   /* a flat 1x1 convolution's packed input would be a copy of x: the
    * direct kernel reads x itself; so do the staged kernels */
   direct = pg.flat;
@@ -1244,7 +1289,7 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (is_depthwise (p, TRUE))
     return conv_depthwise_run (ctx, node, TRUE, err);
 
-  packed_geometry (p, tile_vectors (ctx, p), &pg);
+  packed_geometry (p, tile_vectors (ctx, p), tile_rows (ctx, p), &pg);
   /* a flat 1x1 reads and converts the bytes of x itself, and so do the
    * staged kernels */
   direct = pg.flat;
@@ -1386,6 +1431,9 @@ static const ConvCase conv_cases[] = {
    * partial channel tiles, two groups, batch 2 */
   { 2, 1, 13, 21, 1, 1, 1, 17, 19, 1, 1, {0}, NULL, "SiLU", TRUE },
   { 2, 2, 10, 14, 2, 1, 1, 16, 16, 1, 1, {0}, NULL, "Relu", FALSE },
+  /* staged with tiles of 3 output rows (CPU), stride 2, the last tile's
+   * rows partly past the end (25 rows) */
+  { 2, 1, 9, 20, 1, 3, 3, 50, 40, 2, 1, {1, 1, 1, 1}, NULL, "SiLU", TRUE },
 };
 
 /* Makes the X, W (and optional B) tensors of @c with random values and sets
@@ -1594,6 +1642,11 @@ static const ConvIntegerCase conv_integer_cases[] = {
       TRUE },
   { 38, LENS_DTYPE_UINT8, LENS_DTYPE_UINT8, TRUE, 0, EPILOGUE_BIAS, FALSE,
       FALSE, TRUE },
+  /* staged with tiles of several rows (CPU; cases 35 and 36 take 2 and 3
+   * rows): 3 rows, the last tile partial, range and residual */
+  { 39, LENS_DTYPE_UINT8, LENS_DTYPE_INT8, TRUE, 1, EPILOGUE_SILU, TRUE, TRUE,
+      TRUE },
+  { 39, LENS_DTYPE_INT8, LENS_DTYPE_UINT8, FALSE, 2 },
 };
 
 static LensNode *
