@@ -782,14 +782,18 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
  * on a CPU device, every convolution with a column stride of 1 or 2 that
  * is neither a flat 1x1 nor depthwise runs straight from x, without the
  * packing pass (which wrote the whole input again, as floats, and cost a
- * launch). A work-item first stages the input window of its pixel tile,
- * for up to @stage input channels, in private memory: k_h rows of
- * CONV_TP + halo columns each, zero where the padding is, split by column
- * phase for stride 2 (as the packed input is), ConvInteger's bytes
- * converted once. It then computes @tiles_per_item channel tiles from
- * that copy, as the flat 1x1 kernels do (the host gives one tile per
- * work-item when the channels need several stages). NDRange (out_h x
- * pixel tiles, groups x blocks of tiles_per_item channel tiles, batch). */
+ * launch). A tile is CONV_TP pixels of CONV_PR output rows (-DCONV_PR:
+ * each tap's weight broadcast then feeds CONV_PR multiply-adds, as the
+ * flat kernels' vectors do). A work-item first stages the input window
+ * of its tile, for up to @stage input channels, in private memory: the
+ * (CONV_PR - 1) * stride_h + (k_h - 1) * dil_h + 1 input rows its output
+ * rows read, of CONV_TP + halo columns each, zero where the padding is,
+ * split by column phase for stride 2 (as the packed input is),
+ * ConvInteger's bytes converted once. It then computes @tiles_per_item
+ * channel tiles from that copy, as the flat 1x1 kernels do (the host
+ * gives one tile per work-item when the channels need several stages).
+ * NDRange (row tiles x pixel tiles, groups x blocks of tiles_per_item
+ * channel tiles, batch). */
 #ifndef CONV_STAGE_FLOATS
 #define CONV_STAGE_FLOATS 16384
 #endif
@@ -975,10 +979,38 @@ lens_conv2d_staged (__global const float *x, __global const float *wp,
       const conv_intp sum = total[m] + conv_convert_intp (acc[m]); \
       const size_t at_ = (((size_t) n * out_c + oc0 + m) * out_h + oy) * \
           out_w + ox0; \
-      const CONV_INT_OUTP v = CONV_RESIDUAL_ADD (CONV_INT_RESULT (sum, m), \
-          at_, out_w - ox0); \
-      CONV_RANGE_TAKE (v, out_w - ox0); \
-      CONV_STORE_TILE (CONV_INT_OUT, v, y + at_, out_w - ox0); \
+      CONV_INT_STORE_VECTOR (sum, m, at_, out_w - ox0); \
+    } \
+  } \
+  CONV_RANGE_END
+
+/* One vector of a ConvInteger tile's output channel m: the int32 totals
+ * @sum as CONV_INT_RESULT, the residual added, into the range, stored at
+ * element @at of y, of which @count lanes lie inside the row. */
+#define CONV_INT_STORE_VECTOR(sum, m, at, count) \
+  do { \
+    const CONV_INT_OUTP out_ = CONV_RESIDUAL_ADD ( \
+        CONV_INT_RESULT ((sum), (m)), (at), (count)); \
+    CONV_RANGE_TAKE (out_, (count)); \
+    CONV_STORE_TILE (CONV_INT_OUT, out_, y + (at), (count)); \
+  } while (0)
+
+/* The tail of the ConvInteger kernels whose tiles hold @n vectors a
+ * channel (acc[m][j], the flat kernels' pixel vectors or the staged
+ * kernels' rows): vector j of channel m has the totals @SUM, lies at
+ * element @AT of y and has @COUNT lanes inside it (none: not stored). */
+#define CONV_INT_STORE_TILES(n_vectors, SUM, AT, COUNT) \
+  CONV_INT_SCALE; \
+  CONV_RANGE_BEGIN; \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) { \
+    if (m < m_count) { \
+      _Pragma ("unroll") \
+      for (int j = 0; j < (n_vectors); j++) { \
+        const int count_ = (COUNT); \
+        if (count_ > 0) \
+          CONV_INT_STORE_VECTOR ((SUM), m, (AT), count_); \
+      } \
     } \
   } \
   CONV_RANGE_END
@@ -1060,26 +1092,9 @@ lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
     } \
   }
 #define CONV_FLAT_INT_STORE \
-  CONV_INT_SCALE; \
-  CONV_RANGE_BEGIN; \
-  _Pragma ("unroll") \
-  for (int m = 0; m < CONV_TM; m++) { \
-    if (m < m_count) { \
-      _Pragma ("unroll") \
-      for (int v = 0; v < CONV_PV; v++) { \
-        const int count_ = rest - v * CONV_TP; \
-        const size_t at_ = ((size_t) n * out_c + oc0 + m) * out_w + ox0 + \
-            v * CONV_TP; \
-        if (count_ > 0) { \
-          const CONV_INT_OUTP r = CONV_RESIDUAL_ADD ( \
-              CONV_INT_RESULT (total[m][v], m), at_, count_); \
-          CONV_RANGE_TAKE (r, count_); \
-          CONV_STORE_TILE (CONV_INT_OUT, r, y + at_, count_); \
-        } \
-      } \
-    } \
-  } \
-  CONV_RANGE_END
+  CONV_INT_STORE_TILES (CONV_PV, total[m][j], \
+      ((size_t) n * out_c + oc0 + m) * out_w + ox0 + j * CONV_TP, \
+      rest - j * CONV_TP)
   CONV_FLAT_LOOP (uchar, CONV_FLAT_INT_VECTOR, 64, CONV_FLAT_INT_CHUNK_END,
       CONV_FLAT_INT_STORE);
 #undef CONV_FLAT_INT_STORE
@@ -1126,26 +1141,10 @@ lens_conv2d_staged_integer (CONV_INTEGER_ARGS (x), CONV_STAGED_ARGS,
       } \
   }
 #define CONV_STAGED_INT_STORE \
-  CONV_INT_SCALE; \
-  CONV_RANGE_BEGIN; \
-  _Pragma ("unroll") \
-  for (int m = 0; m < CONV_TM; m++) { \
-    if (m < m_count) { \
-      _Pragma ("unroll") \
-      for (int r = 0; r < CONV_PR; r++) { \
-        if (oy + r < out_h) { \
-          const conv_intp sum = total[m][r] + conv_convert_intp (acc[m][r]); \
-          const size_t at_ = (((size_t) n * out_c + oc0 + m) * out_h + oy + \
-                  r) * out_w + ox0; \
-          const CONV_INT_OUTP v = CONV_RESIDUAL_ADD ( \
-              CONV_INT_RESULT (sum, m), at_, out_w - ox0); \
-          CONV_RANGE_TAKE (v, out_w - ox0); \
-          CONV_STORE_TILE (CONV_INT_OUT, v, y + at_, out_w - ox0); \
-        } \
-      } \
-    } \
-  } \
-  CONV_RANGE_END
+  CONV_INT_STORE_TILES (CONV_PR, \
+      total[m][j] + conv_convert_intp (acc[m][j]), \
+      (((size_t) n * out_c + oc0 + m) * out_h + oy + j) * out_w + ox0, \
+      oy + j < out_h ? out_w - ox0 : 0)
   CONV_STAGED_LOOP (CONV_STAGED_STAGE (CONV_STAGED_INT_LOAD,
           CONV_STAGED_INT_VALUE), CONV_STAGED_INT_CHUNK_BEGIN,
       CONV_STAGED_INT_CHUNK_END, CONV_STAGED_INT_STORE);
