@@ -659,27 +659,28 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
   const int oy = row_tile * (tile_rows); \
   const int ox0 = (tile - row_tile * ow_tiles) * (tile_px)
 
-/* The loops of the staged kernels: for each channel tile, with
- * its m0, oc0, m_count and zeroed accumulators acc[CONV_TM][CONV_PR]
- * and its weights wt (@taps per input channel), @tile_begin;
+/* The loops of the flat and staged kernels: for each channel tile, with
+ * its m0, oc0, m_count, zeroed accumulators acc[CONV_TM][@vectors] (the
+ * flat kernels' pixel vectors, the staged kernels' rows) and its weights
+ * wt (@taps per input channel), @tile_begin;
  * then for each chunk of @stage input channels (x channels [c0, c0 + cn)),
  * @stage_chunk when the private copy must be made (the first tile, or
  * every tile where the channels take several chunks), @compute (which
  * feeds acc and moves wt on) and @chunk_end; @tile_end last. */
-#define CONV_TILES_LOOP(taps, stage, stage_chunk, tile_begin, compute, \
-    chunk_end, tile_end) \
+#define CONV_TILES_LOOP(taps, vectors, stage, stage_chunk, tile_begin, \
+    compute, chunk_end, tile_end) \
   for (int mt = mt0; mt < mt_end; mt++) { \
     const int m0 = mt * CONV_TM; \
     const int oc0 = g * out_per_group + m0; \
     const int m_count = min (CONV_TM, out_per_group - m0); \
     __global const float *wt = wp + \
         ((size_t) g * oc_tiles + mt) * in_per_group * (taps) * CONV_TM; \
-    conv_floatp acc[CONV_TM][CONV_PR]; \
+    conv_floatp acc[CONV_TM][vectors]; \
     _Pragma ("unroll") \
     for (int m = 0; m < CONV_TM; m++) \
       _Pragma ("unroll") \
-      for (int r = 0; r < CONV_PR; r++) \
-        acc[m][r] = 0.0f; \
+      for (int j = 0; j < (vectors); j++) \
+        acc[m][j] = 0.0f; \
     tile_begin; \
     for (int c0 = 0; c0 < in_per_group; c0 += (stage)) { \
       const int cn = min ((stage), in_per_group - c0); \
@@ -689,6 +690,41 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
       chunk_end; \
     } \
     tile_end; \
+  }
+
+/* The tail of the float flat and staged kernels, whose tiles hold
+ * @n_vectors vectors a channel (acc[m][j]): bias, activation, and vector j
+ * of channel oc stored at element @AT of y, of which @COUNT lanes lie
+ * inside it (none: not stored). */
+#define CONV_FLOAT_STORE_TILES(n_vectors, AT, COUNT) \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) { \
+    if (m < m_count) { \
+      const int oc = oc0 + m; \
+      const float b = has_bias ? bias[oc] : 0.0f; \
+      _Pragma ("unroll") \
+      for (int j = 0; j < (n_vectors); j++) { \
+        const int count_ = (COUNT); \
+        if (count_ > 0) \
+          CONV_STORE_TILE (float, conv_activate (acc[m][j] + b, act_alpha, \
+                  act_beta), y + (AT), count_); \
+      } \
+    } \
+  }
+
+/* One tap of the flat and staged kernels: the tile's @n vectors xv[]
+ * times the tap's CONV_TM weights at wt into acc, each weight's
+ * broadcast feeding @n multiply-adds; then wt past them. */
+#define CONV_TAP_VECTORS(xv, n) \
+  { \
+    _Pragma ("unroll") \
+    for (int m = 0; m < CONV_TM; m++) { \
+      const conv_floatp w_ = (conv_floatp) (wt[m]); \
+      _Pragma ("unroll") \
+      for (int j = 0; j < (n); j++) \
+        acc[m][j] = fma ((xv)[j], w_, acc[m][j]); \
+    } \
+    wt += CONV_TM; \
   }
 
 /* The head of the flat kernels: the item's tile of CONV_PV vectors from
@@ -701,52 +737,24 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
       ((size_t) n * in_c + (size_t) g * in_per_group) * w_p + ox0; \
   conv_floatp xs[CONV_STAGE][CONV_PV]
 
-/* The loops of the flat kernels: for each channel tile, with its m0, oc0,
- * m_count, weights wt and zeroed accumulators acc[CONV_TM][CONV_PV], each
- * chunk of CONV_STAGE input channels (x channels [c0, c0 + cn)) is staged
- * when needed (the first tile, or every tile where the channels take
- * several chunks), @STAGE_VECTOR (p, count) giving the vector at p of
- * which count lanes (possibly none) lie inside the plane, those past it
- * 0; then computed, a weight's broadcast feeding CONV_PV multiply-adds;
- * @chunk_end after each chunk and @store after each tile. @ahead: the
- * element of each channel's line to prefetch (the next tile's). */
+/* CONV_TILES_LOOP for the flat kernels: each chunk of CONV_STAGE input
+ * channels is staged into xs, @STAGE_VECTOR (p, count) giving the vector
+ * at p of which count lanes (possibly none) lie inside the plane, those
+ * past it 0, and @ahead the element of each channel's line to prefetch
+ * (the next tile's); @chunk_end after each chunk and @store after each
+ * tile. */
 #define CONV_FLAT_LOOP(type, STAGE_VECTOR, ahead, chunk_end, store) \
-  for (int mt = mt0; mt < mt_end; mt++) { \
-    const int m0 = mt * CONV_TM; \
-    const int oc0 = g * out_per_group + m0; \
-    const int m_count = min (CONV_TM, out_per_group - m0); \
-    __global const float *wt = wp + \
-        ((size_t) g * oc_tiles + mt) * in_per_group * CONV_TM; \
-    conv_floatp acc[CONV_TM][CONV_PV]; \
+  CONV_TILES_LOOP (1, CONV_PV, CONV_STAGE, \
+      CONV_FLAT_STAGE (type, STAGE_VECTOR, ahead), (void) 0, \
+      for (int ic = 0; ic < cn; ic++) CONV_TAP_VECTORS (xs[ic], CONV_PV), \
+      chunk_end, store)
+#define CONV_FLAT_STAGE(type, STAGE_VECTOR, ahead) \
+  for (int ic = 0; ic < cn; ic++) { \
+    __global const type *xc = xg + (size_t) (c0 + ic) * w_p; \
+    CONV_PREFETCH_AHEAD (xc, ahead); \
     _Pragma ("unroll") \
-    for (int m = 0; m < CONV_TM; m++) \
-      _Pragma ("unroll") \
-      for (int v = 0; v < CONV_PV; v++) \
-        acc[m][v] = 0.0f; \
-    for (int c0 = 0; c0 < in_per_group; c0 += CONV_STAGE) { \
-      const int cn = min (CONV_STAGE, in_per_group - c0); \
-      if (mt == mt0 || in_per_group > CONV_STAGE) { \
-        for (int ic = 0; ic < cn; ic++) { \
-          __global const type *xc = xg + (size_t) (c0 + ic) * w_p; \
-          CONV_PREFETCH_AHEAD (xc, ahead); \
-          _Pragma ("unroll") \
-          for (int v = 0; v < CONV_PV; v++) \
-            xs[ic][v] = STAGE_VECTOR (xc + v * CONV_TP, rest - v * CONV_TP); \
-        } \
-      } \
-      for (int ic = 0; ic < cn; ic++) { \
-        _Pragma ("unroll") \
-        for (int m = 0; m < CONV_TM; m++) { \
-          const conv_floatp w_ = (conv_floatp) (wt[m]); \
-          _Pragma ("unroll") \
-          for (int v = 0; v < CONV_PV; v++) \
-            acc[m][v] = fma (xs[ic][v], w_, acc[m][v]); \
-        } \
-        wt += CONV_TM; \
-      } \
-      chunk_end; \
-    } \
-    store; \
+    for (int v = 0; v < CONV_PV; v++) \
+      xs[ic][v] = STAGE_VECTOR (xc + v * CONV_TP, rest - v * CONV_TP); \
   }
 
 #define CONV_FLAT_FLOAT_VECTOR(p, count) conv_load_tile (p, count)
@@ -759,20 +767,9 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
   CONV_FLAT_BEGIN (float);
 
 #define CONV_FLAT_STORE \
-  _Pragma ("unroll") \
-  for (int m = 0; m < CONV_TM; m++) { \
-    if (m < m_count) { \
-      const int oc = oc0 + m; \
-      const float b = has_bias ? bias[oc] : 0.0f; \
-      __global float *yrow = y + ((size_t) n * out_c + oc) * out_w + ox0; \
-      _Pragma ("unroll") \
-      for (int v = 0; v < CONV_PV; v++) { \
-        const conv_floatp r = conv_activate (acc[m][v] + b, act_alpha, \
-            act_beta); \
-        CONV_STORE_TILE (float, r, yrow + v * CONV_TP, rest - v * CONV_TP); \
-      } \
-    } \
-  }
+  CONV_FLOAT_STORE_TILES (CONV_PV, \
+      ((size_t) n * out_c + oc) * out_w + ox0 + j * CONV_TP, \
+      rest - j * CONV_TP)
   CONV_FLAT_LOOP (float, CONV_FLAT_FLOAT_VECTOR, CONV_TP * CONV_PV, (void) 0,
       CONV_FLAT_STORE);
 #undef CONV_FLAT_STORE
@@ -895,20 +892,13 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
         _Pragma ("unroll") \
         for (int r = 0; r < CONV_PR; r++) \
           xv[r] = conv_vloadp (0, xt + r * stride_h * row_len); \
-        _Pragma ("unroll") \
-        for (int m = 0; m < CONV_TM; m++) { \
-          const conv_floatp w_ = (conv_floatp) (wt[m]); \
-          _Pragma ("unroll") \
-          for (int r = 0; r < CONV_PR; r++) \
-            acc[m][r] = fma (xv[r], w_, acc[m][r]); \
-        } \
-        wt += CONV_TM; \
+        CONV_TAP_VECTORS (xv, CONV_PR); \
       } \
       row_end; \
     } \
   }
 #define CONV_STAGED_LOOP(stage_chunk, tile_begin, row_end, tile_end) \
-  CONV_TILES_LOOP (k_h * k_w, stage, stage_chunk, tile_begin, \
+  CONV_TILES_LOOP (k_h * k_w, CONV_PR, stage, stage_chunk, tile_begin, \
       CONV_STAGED_TAPS (row_end), (void) 0, tile_end)
 
 #define CONV_STAGED_FLOAT_LOAD(p) conv_vloadp (0, p)
@@ -923,23 +913,9 @@ lens_conv2d_staged (__global const float *x, __global const float *wp,
   CONV_STAGED_BEGIN (float);
 
 #define CONV_STAGED_STORE \
-  _Pragma ("unroll") \
-  for (int m = 0; m < CONV_TM; m++) { \
-    if (m < m_count) { \
-      const int oc = oc0 + m; \
-      const float b = has_bias ? bias[oc] : 0.0f; \
-      _Pragma ("unroll") \
-      for (int r = 0; r < CONV_PR; r++) { \
-        if (oy + r < out_h) { \
-          __global float *yrow = y + \
-              (((size_t) n * out_c + oc) * out_h + oy + r) * out_w + ox0; \
-          const conv_floatp v = conv_activate (acc[m][r] + b, act_alpha, \
-              act_beta); \
-          CONV_STORE_TILE (float, v, yrow, out_w - ox0); \
-        } \
-      } \
-    } \
-  }
+  CONV_FLOAT_STORE_TILES (CONV_PR, \
+      (((size_t) n * out_c + oc) * out_h + oy + j) * out_w + ox0, \
+      oy + j < out_h ? out_w - ox0 : 0)
   CONV_STAGED_LOOP (CONV_STAGED_STAGE (CONV_STAGED_FLOAT_LOAD,
           CONV_STAGED_FLOAT_VALUE), (void) 0, (void) 0, CONV_STAGED_STORE);
 #undef CONV_STAGED_STORE

@@ -597,6 +597,18 @@ is_staged (LensContext * ctx, const LensConvParams * p)
       && p->in_per_group >= CONV_STAGED_MIN_CHANNELS;
 }
 
+/* Floats a staged kernel holds per input channel for a tile of @rows
+ * output rows of @tile_px pixels (as CONV_STAGED_BEGIN in
+ * kernels/conv.cl): the window's rows, each split by column phase. */
+static int
+staged_channel_floats (const LensConvParams * p, int tile_px, int rows)
+{
+  int phase_len = tile_px + (p->k_w - 1) * p->dil_w / p->stride_w;
+  int win_h = (rows - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+
+  return win_h * p->stride_w * phase_len;
+}
+
 /* Pixel vectors per tile: CONV_FLAT_VECTORS_CPU for a flat 1x1 on a CPU
  * device whose channels fit one stage and whose plane is large enough,
  * else 1. */
@@ -617,21 +629,17 @@ static int
 tile_rows (LensContext * ctx, const LensConvParams * p)
 {
   int rows = p->out_h % 3 == 0 || p->out_h >= 24 ? 3 : 2;
-  int phase_len, win_h;
 
-  if (!is_staged (ctx, p) || tile_px (p) != CONV_TILE_PX)
-    return 1;
-  phase_len = tile_px (p) + (p->k_w - 1) * p->dil_w / p->stride_w;
-  win_h = (rows - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
-  if (p->in_per_group * win_h * p->stride_w * phase_len >
+  if (!is_staged (ctx, p) || tile_px (p) != CONV_TILE_PX
+      || p->in_per_group * staged_channel_floats (p, CONV_TILE_PX, rows) >
       CONV_STAGED_ROWS_MAX_FLOATS)
     return 1;
   return rows;
 }
 
 /* Output channels per work-item of the packed kernels: CONV_TILE_OC
- * (CONV_WIDE_TILE_OC_CPU with @vectors or @rows > 1), or for groups with fewer
- * channels the smallest power of two that holds them (a depthwise
+ * (CONV_WIDE_TILE_OC_CPU with @vectors or @rows > 1), or for groups with
+ * fewer channels the smallest power of two that holds them (a depthwise
  * ConvInteger would otherwise compute 16 channels to keep one). */
 static int
 tile_oc (const LensConvParams * p, int vectors, int rows)
@@ -685,8 +693,7 @@ conv_options (LensContext * ctx, LensActivationKind act, EpilogueForm form,
   return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d -DCONV_PV=%d "
       "-DCONV_PR=%d -DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d "
       "-DCONV_PREFETCH=%d%s%s%s%s", (int) act, tile_oc, tile_px, vectors,
-      rows, stage_channels (ctx),
-      CONV_STAGE_FLOATS,
+      rows, stage_channels (ctx), CONV_STAGE_FLOATS,
       !lens_context_is_gpu (ctx),
       form != EPILOGUE_FORM_NONE ? " -DCONV_INT_FUSED=1" : "",
       form == EPILOGUE_FORM_SCALES ? " -DCONV_INT_SCALES=1" : "",
@@ -886,15 +893,10 @@ static int
 staged_channels (LensContext * ctx, const LensConvParams * p,
     const PackedGeometry * pg)
 {
-  int phase_len, win_h, ch_len;
-
   if (!is_staged (ctx, p))
     return 0;
-  /* as CONV_STAGED_BEGIN in kernels/conv.cl */
-  phase_len = pg->tile_px + (p->k_w - 1) * p->dil_w / p->stride_w;
-  win_h = (pg->rows - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
-  ch_len = win_h * p->stride_w * phase_len;
-  return MIN (p->in_per_group, CONV_STAGE_FLOATS / ch_len);
+  return MIN (p->in_per_group, CONV_STAGE_FLOATS /
+      staged_channel_floats (p, pg->tile_px, pg->rows));
 }
 
 /* Sets the convolution's geometry as the kernels that read x itself take
