@@ -1743,8 +1743,11 @@ lens_exec_free (LensExec * e)
   }
   g_free (e->host_outputs);
   g_free (e->host_staging);
+  /* last made, first released: NVIDIA's driver (580.159) crashed in
+   * clReleaseMemObject on YOLOX's and the YOLO int8 models' placed
+   * sub-buffers released in the order lens_exec_new made them */
   if (e->tensors != NULL)
-    for (guint v = 0; v < m->values->len; v++)
+    for (guint v = m->values->len; v-- > 0;)
       if (value_at (m, (int) v)->constant == NULL)
         lens_tensor_free (e->tensors[v]);
   g_free (e->tensors);
