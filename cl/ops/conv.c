@@ -58,10 +58,10 @@
 /* The same tile on a GPU: one output channel (a depthwise group's few,
  * see tile_oc) by 8 pixels a work-item. The CPU's 16 x 16 left an H100
  * (NVIDIA's OpenCL) a few hundred work-items per layer, each with 256
- * accumulators spilling: YOLO11n took 35.8 ms, with 1 x 8 7.4 ms (2 x 8
- * 8.1 ms, 4 x 8 9.8 ms, 8 x 8 13.5 ms, 2 x 16 10.0 ms); of the eight
- * benchmark models six ran faster with 1 channel than with 2 and two
- * (nanodet, yolov8n) 2-8 % slower. */
+ * accumulators (more than a thread's registers): YOLO11n took 35.8 ms,
+ * with 1 x 8 7.4 ms (2 x 8 8.1 ms, 4 x 8 9.8 ms, 8 x 8 13.5 ms, 2 x 16
+ * 10.0 ms); of the eight benchmark models six ran faster with 1 channel
+ * than with 2 and two (nanodet, yolov8n) 2-8 % slower. */
 #define CONV_TILE_OC_GPU 1
 #define CONV_TILE_PX_GPU 8
 
