@@ -588,6 +588,17 @@ is_flat (const LensConvParams * p)
       && p->out_w == p->in_w;
 }
 
+/* Whether @p takes the depthwise kernels: one input channel per group, a
+ * small channel multiplier; for ConvInteger (@integer) also at most
+ * CONV_INT_CHUNK taps, whose float sums stay exact. */
+static gboolean
+is_depthwise (const LensConvParams * p, gboolean integer)
+{
+  return p->in_per_group == 1
+      && p->out_per_group < CONV_DEPTHWISE_MAX_MULTIPLIER
+      && (!integer || p->k_h * p->k_w <= CONV_INT_CHUNK);
+}
+
 /* Pixels per vector of the packed kernels (see CONV_TILE_PX). */
 static int
 tile_px (LensContext * ctx, const LensConvParams * p)
@@ -658,13 +669,11 @@ tile_rows (LensContext * ctx, const LensConvParams * p)
 static int
 tile_oc (LensContext * ctx, const LensConvParams * p, int vectors, int rows)
 {
-  int full = vectors > 1 || rows > 1 ? CONV_WIDE_TILE_OC_CPU : CONV_TILE_OC;
+  int full = lens_context_is_gpu (ctx) ? CONV_TILE_OC_GPU :
+      vectors > 1 || rows > 1 ? CONV_WIDE_TILE_OC_CPU : CONV_TILE_OC;
   int tile = 1;
 
-  if (lens_context_is_gpu (ctx))
-    full = CONV_TILE_OC_GPU;
-  if (p->in_per_group == 1
-      && p->out_per_group < CONV_DEPTHWISE_MAX_MULTIPLIER)
+  if (is_depthwise (p, FALSE))
     while (full < p->out_per_group)
       full *= 2;
 
@@ -1084,17 +1093,6 @@ depthwise_lanes (int out_w)
 {
   return out_w >= CONV_DEPTHWISE_WIDE_ROW && (out_w + 15) / 16 * 16 ==
       (out_w + 7) / 8 * 8 ? 16 : 8;
-}
-
-/* Whether @p takes the depthwise kernels: one input channel per group, a
- * small channel multiplier; for ConvInteger (@integer) also at most
- * CONV_INT_CHUNK taps, whose float sums stay exact. */
-static gboolean
-is_depthwise (const LensConvParams * p, gboolean integer)
-{
-  return p->in_per_group == 1
-      && p->out_per_group < CONV_DEPTHWISE_MAX_MULTIPLIER
-      && (!integer || p->k_h * p->k_w <= CONV_INT_CHUNK);
 }
 
 /* Runs lens_conv2d_depthwise, or for ConvInteger (@integer: inputs x, w,
