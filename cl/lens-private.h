@@ -57,6 +57,14 @@ LensStatus lens_context_enqueue_1d (LensContext *ctx, cl_kernel kernel,
 LensStatus lens_context_enqueue_items (LensContext *ctx, cl_kernel kernel,
     int64_t n, LensError *err);
 
+/* Whether PoCL may pin its worker thread i to core i (POCL_AFFINITY=1)
+ * without aborting: cores 0..@n_configured-1 all online and all in
+ * @allowed (this process's affinity mask). */
+#ifdef CPU_SETSIZE
+gboolean lens_pocl_affinity_is_safe (const cpu_set_t *allowed,
+    long n_configured, long n_online);
+#endif
+
 /* The alignment, in bytes, that a sub-buffer's origin needs on the
  * context's device. */
 size_t lens_context_sub_buffer_align (LensContext *ctx);

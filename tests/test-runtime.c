@@ -1,7 +1,11 @@
 /* test-runtime.c: device selection, the program cache, checked CL calls
  * with named errors, tensors (transfers, reuse, views, comparison) and the
  * float16/bfloat16 conversions. */
+#define _GNU_SOURCE             /* cpu_set_t, for lens_pocl_affinity_is_safe */
+#include <sched.h>
+
 #include "lens-check.h"
+#include "lens-private.h"           /* lens_pocl_affinity_is_safe */
 
 #include <glib/gstdio.h>
 #include <unistd.h>
@@ -56,6 +60,58 @@ START_TEST (test_select_env)
       "message should list the devices: %s", err.message);
   lens_error_clear (&err);
   g_unsetenv ("LENS_DEVICE");
+}
+END_TEST
+
+/* PoCL aborts the process when it cannot pin a worker to its core: lens
+ * asks for pinning only where every core exists and may be used. */
+START_TEST (test_pocl_affinity_guard)
+{
+  const char *user = g_getenv ("POCL_AFFINITY");
+  gboolean user_set = user != NULL || g_getenv ("POCL_MAX_PTHREAD_COUNT");
+  cpu_set_t mask, mine;
+  LensContext *ctx = NULL;
+  LensError err = LENS_ERROR_INIT;
+
+  CPU_ZERO (&mask);
+  for (int cpu = 0; cpu < 4; cpu++)
+    CPU_SET (cpu, &mask);
+  ck_assert_msg (lens_pocl_affinity_is_safe (&mask, 4, 4),
+      "expected cores 0-3, all allowed and online, to be safe to pin");
+  ck_assert_msg (!lens_pocl_affinity_is_safe (&mask, 8, 8),
+      "expected cores 4-7 outside the mask to forbid pinning");
+  ck_assert_msg (!lens_pocl_affinity_is_safe (&mask, 4, 3),
+      "expected an offline core to forbid pinning");
+  ck_assert_msg (!lens_pocl_affinity_is_safe (&mask, -1, -1),
+      "expected an unknown core count to forbid pinning");
+  CPU_CLR (2, &mask);
+  ck_assert_msg (!lens_pocl_affinity_is_safe (&mask, 4, 4),
+      "expected core 2 outside the mask to forbid pinning");
+  CPU_ZERO (&mask);
+  CPU_SET (2, &mask);
+  CPU_SET (3, &mask);
+  ck_assert_msg (!lens_pocl_affinity_is_safe (&mask, 2, 2),
+      "expected a cpuset of cores 2-3 to forbid pinning workers 0-1");
+
+  /* once a context exists, this process has made its choice: pinned
+   * where its own mask allows, the user's setting left alone */
+  ck_assert_msg (lens_context_new ("auto", &ctx, &err) == LENS_OK,
+      "lens_context_new: %s", err.message);
+  lens_context_free (ctx);
+  CPU_ZERO (&mine);
+  ck_assert_int_eq (sched_getaffinity (0, sizeof mine, &mine), 0);
+  if (user_set)
+    ck_assert_str_eq (g_getenv ("POCL_AFFINITY") ? g_getenv ("POCL_AFFINITY")
+        : "(unset)", user ? user : "(unset)");
+  else if (lens_pocl_affinity_is_safe (&mine, sysconf (_SC_NPROCESSORS_CONF),
+          sysconf (_SC_NPROCESSORS_ONLN)))
+    ck_assert_msg (g_strcmp0 (g_getenv ("POCL_AFFINITY"), "1") == 0,
+        "expected POCL_AFFINITY=1 on an unrestricted machine, got %s",
+        g_getenv ("POCL_AFFINITY"));
+  else
+    ck_assert_msg (g_getenv ("POCL_AFFINITY") == NULL,
+        "expected no pinning under a restricted mask, got "
+        "POCL_AFFINITY=%s", g_getenv ("POCL_AFFINITY"));
 }
 END_TEST
 
@@ -511,6 +567,7 @@ runtime_suite (void)
   tcase_add_test (tc_select, test_select_index_and_name);
   tcase_add_test (tc_select, test_select_env);
   tcase_add_test (tc_select, test_select_bad_index);
+  tcase_add_test (tc_select, test_pocl_affinity_guard);
   tcase_add_test (tc_select, test_disk_cache_warm_start);
   suite_add_tcase (s, tc_select);
 
