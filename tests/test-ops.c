@@ -34,6 +34,17 @@ START_TEST (test_op_seed_b)
 }
 END_TEST
 
+/* ConvInteger's float kernels, which the VNNI kernels replace where the
+ * processor has AVX-512 VNNI (the self-test's weights are constant, as a
+ * model's are): LENS_CONV_VNNI=0 keeps them (each test runs in a process
+ * of its own). */
+START_TEST (test_conv_integer_float_kernels)
+{
+  g_setenv ("LENS_CONV_VNNI", "0", TRUE);
+  check_op (lens_op_lookup ("ConvInteger"), _i == 0 ? 1 : 97);
+}
+END_TEST
+
 START_TEST (test_registry_complete)
 {
   static const char *required[] = {
@@ -213,6 +224,7 @@ ops_suite (void)
   tcase_set_timeout (tc_kernels, 600);
   tcase_add_loop_test (tc_kernels, test_op_seed_a, 0, n_ops);
   tcase_add_loop_test (tc_kernels, test_op_seed_b, 0, n_ops);
+  tcase_add_loop_test (tc_kernels, test_conv_integer_float_kernels, 0, 2);
   suite_add_tcase (s, tc_kernels);
   return s;
 }

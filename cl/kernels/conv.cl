@@ -398,6 +398,7 @@ conv_activate (conv_floatp x, float alpha, float beta)
     } \
   } while (0)
 #define CONV_RANGE_END conv_range_merge (range, range_lo, range_hi)
+#define CONV_RANGE_PASS , range
 
 /* The minimum and maximum lane of @v, halving the vector (a loop over the
  * lanes would be one long chain). */
@@ -440,6 +441,7 @@ conv_range_merge (__global int *range, conv_floatp lo, conv_floatp hi)
 }
 #else
 #define CONV_RANGE_ARG
+#define CONV_RANGE_PASS
 #define CONV_RANGE_BEGIN (void) 0
 #define CONV_RANGE_TAKE(v, count) (void) 0
 #define CONV_RANGE_END (void) 0
@@ -459,11 +461,13 @@ conv_range_merge (__global int *range, conv_floatp lo, conv_floatp hi)
 #endif
 #if CONV_INT_RESIDUAL
 #define CONV_RESIDUAL_ARG , __global const float *residual
+#define CONV_RESIDUAL_PASS , residual
 #define CONV_RESIDUAL_ADD(v, at, count) \
   ((v) + conv_load_tile (residual + (at), (count)))
 
 #else
 #define CONV_RESIDUAL_ARG
+#define CONV_RESIDUAL_PASS
 #define CONV_RESIDUAL_ADD(v, at, count) (v)
 #endif
 
@@ -503,13 +507,24 @@ conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
     int k_h, int k_w, int stride_h, int stride_w, int dil_h, int dil_w, \
     int in_per_group, int out_per_group, int oc_tiles, int ow_tiles
 
+/* The same geometry passed on to a function */
+#define CONV_PACKED_PASS \
+    in_c, h_p, w_p, out_c, out_h, out_w, k_h, k_w, stride_h, stride_w, \
+    dil_h, dil_w, in_per_group, out_per_group, oc_tiles, ow_tiles
+
 /* The common head of the packed kernels: which pixel tile and channel
  * tile this work-item computes, where its input window (xg, elements of
  * @type) and packed weights (wt) start; zeroed accumulators acc. */
 #define CONV_PACKED_BEGIN(type) \
-  const int tile = get_global_id (0); \
-  const int gt = get_global_id (1); \
-  const int n = get_global_id (2); \
+  CONV_PACKED_BEGIN_AT (type, float, conv_floatp, 0.0f, get_global_id (0), \
+      get_global_id (1), get_global_id (2))
+/* ... with weights of @wtype and accumulators of @acc_type, zeroed as
+ * @zero, for the work-item at (@TILE, @GT, @N) (the VNNI kernel's
+ * integers, in a function of its own) */
+#define CONV_PACKED_BEGIN_AT(type, wtype, acc_type, zero, TILE, GT, N) \
+  const int tile = (TILE); \
+  const int gt = (GT); \
+  const int n = (N); \
   const int groups = out_c / out_per_group; \
   if (tile >= out_h * ow_tiles || gt >= groups * oc_tiles) \
     return; \
@@ -524,12 +539,12 @@ conv_int_epilogue (conv_intp total, float scale, float bias, int has_bias)
       ((size_t) n * in_c + (size_t) g * in_per_group) * plane_p + \
       (size_t) oy * stride_h * w_p + \
       (size_t) ox0 * (stride_w == 2 ? 1 : stride_w); \
-  __global const float *wt = wp + \
+  __global const wtype *wt = wp + \
       (size_t) gt * in_per_group * k_h * k_w * CONV_TM; \
-  conv_floatp acc[CONV_TM]; \
+  acc_type acc[CONV_TM]; \
   _Pragma ("unroll") \
   for (int m = 0; m < CONV_TM; m++) \
-    acc[m] = 0.0f
+    acc[m] = (zero)
 
 /* One tap of every kernel: the pixel vector @xv times the tap's CONV_TM
  * weights at wt into acc, then wt past them. */
@@ -1129,6 +1144,233 @@ lens_conv2d_staged_integer (CONV_INTEGER_ARGS (x), CONV_STAGED_ARGS,
 #undef CONV_STAGED_INT_CHUNK_BEGIN
 #undef CONV_STAGED_TYPE
 }
+
+/* -DCONV_VNNI=1 (the host sets it only on a CPU device whose processor
+ * has AVX-512 VNNI, see cl/ops/conv.c): ConvInteger in integers, four
+ * input channels per instruction. vpdpbusd multiplies, in each 32-bit
+ * lane, 4 unsigned bytes of x by 4 signed bytes of w and adds the 4
+ * products to the lane's int32: 64 multiply-adds per instruction where a
+ * float FMA does 16. The compiler PoCL ships (LLVM) does not find it in
+ * plain OpenCL C, so the kernel asks for it by its builtin, in a function
+ * that enables the feature for itself alone (conv_vnni_tile).
+ *
+ * lens_conv_pack_input_vnni lays x out as the packed kernels' padded rows
+ * (see lens_conv_pack_input: split by column phase for stride 2), each
+ * element one uint of 4 channels' bytes: xq[n][c / 4][row][col], byte
+ * c % 4. Its bytes are unsigned: int8 x has its top bit flipped (x + 128),
+ * and so has its zero point zp, which leaves every x - zp as it was. The
+ * padding holds zp; the channels past in_c of the last group of 4 hold 0.
+ *
+ * The weights are 8-bit too, but w - w_zp needs 9 bits (uint8 weights with
+ * a zero point of 131: YOLO11n's). So the host packs w - b instead, b =
+ * 128 for uint8 w (0 for int8), which always fits int8, and each term is
+ * (x - zp)(w - w_zp) = x (w - b) + (b - w_zp) x - zp (w - w_zp):
+ * lens_conv2d_vnni_integer computes a tile as lens_conv2d_packed_integer
+ * does, from wq[tile][c / 4][ky][kx][CONV_TM] (4 bytes of w - b each; 0
+ * past the channels), one more vpdpbusd per tap summing each pixel's bytes
+ * of x (xsum), then adds (b - w_zp) xsum and takes off zp wsum, wsum the
+ * sum of a channel's w - w_zp: the host passes wsum[tile][CONV_TM] and
+ * then (b - w_zp)[tile][CONV_TM]. All of it is exact in int32 (the host
+ * keeps the number of products small enough). NDRange as the packed
+ * kernels. */
+#ifndef CONV_VNNI
+#define CONV_VNNI 0
+#endif
+#if CONV_VNNI
+#if CONV_TP == 16
+typedef int conv_vnni_vec __attribute__ ((vector_size (64)));
+#define CONV_VNNI_TARGET "avx512vnni,avx512f"
+#define CONV_VNNI_DOT __builtin_ia32_vpdpbusd512
+#else
+typedef int conv_vnni_vec __attribute__ ((vector_size (32)));
+#define CONV_VNNI_TARGET "avx512vnni,avx512vl"
+#define CONV_VNNI_DOT __builtin_ia32_vpdpbusd256
+#endif
+
+/* Columns per step of lens_conv_pack_input_vnni's whole-vector path */
+#define CONV_VNNI_SPAN 16
+
+/* CONV_VNNI_SPAN bytes of a channel's row from column @first, @step (1 or
+ * 2) apart, flipped by @flip; the caller checked the row holds them. */
+inline uint16
+conv_vnni_pack_bytes (__global const uchar *line, int first, int step,
+    uchar flip)
+{
+  const uchar16 a = vload16 (0, line + first);
+
+  if (step == 1)
+    return convert_uint16 (a ^ flip);
+  return convert_uint16 (shuffle2 (a, vload16 (0, line + first + 16),
+          convert_uchar16 (CONV_PACK_EVEN)) ^ flip);
+}
+
+/* Each work-item writes one packed row of one group of 4 channels: the
+ * runs of CONV_VNNI_SPAN columns that lie inside x (within one phase) by
+ * whole vectors, the rest column by column. NDRange (1, h_p,
+ * batch x groups of 4). */
+__kernel void
+lens_conv_pack_input_vnni (__global const uchar *x,
+    __global const uchar *x_zp, __global uint *xq, int x_flip,
+    int has_x_zp, int planes, int in_c, int in_h, int in_w, int h_p,
+    int w_p, int pad_top, int pad_left, int split)
+{
+  const int row = get_global_id (1);
+  const int plane = get_global_id (2);
+
+  if (row >= h_p || plane >= planes)
+    return;
+
+  const int quads = (in_c + 3) / 4;
+  const int n = plane / quads;
+  const int c0 = (plane - n * quads) * 4;
+  const int iy = row - pad_top;
+  const uint zp = (has_x_zp ? x_zp[0] : 0) ^ x_flip;
+  const int phase_len = split ? w_p >> 1 : w_p;
+  __global uint *out = xq + ((size_t) plane * h_p + row) * w_p;
+  __global const uchar *line[4];
+  int col = 0;
+
+  /* the bytes of the missing channels of the last group stay 0 */
+  const uint zp4 = zp * 0x01010101u & (in_c - c0 >= 4 ? 0xffffffffu :
+      (1u << (8 * (in_c - c0))) - 1);
+
+  if (iy < 0 || iy >= in_h) {
+    for (; col < w_p; col++)
+      out[col] = zp4;
+    return;
+  }
+  for (int b = 0; b < 4; b++)
+    line[b] = x + (((size_t) n * in_c + min (c0 + b, in_c - 1)) * in_h +
+        iy) * in_w;
+  for (; col < w_p; col++) {
+    const int phase = col < phase_len ? 0 : 1;
+    const int step = split ? 2 : 1;
+    const int first = (col - phase * phase_len) * step + phase - pad_left;
+
+    if (first >= 0 && col + CONV_VNNI_SPAN <= (phase + 1) * phase_len &&
+        first + step * CONV_VNNI_SPAN <= in_w) {
+      uint16 v = 0;
+      for (int b = 0; b < 4 && c0 + b < in_c; b++)
+        v |= conv_vnni_pack_bytes (line[b], first, step, (uchar) x_flip) <<
+            (8 * b);
+      vstore16 (v, 0, out + col);
+      col += CONV_VNNI_SPAN - 1;
+      continue;
+    }
+    uint v = 0;
+    for (int b = 0; b < 4 && c0 + b < in_c; b++)
+      v |= (first >= 0 && first < in_w ? (uint) (line[b][first] ^ x_flip) :
+          zp) << (8 * b);
+    out[col] = v;
+  }
+}
+
+/* One tap: the 4-channel pixels @xv times the tap's CONV_TM weights at wt
+ * into acc, and their bytes into xsum; then wt past the weights. */
+#define CONV_VNNI_TAP(xv) \
+  { \
+    const conv_vnni_vec xv_ = (xv); \
+    _Pragma ("unroll") \
+    for (int m = 0; m < CONV_TM; m++) \
+      acc[m] = CONV_PASTE (as_int, CONV_TP) (CONV_VNNI_DOT ( \
+              (conv_vnni_vec) acc[m], xv_, \
+              (conv_vnni_vec) ((conv_intp) wt[m]))); \
+    xsum = CONV_PASTE (as_int, CONV_TP) (CONV_VNNI_DOT ((conv_vnni_vec) xsum, \
+            xv_, (conv_vnni_vec) ((conv_intp) 0x01010101))); \
+    wt += CONV_TM; \
+  }
+
+/* The tile's pixels from ox0 of the 4 channels from @c0 of a flat 1x1's x
+ * itself (@xb, @channels planes of out_w bytes each, flipped by @flip),
+ * as the packing would lay them out: the lanes past the plane's end and
+ * the bytes of the channels past the last 0. */
+inline CONV_VEC (uint)
+conv_vnni_flat_pixels (__global const uchar *xb, int channels, int c0,
+    int out_w, int ox0, int n, uchar flip)
+{
+  const int count = out_w - ox0;
+  CONV_VEC (uint) v = 0;
+
+  for (int b = 0; b < 4 && c0 + b < channels; b++) {
+    __global const uchar *line = xb + ((size_t) n * channels + c0 + b) *
+        out_w + ox0;
+    CONV_VEC (uchar) bytes;
+    if (count >= CONV_TP) {
+      bytes = CONV_VEC (vload) (0, line);
+    } else {
+      uchar lanes[CONV_TP];
+      for (int i = 0; i < CONV_TP; i++)
+        lanes[i] = i < count ? line[i] : flip;
+      bytes = CONV_VEC (vload) (0, lanes);
+    }
+    v |= CONV_VEC (convert_uint) (bytes ^ flip) << (8 * b);
+  }
+  return v;
+}
+
+/* One work-item of lens_conv2d_vnni_integer, at (@tile, @gt, @n): in a
+ * function of its own, never inlined, because only a function can carry
+ * the VNNI target feature through PoCL: PoCL clones a kernel's body into
+ * its work-group function (the work-item loops), which has the device's
+ * features only, and LLVM then fails (and aborts) on the instruction.
+ * in_c and in_per_group count groups of 4 channels here; with @direct (a
+ * flat 1x1) the pixels come from x itself (@xb, @channels, @flip), not
+ * from the packed xp. */
+__attribute__ ((target (CONV_VNNI_TARGET), noinline))
+void
+conv_vnni_tile (__global const uint *xp, __global const uchar *xb,
+    int direct, int channels, int flip, __global const int *wp,
+    __global const int *wsum, int zp, __global CONV_INT_OUT *y,
+    __global const float *scale, __global const float *scale2,
+    __global const float *bias, int has_bias, CONV_PACKED_ARGS, int tile_,
+    int gt_, int n_ CONV_RANGE_ARG CONV_RESIDUAL_ARG)
+{
+  CONV_PACKED_BEGIN_AT (uint, int, conv_intp, 0, tile_, gt_, n_);
+  /* each pixel's sum of the bytes of x it reads */
+  conv_intp xsum = 0;
+
+  if (direct) {
+    for (int ic = 0; ic < in_per_group; ic++)
+      CONV_VNNI_TAP ((conv_vnni_vec) conv_vnni_flat_pixels (xb, channels,
+              4 * ic, out_w, ox0, n, (uchar) flip));
+  } else {
+    for (int ic = 0; ic < in_per_group; ic++) {
+      __global const uint *xc = xg + ic * plane_p;
+      for (int ky = 0; ky < k_h; ky++) {
+        __global const uint *xr = xc + (size_t) ky * dil_h * w_p;
+        for (int kx = 0; kx < k_w; kx++) {
+          const int c = kx * dil_w;
+          CONV_VNNI_TAP ((conv_vnni_vec) conv_vloadp (0, xr +
+                  (stride_w == 2 ? (c & 1) * (w_p >> 1) + (c >> 1) : c)));
+        }
+      }
+    }
+  }
+
+  __global const int *ws = wsum + (size_t) gt * CONV_TM;
+  __global const int *wf = ws + (size_t) oc_tiles * CONV_TM;
+  CONV_INT_STORE_TILES (1, acc[m] + wf[m] * xsum - zp * ws[m],
+      (((size_t) n * out_c + oc0 + m) * out_h + oy) * out_w + ox0,
+      out_w - ox0);
+}
+
+/* @xp: x packed by lens_conv_pack_input_vnni, or with @direct x itself
+ * (@channels planes of bytes) */
+__kernel void
+lens_conv2d_vnni_integer (__global const void *xp, int direct, int channels,
+    __global const int *wp, __global const int *wsum,
+    __global const uchar *x_zp, int x_flip, int has_x_zp,
+    __global CONV_INT_OUT *y, __global const float *scale,
+    __global const float *scale2, __global const float *bias, int has_bias,
+    CONV_PACKED_ARGS CONV_RANGE_ARG CONV_RESIDUAL_ARG)
+{
+  conv_vnni_tile ((__global const uint *) xp, (__global const uchar *) xp,
+      direct, channels, x_flip, wp, wsum,
+      (int) ((has_x_zp ? x_zp[0] : 0) ^ x_flip), y, scale, scale2, bias,
+      has_bias, CONV_PACKED_PASS, get_global_id (0), get_global_id (1),
+      get_global_id (2) CONV_RANGE_PASS CONV_RESIDUAL_PASS);
+}
+#endif /* CONV_VNNI */
 
 #endif /* !DW_KH */
 

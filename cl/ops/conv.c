@@ -140,6 +140,8 @@ enum
   SLOT_PACK_INPUT,
   SLOT_PACK_WEIGHTS,
   SLOT_DIRECT,
+  SLOT_VNNI_PACK_INPUT,
+  SLOT_VNNI,
 };
 
 /* node->priv: the parameters first (the references read them as
@@ -150,6 +152,11 @@ typedef struct
   LensTensor *x_packed;         /* padded float copy of x */
   LensTensor *w_packed;         /* weights in tile order */
   gboolean w_ready;             /* w_packed holds constant weights */
+  /* ConvInteger on AVX-512 VNNI (see conv_vnni_run): the weights as 4
+   * bytes a lane and their sums per channel, packed once; vnni_checked
+   * once the node's weights were looked at, vnni once they qualified */
+  LensTensor *vnni_w, *vnni_wsum;
+  gboolean vnni_checked, vnni;
   gboolean range_accumulate;    /* output 1 is reset by the executor */
 } ConvState;
 
@@ -276,6 +283,8 @@ conv_exit (LensNode * node)
     return;
   g_clear_pointer (&state->x_packed, lens_tensor_free);
   g_clear_pointer (&state->w_packed, lens_tensor_free);
+  g_clear_pointer (&state->vnni_w, lens_tensor_free);
+  g_clear_pointer (&state->vnni_wsum, lens_tensor_free);
   g_clear_pointer (&node->priv, g_free);
 }
 
@@ -758,6 +767,7 @@ typedef struct
   int vectors;                  /* pixel vectors (of tile_px) per tile */
   int rows, oh_tiles;           /* output rows per tile, tiles a column */
   gboolean flat;                /* the 1-D case above */
+  gboolean vnni;                /* the kernels of -DCONV_VNNI */
 } PackedGeometry;
 
 /* @vectors, @rows: from tile_vectors and tile_rows */
@@ -768,6 +778,7 @@ packed_geometry (LensContext * ctx, const LensConvParams * p, int vectors,
   gboolean flat = is_flat (p);
 
   pg->flat = flat;
+  pg->vnni = FALSE;
   pg->in_h = flat ? 1 : p->in_h;
   pg->in_w = flat ? p->in_h * p->in_w : p->in_w;
   pg->out_h = flat ? 1 : p->out_h;
@@ -808,6 +819,12 @@ get_kernel (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   options = conv_options (ctx, act, form, lens_node_output (node, 1) != NULL,
       lens_node_input (node, 7) != NULL, pg->tile_oc, pg->tile_px,
       pg->vectors, pg->rows);
+  if (pg->vnni) {
+    char *vnni = g_strconcat (options, " -DCONV_VNNI=1", NULL);
+
+    g_free (options);
+    options = vnni;
+  }
   st = lens_node_kernel (ctx, node, slot, "conv", options, name, k, err);
   g_free (options);
   return st;
@@ -1260,6 +1277,208 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   return enqueue_packed (ctx, k, p, &pg, tiles_per_item, err);
 }
 
+/* The last arguments of a fused ConvInteger's kernel, from argument @next
+ * on: its range output (CONV_RANGE_ARG) and residual input
+ * (CONV_RESIDUAL_ARG), where it has them. */
+static LensStatus
+set_trailing_args (LensContext * ctx, LensNode * node, cl_kernel k,
+    cl_uint next, LensError *err)
+{
+  LensStatus st = LENS_OK;
+
+  if (lens_node_output (node, 1) != NULL)
+    st = set_range_arg (ctx, node, k, next++, err);
+  if (st == LENS_OK && lens_node_input (node, 7) != NULL)
+    st = lens_kernel_set_arg (k, next++, sizeof (cl_mem),
+        &node->inputs[7]->buffer, err);
+  return st;
+}
+
+/* ---- ConvInteger on AVX-512 VNNI ------------------------------------------ */
+
+/* Products per output channel at most on the VNNI kernel: each of its
+ * int32 terms (see kernels/conv.cl) then stays within 255 * 255 * 8192,
+ * and so does any sum of three of them. */
+#define CONV_VNNI_MAX_K 8192
+
+/* Whether @ctx's device can run the VNNI kernels (see kernels/conv.cl):
+ * PoCL 3's CPU device, which runs kernels on this processor, and this
+ * processor an x86 one with AVX-512 VNNI. Only PoCL 3 (Debian 12 has
+ * 3.1): the kernels rely on it keeping a noinline function out of line,
+ * and LLVM aborts the process where that fails. LENS_CONV_VNNI=0 turns
+ * them off (the float kernels then run, as on any other device). */
+static gboolean
+vnni_device (LensContext * ctx)
+{
+  const char *env = g_getenv ("LENS_CONV_VNNI");
+  cl_device_id device = lens_context_get_device (ctx);
+  cl_device_type type = 0;
+  cl_platform_id platform = NULL;
+  char version[256] = "";
+
+  if (env != NULL && strcmp (env, "0") == 0)
+    return FALSE;
+  if (clGetDeviceInfo (device, CL_DEVICE_TYPE, sizeof type, &type,
+          NULL) != CL_SUCCESS || !(type & CL_DEVICE_TYPE_CPU)
+      || clGetDeviceInfo (device, CL_DEVICE_PLATFORM, sizeof platform,
+          &platform, NULL) != CL_SUCCESS
+      || clGetPlatformInfo (platform, CL_PLATFORM_VERSION,
+          sizeof version - 1, version, NULL) != CL_SUCCESS
+      || strstr (version, " PoCL 3.") == NULL)
+    return FALSE;
+#if defined (__x86_64__) && defined (__GNUC__)
+  __builtin_cpu_init ();
+  return __builtin_cpu_supports ("avx512f")
+      && __builtin_cpu_supports ("avx512vl")
+      && __builtin_cpu_supports ("avx512vnni");
+#else
+  return FALSE;
+#endif
+}
+
+/* An 8-bit element of @t's host data as int (int8 or uint8) */
+static int
+byte_value (const LensTensor * t, int64_t i)
+{
+  const guint8 b = ((const guint8 *) t->host)[i];
+
+  return t->dtype == LENS_DTYPE_INT8 ? (int) (gint8) b : (int) b;
+}
+
+/* Packs the node's weights for lens_conv2d_vnni_integer once, as
+ * kernels/conv.cl lays them out, where the node qualifies: one group, a
+ * column stride of 1 or 2, 8-bit x, constant weights (and zero points),
+ * few enough products per channel. state->vnni says whether it did. */
+static LensStatus
+vnni_prepare (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
+    LensError *err)
+{
+  ConvState *state = node->priv;
+  const LensConvParams *p = &state->p;
+  LensTensor *x = node->inputs[0], *w = node->inputs[1];
+  LensTensor *w_zp = lens_node_input (node, 3);
+  int quads = (p->in_c + 3) / 4, taps = p->k_h * p->k_w;
+  int bias = w->dtype == LENS_DTYPE_UINT8 ? 128 : 0;
+  int64_t k_size = (int64_t) p->in_c * taps;
+  int64_t n_w = (int64_t) pg->oc_tiles * quads * taps * pg->tile_oc;
+  int64_t n_sums = (int64_t) pg->oc_tiles * pg->tile_oc, n_both = 2 * n_sums;
+  int64_t n_zp = w_zp ? lens_tensor_numel (w_zp) : 0;
+  gint32 *packed, *sums;
+  LensStatus st;
+
+  if (state->vnni_checked)
+    return LENS_OK;
+  state->vnni_checked = TRUE;
+  if (p->group != 1 || (p->stride_w != 1 && p->stride_w != 2)
+      || (x->dtype != LENS_DTYPE_UINT8 && x->dtype != LENS_DTYPE_INT8)
+      || !w->is_constant || w->host == NULL
+      || (w_zp != NULL && (!w_zp->is_constant || w_zp->host == NULL))
+      || k_size > CONV_VNNI_MAX_K || !vnni_device (ctx))
+    return LENS_OK;
+
+  packed = g_new0 (gint32, n_w);
+  /* wsum, then b - w_zp, per channel (see kernels/conv.cl) */
+  sums = g_new0 (gint32, n_both);
+  for (int oc = 0; oc < p->out_c; oc++) {
+    int zp = n_zp == 0 ? 0 : byte_value (w_zp, n_zp == 1 ? 0 : oc);
+    int tile = oc / pg->tile_oc, m = oc % pg->tile_oc;
+
+    for (int c = 0; c < p->in_c; c++)
+      for (int t = 0; t < taps; t++) {
+        int v = byte_value (w, ((int64_t) oc * p->in_c + c) * taps + t);
+        int64_t at = (((int64_t) tile * quads + c / 4) * taps + t) *
+            pg->tile_oc + m;
+
+        packed[at] = (gint32) ((guint32) packed[at] |
+            (guint32) (guint8) (gint8) (v - bias) << (8 * (c % 4)));
+        sums[oc] += v - zp;
+      }
+    sums[n_sums + oc] = bias - zp;
+  }
+  state->vnni_w = lens_tensor_new_host (LENS_DTYPE_INT32, 1, &n_w, packed);
+  state->vnni_wsum = lens_tensor_new_host (LENS_DTYPE_INT32, 1, &n_both,
+      sums);
+  g_free (packed);
+  g_free (sums);
+  lens_tensor_set_name (state->vnni_w, "ConvInteger: VNNI weights");
+  lens_tensor_set_name (state->vnni_wsum, "ConvInteger: VNNI weight sums");
+  st = lens_tensor_upload (ctx, state->vnni_w, err);
+  if (st == LENS_OK)
+    st = lens_tensor_upload (ctx, state->vnni_wsum, err);
+  state->vnni = st == LENS_OK;
+  return st;
+}
+
+/* Runs a ConvInteger that vnni_prepare packed: lens_conv_pack_input_vnni
+ * (except for a flat 1x1, whose kernel reads x itself), then
+ * lens_conv2d_vnni_integer (see kernels/conv.cl). */
+static LensStatus
+conv_vnni_run (LensContext * ctx, LensNode * node, PackedGeometry * pg,
+    LensError *err)
+{
+  ConvState *state = node->priv;
+  const LensConvParams *p = &state->p;
+  LensTensor *x = node->inputs[0], *x_zp = lens_node_input (node, 2);
+  LensConvParams quads = *p;
+  cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer, x_in = x->buffer;
+  cl_int x_flip = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
+  cl_int has_x_zp = x_zp != NULL, direct = pg->flat, channels = p->in_c;
+  cl_int planes;
+  size_t global[3], local[3] = { 1, 1, 1 };
+  cl_uint next;
+  cl_kernel k;
+  LensStatus st = LENS_OK;
+
+  /* the kernels count input channels in groups of 4 */
+  quads.in_c = quads.in_per_group = (p->in_c + 3) / 4;
+  planes = p->batch * quads.in_c;
+  pg->vnni = TRUE;
+  if (direct)
+    goto convolve;
+  st = ensure_scratch (ctx, &state->x_packed, (size_t) planes * pg->h_p *
+      pg->w_p * sizeof (cl_uint), err);
+  if (st == LENS_OK)
+    st = get_kernel (ctx, node, pg, p->act.kind, epilogue_form (node),
+        SLOT_VNNI_PACK_INPUT, "lens_conv_pack_input_vnni", &k, err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_args (k, err, 6, LENS_ARG (x->buffer),
+        LENS_ARG (x_zp_buffer), LENS_ARG (state->x_packed->buffer),
+        LENS_ARG (x_flip), LENS_ARG (has_x_zp), LENS_ARG (planes));
+  if (st == LENS_OK) {
+    const cl_int geometry[] = { p->in_c, pg->in_h, pg->in_w, pg->h_p,
+      pg->w_p, pg->pad_top, pg->pad_left, p->stride_w == 2
+    };
+    st = set_int_args (k, 6, geometry, G_N_ELEMENTS (geometry), &next, err);
+  }
+  if (st != LENS_OK)
+    return st;
+  global[0] = 1;
+  global[1] = pg->h_p;
+  global[2] = planes;
+  st = lens_context_enqueue (ctx, k, 3, global, local, err);
+  x_in = state->x_packed->buffer;
+
+convolve:
+  if (st == LENS_OK)
+    st = get_kernel (ctx, node, pg, p->act.kind, epilogue_form (node),
+        SLOT_VNNI, "lens_conv2d_vnni_integer", &k, err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_args (k, err, 9, LENS_ARG (x_in), LENS_ARG (direct),
+        LENS_ARG (channels), LENS_ARG (state->vnni_w->buffer),
+        LENS_ARG (state->vnni_wsum->buffer), LENS_ARG (x_zp_buffer),
+        LENS_ARG (x_flip), LENS_ARG (has_x_zp),
+        LENS_ARG (node->outputs[0]->buffer));
+  if (st == LENS_OK)
+    st = set_epilogue_args (k, 9, node, &next, err);
+  if (st == LENS_OK)
+    st = set_packed_args (k, next, &quads, pg, &next, err);
+  if (st == LENS_OK)
+    st = set_trailing_args (ctx, node, k, next, err);
+  if (st != LENS_OK)
+    return st;
+  return enqueue_packed (ctx, k, p, pg, 1, err);
+}
+
 static LensStatus
 conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
 {
@@ -1310,6 +1529,14 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (is_depthwise (p, TRUE))
     return conv_depthwise_run (ctx, node, TRUE, err);
 
+  /* the packed kernel's tiles, one vector by one row */
+  packed_geometry (ctx, p, 1, 1, &pg);
+  st = vnni_prepare (ctx, node, &pg, err);
+  if (st != LENS_OK)
+    return st;
+  if (state->vnni)
+    return conv_vnni_run (ctx, node, &pg, err);
+
   packed_geometry (ctx, p, tile_vectors (ctx, p), tile_rows (ctx, p), &pg);
   /* a flat 1x1 reads and converts the bytes of x itself, and so do the
    * staged kernels */
@@ -1350,11 +1577,8 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st == LENS_OK && (direct || stage))
     st = lens_kernel_set_arg (k, next++, sizeof (cl_int), &tiles_per_item,
         err);
-  if (st == LENS_OK && lens_node_output (node, 1) != NULL)
-    st = set_range_arg (ctx, node, k, next++, err);
-  if (st == LENS_OK && lens_node_input (node, 7) != NULL)
-    st = lens_kernel_set_arg (k, next++, sizeof (cl_mem),
-        &node->inputs[7]->buffer, err);
+  if (st == LENS_OK)
+    st = set_trailing_args (ctx, node, k, next, err);
   if (st != LENS_OK)
     return st;
   return enqueue_packed (ctx, k, p, &pg, tiles_per_item, err);
@@ -1695,6 +1919,10 @@ conv_integer_case (int index, GRand * rand)
   node = build_case ("ConvInteger", 10, c, n_extra, ic->x_dtype, ic->w_dtype,
       rand);
   w = node->inputs[1];
+  /* the weights and their zero points are constant, as a model's are:
+   * where the device has AVX-512 VNNI they take its kernels (see
+   * vnni_prepare; LENS_CONV_VNNI=0 keeps the float ones) */
+  w->is_constant = TRUE;
   if (ic->x_zp) {
     double lo = ic->x_dtype == LENS_DTYPE_INT8 ? -128 : 0;
     node->inputs[2] = lens_tensor_new_random (ic->x_dtype, 0, NULL, rand, lo,
@@ -1704,6 +1932,7 @@ conv_integer_case (int index, GRand * rand)
     double lo = ic->w_dtype == LENS_DTYPE_INT8 ? -128 : 0;
     node->inputs[3] = lens_tensor_new_random (ic->w_dtype,
         ic->w_zp == 2 ? 1 : 0, &w->shape[0], rand, lo, lo + 255);
+    node->inputs[3]->is_constant = TRUE;
   }
   if (ic->epilogue != EPILOGUE_NONE) {
     /* a scale as DynamicQuantizeLinear's times a weight scale gives:
