@@ -112,7 +112,7 @@ lens_pocl_affinity_is_safe (const cpu_set_t * allowed, long n_configured,
  * sleeping worker takes about 15 us to join the next kernel, paid once or
  * twice per launch. Pinned (POCL_AFFINITY=1: worker i on core i), YOLO11n
  * ran 21.5 -> 20.6 ms, FastestDet 5.32 -> 5.13 ms, YOLOv5n 8.12 -> 7.37 ms,
- * yunet the same, YOLOX-nano within 3 % either way (A/B runs). PoCL
+ * yunet the same, YOLOX-nano from 3 % faster to 4 % slower (A/B runs). PoCL
  * aborts the process if it cannot pin a worker, so lens turns it on only
  * where every core 0..N-1 exists and this process may run on all of them
  * (not under a cpuset or CPUAffinity= that excludes one), never over a

@@ -153,10 +153,10 @@ typedef struct
   LensTensor *w_packed;         /* weights in tile order */
   gboolean w_ready;             /* w_packed holds constant weights */
   /* ConvInteger on AVX-512 VNNI (see conv_vnni_run): the weights as 4
-   * bytes a lane and their sums per channel, packed once; vnni_checked
-   * once the node's weights were looked at, vnni once they qualified */
+   * bytes a lane and their sums per channel, packed once (NULL where the
+   * node does not qualify); vnni_checked once the node was looked at */
   LensTensor *vnni_w, *vnni_wsum;
-  gboolean vnni_checked, vnni;
+  gboolean vnni_checked;
   gboolean range_accumulate;    /* output 1 is reset by the executor */
 } ConvState;
 
@@ -1348,21 +1348,20 @@ byte_value (const LensTensor * t, int64_t i)
 /* Packs the node's weights for lens_conv2d_vnni_integer once, as
  * kernels/conv.cl lays them out, where the node qualifies: one group, a
  * column stride of 1 or 2, 8-bit x, constant weights (and zero points),
- * few enough products per channel. state->vnni says whether it did. */
+ * few enough products per channel. state->vnni_w says whether it did. */
 static LensStatus
-vnni_prepare (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
-    LensError *err)
+vnni_prepare (LensContext * ctx, LensNode * node, LensError *err)
 {
   ConvState *state = node->priv;
   const LensConvParams *p = &state->p;
+  PackedGeometry geometry, *pg = &geometry;
   LensTensor *x = node->inputs[0], *w = node->inputs[1];
   LensTensor *w_zp = lens_node_input (node, 3);
   int quads = (p->in_c + 3) / 4, taps = p->k_h * p->k_w;
   int bias = w->dtype == LENS_DTYPE_UINT8 ? 128 : 0;
   int64_t k_size = (int64_t) p->in_c * taps;
-  int64_t n_w = (int64_t) pg->oc_tiles * quads * taps * pg->tile_oc;
-  int64_t n_sums = (int64_t) pg->oc_tiles * pg->tile_oc, n_both = 2 * n_sums;
   int64_t n_zp = w_zp ? lens_tensor_numel (w_zp) : 0;
+  int64_t n_w, n_sums, n_both;
   gint32 *packed, *sums;
   LensStatus st;
 
@@ -1376,6 +1375,11 @@ vnni_prepare (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
       || k_size > CONV_VNNI_MAX_K || !vnni_device (ctx))
     return LENS_OK;
 
+  /* the packed kernel's tiles, one vector by one row */
+  packed_geometry (ctx, p, 1, 1, pg);
+  n_w = (int64_t) pg->oc_tiles * quads * taps * pg->tile_oc;
+  n_sums = (int64_t) pg->oc_tiles * pg->tile_oc;
+  n_both = 2 * n_sums;
   packed = g_new0 (gint32, n_w);
   /* wsum, then b - w_zp, per channel (see kernels/conv.cl) */
   sums = g_new0 (gint32, n_both);
@@ -1405,7 +1409,11 @@ vnni_prepare (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   st = lens_tensor_upload (ctx, state->vnni_w, err);
   if (st == LENS_OK)
     st = lens_tensor_upload (ctx, state->vnni_wsum, err);
-  state->vnni = st == LENS_OK;
+  if (st != LENS_OK) {
+    /* the float kernels take the next run */
+    g_clear_pointer (&state->vnni_w, lens_tensor_free);
+    g_clear_pointer (&state->vnni_wsum, lens_tensor_free);
+  }
   return st;
 }
 
@@ -1413,22 +1421,24 @@ vnni_prepare (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
  * (except for a flat 1x1, whose kernel reads x itself), then
  * lens_conv2d_vnni_integer (see kernels/conv.cl). */
 static LensStatus
-conv_vnni_run (LensContext * ctx, LensNode * node, PackedGeometry * pg,
-    LensError *err)
+conv_vnni_run (LensContext * ctx, LensNode * node, LensError *err)
 {
   ConvState *state = node->priv;
   const LensConvParams *p = &state->p;
+  PackedGeometry geometry, *pg = &geometry;
   LensTensor *x = node->inputs[0], *x_zp = lens_node_input (node, 2);
   LensConvParams quads = *p;
   cl_mem x_zp_buffer = x_zp ? x_zp->buffer : x->buffer, x_in = x->buffer;
   cl_int x_flip = x->dtype == LENS_DTYPE_INT8 ? 0x80 : 0;
-  cl_int has_x_zp = x_zp != NULL, direct = pg->flat, channels = p->in_c;
+  cl_int has_x_zp = x_zp != NULL, direct = is_flat (p), channels = p->in_c;
   cl_int planes;
   size_t global[3], local[3] = { 1, 1, 1 };
   cl_uint next;
   cl_kernel k;
   LensStatus st = LENS_OK;
 
+  /* vnni_prepare's tiles */
+  packed_geometry (ctx, p, 1, 1, pg);
   /* the kernels count input channels in groups of 4 */
   quads.in_c = quads.in_per_group = (p->in_c + 3) / 4;
   planes = p->batch * quads.in_c;
@@ -1529,13 +1539,11 @@ conv_integer_run (LensContext * ctx, LensNode * node, LensError *err)
   if (is_depthwise (p, TRUE))
     return conv_depthwise_run (ctx, node, TRUE, err);
 
-  /* the packed kernel's tiles, one vector by one row */
-  packed_geometry (ctx, p, 1, 1, &pg);
-  st = vnni_prepare (ctx, node, &pg, err);
+  st = vnni_prepare (ctx, node, err);
   if (st != LENS_OK)
     return st;
-  if (state->vnni)
-    return conv_vnni_run (ctx, node, &pg, err);
+  if (state->vnni_w != NULL)
+    return conv_vnni_run (ctx, node, err);
 
   packed_geometry (ctx, p, tile_vectors (ctx, p), tile_rows (ctx, p), &pg);
   /* a flat 1x1 reads and converts the bytes of x itself, and so do the
