@@ -33,6 +33,9 @@ typedef struct
   gboolean keep;                /* readable after a run (lens_model_keep_tensor) */
   gboolean is_range;            /* a range its producers merge into: in the
                                  * exec's ranges buffer, reset per run */
+  gboolean altered;             /* holds what a fused step computes after
+                                 * it (an activation fused through views),
+                                 * no longer what its name says */
 } Value;
 
 typedef struct
@@ -617,15 +620,80 @@ fuse_conv_integer_epilogues (LensModel * m)
   }
 }
 
+static void lend_template_tensors (const LensModel * m, Step * step);
+static void release_template_tensors (const LensModel * m, Step * step);
+
+/* Whether @step only gives its input 0 another shape, element order
+ * unchanged: a view op, or a Transpose that moves only dimensions of size
+ * 1 (which the memory plan makes a view, see view_contiguous_outputs). */
+static gboolean
+is_relabel (LensModel * m, Step * step)
+{
+  size_t at = 1;
+  gboolean same;
+
+  if (step->removed || step->n_inputs < 1 || step->inputs[0] < 0
+      || step->n_outputs != 1)
+    return FALSE;
+  if (step->node->op->is_view)
+    return TRUE;
+  if (!is_op (step, "Transpose") || step->node->op->output_in_input == NULL)
+    return FALSE;
+  lend_template_tensors (m, step);
+  same = step->node->op->output_in_input (step->node, 0, &at) && at == 0;
+  release_template_tensors (m, step);
+  return same;
+}
+
+/* The one step that reads value @v, past a chain of relabelling views
+ * (is_relabel) that each only it reads, none a graph output: the step,
+ * with the value it reads in *@read and the number of views passed in
+ * *@views; NULL where @v or a view has no reader or several. */
+static Step *
+reader_past_views (LensModel * m, int v, int *read, int *views)
+{
+  Step *next = sole_consumer (m, v);
+
+  *views = 0;
+  while (next != NULL && is_relabel (m, next) && next->inputs[0] == v) {
+    v = next->outputs[0];
+    next = sole_consumer (m, v);
+    (*views)++;
+  }
+  *read = v;
+  return next;
+}
+
+/* Turns @step into an Identity of its input 0 (a view, which drop_no_ops
+ * removes unless it makes a graph output). */
+static void
+become_identity (Step * step)
+{
+  LensNode *identity = lens_node_new ("Identity", step->node->name,
+      step->node->opset);
+
+  lens_node_set_io (identity, 1, NULL, 1, NULL);
+  if (lens_node_init (identity, NULL) != LENS_OK)
+    g_assert_not_reached ();
+  lens_node_free (step->node);
+  step->node = identity;
+  step->n_inputs = 1;
+}
+
 /* Conv followed by an activation that only it feeds becomes one Conv with a
  * fused activation: Relu, LeakyRelu, HardSwish, HardSigmoid, Clip (constant
- * bounds) and Sigmoid·Mul = SiLU. */
+ * bounds), Sigmoid and Sigmoid·Mul = SiLU. A single-input activation may
+ * also read the Conv's output through views that only relabel it
+ * (reader_past_views: YuNet's Conv -> Transpose -> Reshape -> Sigmoid
+ * heads): the Conv then stores activated values, the views see them, and
+ * the activation becomes an Identity (no launch); the values on the way
+ * are marked altered, so that nobody keeps them for what they were. */
 static void
 fuse_activations (LensModel * m)
 {
   for (guint s = 0; s < m->steps->len; s++) {
     Step *conv = step_at (m, s);
-    int y, consumers, first = -1;
+    int y, consumers, first = -1, read, views = 0;
     Step *next;
 
     if (!is_op (conv, "Conv") || lens_node_attr (conv->node, "activation"))
@@ -637,8 +705,35 @@ fuse_activations (LensModel * m)
     if (consumers == 0)
       continue;
     next = step_at (m, first);
+    if (consumers == 1) {
+      Step *past = reader_past_views (m, y, &read, &views);
+      if (views > 0 && past != NULL && past->n_inputs == 1
+          && (is_op (past, "Relu") || is_op (past, "HardSwish")
+              || is_op (past, "Sigmoid") || is_op (past, "LeakyRelu")
+              || is_op (past, "HardSigmoid"))
+          && past->inputs[0] == read)
+        next = past;
+      else
+        views = 0;
+    }
 
-    if (consumers == 1 && (is_op (next, "Relu") || is_op (next, "HardSwish"))) {
+    if (views > 0) {
+      float alpha = lens_node_attr_float (next->node, "alpha",
+          is_op (next, "LeakyRelu") ? 0.01f : 0.2f);
+
+      lens_node_set_attr_string (conv->node, "activation",
+          next->node->op_type);
+      if (is_op (next, "LeakyRelu") || is_op (next, "HardSigmoid"))
+        lens_node_set_attr_float (conv->node, "activation_alpha", alpha);
+      if (is_op (next, "HardSigmoid"))
+        lens_node_set_attr_float (conv->node, "activation_beta",
+            lens_node_attr_float (next->node, "beta", 0.5f));
+      for (int v = y; v != read; v = sole_consumer (m, v)->outputs[0])
+        value_at (m, v)->altered = TRUE;
+      value_at (m, read)->altered = TRUE;
+      become_identity (next);
+    } else if (consumers == 1 && (is_op (next, "Relu")
+            || is_op (next, "HardSwish") || is_op (next, "Sigmoid"))) {
       lens_node_set_attr_string (conv->node, "activation",
           next->node->op_type);
       take_output (m, conv, next);
@@ -1537,7 +1632,7 @@ lens_model_keep_tensor (LensModel * m, const char *name, LensError *err)
 
     for (int o = 0; !step->removed && o < step->n_outputs; o++)
       made |= step->outputs[o] == v;
-    if (!made)
+    if (!made || value_at (m, v)->altered)
       return lens_error_set (err, LENS_ERROR_INVALID,
           "%s: tensor '%s' is not computed (a rewrite fused or dropped "
           "its node)", m->path, name);

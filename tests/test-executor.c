@@ -746,6 +746,62 @@ START_TEST (test_concat_in_place)
 }
 END_TEST
 
+/* YuNet's heads: a one-channel Conv -> Transpose (NCHW -> NHWC, moving
+ * only the unit channel) -> Reshape -> Sigmoid as the graph output. The
+ * Transpose is a view and the Sigmoid is fused into the Conv through the
+ * views: one launch in all. @perm_moves_data: a Transpose that does move
+ * elements (the channels of a two-channel Conv) instead, which stays a
+ * copy and keeps its Sigmoid: three launches. */
+static char *
+build_head_model (gboolean perm_moves_data)
+{
+  static const int64_t x_shape[4] = { 1, 8, 7, 13 };
+  static const int64_t w1[4] = { 1, 8, 1, 1 }, w2[4] = { 2, 8, 1, 1 };
+  static const int64_t b1[1] = { 1 }, b2[1] = { 2 };
+  static const int64_t nhwc[4] = { 0, 2, 3, 1 }, rows[3] = { 1, -1, 1 };
+  Builder *b = builder_new (13);
+  Onnx__NodeProto *n;
+  char *path;
+
+  add_input (b, "x", 4, x_shape, NULL);
+  add_init (b, "w", 4, perm_moves_data ? w2 : w1, FALSE, 0.5f);
+  add_init (b, "b", 1, perm_moves_data ? b2 : b1, FALSE, 0.1f);
+  add_init_ints (b, "rows", 3, rows);
+  add_node (b, "Conv", "x,w,b", "c");
+  n = add_node (b, "Transpose", "c", "t");
+  add_attr_ints (b, n, "perm", 4, nhwc);
+  add_node (b, "Reshape", "t,rows", "r");
+  add_node (b, "Sigmoid", "r", "y");
+  add_output (b, "y");
+  path = builder_save (b);
+  builder_free (b);
+  return path;
+}
+
+START_TEST (test_activation_through_views)
+{
+  static const int64_t x_shape[4] = { 1, 8, 7, 13 };
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_head_model (FALSE);
+  LensModel *model;
+
+  /* the Conv's own output now holds activated values: not keepable */
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+          &err) == LENS_OK, "%s", err.message);
+  ck_assert_msg (lens_model_keep_tensor (model, "c", &err) != LENS_OK,
+      "keeping the Conv output a Sigmoid was fused into must fail");
+  ck_assert_msg (strstr (err.message, "'c'") != NULL,
+      "the error names the tensor: %s", err.message);
+  lens_error_clear (&err);
+  lens_model_free (model);
+
+  check_runs (path, random_input (4, x_shape), 1,
+      "Transpose of a unit dimension as a view, Sigmoid fused into Conv");
+  check_runs (build_head_model (TRUE), random_input (4, x_shape), 3,
+      "a Transpose that moves elements keeps its copy and its Sigmoid");
+}
+END_TEST
+
 /* Slices as views: a Split, Slice or Gather whose outputs are contiguous
  * runs of a computed value at 4 KiB offsets (aligned on every device)
  * run nothing; their outputs are sub-buffers of the value's storage, and
@@ -1598,6 +1654,7 @@ executor_suite (void)
   tcase_add_test (tc_run, test_memory_plan_reuses);
   tcase_add_test (tc_run, test_concat_in_place);
   tcase_add_test (tc_run, test_slices_as_views);
+  tcase_add_test (tc_run, test_activation_through_views);
   tcase_add_test (tc_run, test_quantizer_range_from_producers);
   tcase_add_test (tc_run, test_quantizer_ranges_reset);
   tcase_add_test (tc_run, test_input_view_keeps_input);

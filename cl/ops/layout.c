@@ -1373,6 +1373,29 @@ transpose_reshape (LensNode * node, LensError *err)
   return LENS_OK;
 }
 
+/* A permutation that only moves dimensions of size 1 keeps every element
+ * where it was (YuNet's NCHW -> NHWC of its one-channel heads): the output
+ * is the input itself, a view the memory plan makes for nothing. */
+static gboolean
+transpose_output_in_input (const LensNode * node, int i, size_t *elem_offset)
+{
+  const TransposePriv *p = node->priv;
+  const LensTensor *x = node->inputs[0];
+  int last = -1;
+
+  if (p == NULL || x == NULL || i != 0)
+    return FALSE;
+  for (int d = 0; d < x->ndim; d++) {
+    if (x->shape[p->perm[d]] == 1)
+      continue;
+    if (p->perm[d] < last)
+      return FALSE;
+    last = p->perm[d];
+  }
+  *elem_offset = 0;
+  return TRUE;
+}
+
 /* Elements of an output row each work-item of the CPU row transpose
  * copies. */
 #define TRANSPOSE_CPU_SPAN 512
@@ -1554,4 +1577,5 @@ const LensOp lens_op_transpose = {
   .reference = transpose_reference,
   .exit = transpose_exit,
   .make_case = transpose_case,
+  .output_in_input = transpose_output_in_input,
 };
