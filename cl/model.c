@@ -680,21 +680,44 @@ become_identity (Step * step)
   step->n_inputs = 1;
 }
 
+/* Gives @conv the activation of step @act where @act is one the Conv
+ * computes from its own output alone (Relu, HardSwish, Sigmoid, LeakyRelu,
+ * HardSigmoid; Clip's bounds may be inputs, see fuse_activations), with
+ * its parameters; FALSE, leaving @conv as it was, for any other step. */
+static gboolean
+take_activation (Step * conv, const Step * act)
+{
+  if (is_op (act, "LeakyRelu")) {
+    lens_node_set_attr_float (conv->node, "activation_alpha",
+        lens_node_attr_float (act->node, "alpha", 0.01f));
+  } else if (is_op (act, "HardSigmoid")) {
+    lens_node_set_attr_float (conv->node, "activation_alpha",
+        lens_node_attr_float (act->node, "alpha", 0.2f));
+    lens_node_set_attr_float (conv->node, "activation_beta",
+        lens_node_attr_float (act->node, "beta", 0.5f));
+  } else if (!is_op (act, "Relu") && !is_op (act, "HardSwish")
+      && !is_op (act, "Sigmoid")) {
+    return FALSE;
+  }
+  lens_node_set_attr_string (conv->node, "activation", act->node->op_type);
+  return TRUE;
+}
+
 /* Conv followed by an activation that only it feeds becomes one Conv with a
- * fused activation: Relu, LeakyRelu, HardSwish, HardSigmoid, Clip (constant
- * bounds), Sigmoid and Sigmoid·Mul = SiLU. A single-input activation may
- * also read the Conv's output through views that only relabel it
- * (reader_past_views: YuNet's Conv -> Transpose -> Reshape -> Sigmoid
- * heads): the Conv then stores activated values, the views see them, and
- * the activation becomes an Identity (no launch); the values on the way
- * are marked altered, so that nobody keeps them for what they were. */
+ * fused activation: those of take_activation, Clip (constant bounds) and
+ * Sigmoid·Mul = SiLU. A single-input activation may also read the Conv's
+ * output through views that only relabel it (reader_past_views: YuNet's
+ * Conv -> Transpose -> Reshape -> Sigmoid heads): the Conv then stores
+ * activated values, the views see them, and the activation becomes an
+ * Identity (no launch); the values on the way are marked altered, so that
+ * nobody keeps them for what they were. */
 static void
 fuse_activations (LensModel * m)
 {
   for (guint s = 0; s < m->steps->len; s++) {
     Step *conv = step_at (m, s);
-    int y, consumers, first = -1, read, views = 0;
-    Step *next;
+    int y, consumers, first = -1, read, views;
+    Step *next, *past;
 
     if (!is_op (conv, "Conv") || lens_node_attr (conv->node, "activation"))
       continue;
@@ -705,49 +728,15 @@ fuse_activations (LensModel * m)
     if (consumers == 0)
       continue;
     next = step_at (m, first);
-    if (consumers == 1) {
-      Step *past = reader_past_views (m, y, &read, &views);
-      if (views > 0 && past != NULL && past->n_inputs == 1
-          && (is_op (past, "Relu") || is_op (past, "HardSwish")
-              || is_op (past, "Sigmoid") || is_op (past, "LeakyRelu")
-              || is_op (past, "HardSigmoid"))
-          && past->inputs[0] == read)
-        next = past;
-      else
-        views = 0;
-    }
+    past = consumers == 1 ? reader_past_views (m, y, &read, &views) : NULL;
 
-    if (views > 0) {
-      float alpha = lens_node_attr_float (next->node, "alpha",
-          is_op (next, "LeakyRelu") ? 0.01f : 0.2f);
-
-      lens_node_set_attr_string (conv->node, "activation",
-          next->node->op_type);
-      if (is_op (next, "LeakyRelu") || is_op (next, "HardSigmoid"))
-        lens_node_set_attr_float (conv->node, "activation_alpha", alpha);
-      if (is_op (next, "HardSigmoid"))
-        lens_node_set_attr_float (conv->node, "activation_beta",
-            lens_node_attr_float (next->node, "beta", 0.5f));
+    if (past != NULL && views > 0 && past->n_inputs == 1
+        && past->inputs[0] == read && take_activation (conv, past)) {
       for (int v = y; v != read; v = sole_consumer (m, v)->outputs[0])
         value_at (m, v)->altered = TRUE;
       value_at (m, read)->altered = TRUE;
-      become_identity (next);
-    } else if (consumers == 1 && (is_op (next, "Relu")
-            || is_op (next, "HardSwish") || is_op (next, "Sigmoid"))) {
-      lens_node_set_attr_string (conv->node, "activation",
-          next->node->op_type);
-      take_output (m, conv, next);
-    } else if (consumers == 1 && is_op (next, "LeakyRelu")) {
-      lens_node_set_attr_string (conv->node, "activation", "LeakyRelu");
-      lens_node_set_attr_float (conv->node, "activation_alpha",
-          lens_node_attr_float (next->node, "alpha", 0.01f));
-      take_output (m, conv, next);
-    } else if (consumers == 1 && is_op (next, "HardSigmoid")) {
-      lens_node_set_attr_string (conv->node, "activation", "HardSigmoid");
-      lens_node_set_attr_float (conv->node, "activation_alpha",
-          lens_node_attr_float (next->node, "alpha", 0.2f));
-      lens_node_set_attr_float (conv->node, "activation_beta",
-          lens_node_attr_float (next->node, "beta", 0.5f));
+      become_identity (past);
+    } else if (consumers == 1 && take_activation (conv, next)) {
       take_output (m, conv, next);
     } else if (consumers == 1 && is_op (next, "Clip")) {
       float lo, hi;
