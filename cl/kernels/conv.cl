@@ -104,13 +104,41 @@
 #define conv_convert_intp CONV_VEC (convert_int)
 #define conv_convert_floatp CONV_VEC (convert_float)
 
+/* -DCONV_UNALIGNED_VECTORS=1 (CPU devices, whose compiler is clang):
+ * whole tiles move through vector types aligned to their elements, one
+ * instruction each, where PoCL's vload16/vstore16 become four 128-bit
+ * pieces (and vstore16 to a row buffer, then the loads of it, pay for
+ * the mismatch). Elsewhere vloadn/vstoren, as OpenCL C defines them. */
+#ifndef CONV_UNALIGNED_VECTORS
+#define CONV_UNALIGNED_VECTORS 0
+#endif
+#if CONV_UNALIGNED_VECTORS
+typedef float conv_ufloatp
+    __attribute__ ((ext_vector_type (CONV_TP), aligned (sizeof (float))));
+#define conv_load_private(p) (*(const conv_ufloatp *) (p))
+#define conv_store_private(v, p) (*(conv_ufloatp *) (p) = (v))
+/* any vector type (float, int or byte tiles) */
+#define conv_store_global(type, v, p) \
+  do { \
+    typedef CONV_VEC (type) conv_utile_ \
+        __attribute__ ((aligned (sizeof (type)))); \
+    *(__global conv_utile_ *) (p) = (v); \
+  } while (0)
+#define conv_load_global(p) (*(__global const conv_ufloatp *) (p))
+#else
+#define conv_load_private(p) conv_vloadp (0, p)
+#define conv_store_private(v, p) conv_vstorep (v, 0, p)
+#define conv_store_global(type, v, p) conv_vstorep (v, 0, p)
+#define conv_load_global(p) conv_vloadp (0, p)
+#endif
+
 /* Stores the tile vector @v (elements of @type) at @dst: whole where
  * @count, the columns left in the row, covers it, else its first @count
  * lanes one by one (the row ends inside the tile). */
 #define CONV_STORE_TILE(type, v, dst, count) \
   do { \
     if ((count) >= CONV_TP) { \
-      conv_vstorep (v, 0, dst); \
+      conv_store_global (type, v, dst); \
     } else { \
       type lanes_[CONV_TP]; \
       conv_vstorep (v, 0, lanes_); \
@@ -130,6 +158,22 @@
 #error "CONV_TP must be 8 or 16"
 #endif
 
+/* The even and the odd lanes of the pair of tiles (@a, @b) */
+#if CONV_UNALIGNED_VECTORS && CONV_TP == 16
+#define conv_even_lanes(a, b) __builtin_shufflevector (a, b, 0, 2, 4, 6, \
+    8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define conv_odd_lanes(a, b) __builtin_shufflevector (a, b, 1, 3, 5, 7, \
+    9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#elif CONV_UNALIGNED_VECTORS
+#define conv_even_lanes(a, b) __builtin_shufflevector (a, b, 0, 2, 4, 6, \
+    8, 10, 12, 14)
+#define conv_odd_lanes(a, b) __builtin_shufflevector (a, b, 1, 3, 5, 7, \
+    9, 11, 13, 15)
+#else
+#define conv_even_lanes(a, b) shuffle2 (a, b, CONV_EVEN)
+#define conv_odd_lanes(a, b) shuffle2 (a, b, CONV_EVEN + 1)
+#endif
+
 /* The tile at @p: whole where @count covers it, else its first @count
  * lanes one by one (the rest 0, all of them for a count of 0 or less):
  * the row may end the buffer. */
@@ -139,7 +183,7 @@ conv_load_tile (__global const float *p, int count)
   float lanes[CONV_TP];
 
   if (count >= CONV_TP)
-    return conv_vloadp (0, p);
+    return conv_load_global (p);
   for (int i = 0; i < CONV_TP; i++)
     lanes[i] = i < count ? p[i] : 0.0f;
   return conv_vloadp (0, lanes);
@@ -311,9 +355,9 @@ __attribute__ ((always_inline)) inline conv_floatp
 conv_load_pixels (__global const float *xr, int c, int stride, int w_p)
 {
   if (stride == 1)
-    return conv_vloadp (0, xr + c);
+    return conv_load_global (xr + c);
   if (stride == 2)
-    return conv_vloadp (0, xr + (c & 1) * (w_p >> 1) + (c >> 1));
+    return conv_load_global (xr + (c & 1) * (w_p >> 1) + (c >> 1));
 
   __global const float *p = xr + c;
 
@@ -860,9 +904,9 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
           (row_len + CONV_TP - 1) / CONV_TP * CONV_TP <= x_count) { \
         if (stride_w == 1) { \
           for (; i + CONV_TP <= row_len; i += CONV_TP) \
-            conv_vstorep (select ((conv_floatp) 0.0f, LOAD (line + i), \
-                    CONV_LANES + i >= in_lo && CONV_LANES + i < in_hi), \
-                0, dst + i); \
+            conv_store_private (select ((conv_floatp) 0.0f, \
+                    LOAD (line + i), CONV_LANES + i >= in_lo && \
+                    CONV_LANES + i < in_hi), dst + i); \
         } else { \
           for (; i + CONV_TP <= phase_len; i += CONV_TP) { \
             const conv_intp w = CONV_LANES + 2 * i; \
@@ -871,8 +915,8 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
             const conv_floatp b = select ((conv_floatp) 0.0f, \
                 LOAD (line + 2 * i + CONV_TP), \
                 w + CONV_TP >= in_lo && w + CONV_TP < in_hi); \
-            conv_vstorep (shuffle2 (a, b, CONV_EVEN), 0, dst + i); \
-            conv_vstorep (shuffle2 (a, b, CONV_EVEN + 1), 0, \
+            conv_store_private (conv_even_lanes (a, b), dst + i); \
+            conv_store_private (conv_odd_lanes (a, b), \
                 dst + phase_len + i); \
           } \
         } \
@@ -906,7 +950,7 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
         conv_floatp xv[CONV_PR]; \
         _Pragma ("unroll") \
         for (int r = 0; r < CONV_PR; r++) \
-          xv[r] = conv_vloadp (0, xt + r * stride_h * row_len); \
+          xv[r] = conv_load_private (xt + r * stride_h * row_len); \
         CONV_TAP_VECTORS (xv, CONV_PR); \
       } \
       row_end; \
@@ -916,7 +960,7 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
   CONV_TILES_LOOP (k_h * k_w, CONV_PR, stage, stage_chunk, tile_begin, \
       CONV_STAGED_TAPS (row_end), (void) 0, tile_end)
 
-#define CONV_STAGED_FLOAT_LOAD(p) conv_vloadp (0, p)
+#define CONV_STAGED_FLOAT_LOAD(p) conv_load_global (p)
 #define CONV_STAGED_FLOAT_VALUE(e) (e)
 
 __kernel void
@@ -1386,6 +1430,29 @@ lens_conv2d_vnni_integer (__global const void *xp, int direct, int channels,
 #define DW_SPAN ((DW_KH - 1) * DW_DH + 1)
 #define DW_ROW_LEN (DW_SW * DW_PHASE_LEN)
 
+/* -DDW_OUT_ROWS: output rows a work-item computes together, each input
+ * vector loaded once for all of them (the host's choice: 4 on a CPU
+ * device at stride 1, where the loads, most of them across a cache line,
+ * set the pace); the rows they read, DW_BUFFERED, stay buffered. */
+#ifndef DW_OUT_ROWS
+#define DW_OUT_ROWS 1
+#endif
+#define DW_BUFFERED (DW_SPAN + (DW_OUT_ROWS - 1) * DW_SH)
+
+/* Whether buffered row @r (from the first output row's first input row)
+ * is read by some kernel row of some output row: with dilation or a
+ * stride past the kernel, not all of them are. */
+#define dw_row_used(r) dw_row_used_by ((r), DW_OUT_ROWS)
+inline bool
+dw_row_used_by (int r, int out_rows)
+{
+  for (int j = 0; j < out_rows; j++)
+    if (r >= j * DW_SH && (r - j * DW_SH) % DW_DH == 0
+        && (r - j * DW_SH) / DW_DH < DW_KH)
+      return true;
+  return false;
+}
+
 /* Copies input row @xrow (in_w long) into @row, padded column c (x column
  * c - pad_left) at row[(c % DW_SW) * DW_PHASE_LEN + c / DW_SW]: with the
  * columns split by phase, the pixels of one tap, DW_SW apart in x, lie
@@ -1406,10 +1473,17 @@ name (__global const type *xrow, int in_w, int pad_left, float *row, \
   } \
 }
 
+/* Whole vectors, the last moved back to end at the row's end (storing
+ * some columns again, the same values) where the row has one: the
+ * columns left to the scalar loop after it would otherwise be up to a
+ * vector's (for stride 2, clang made a scatter of that loop, microcoded
+ * on AMD Zen 4: a quarter of the kernel's time). */
 #if DW_SW == 1
 #define CONV_DEPTHWISE_FILL_VECTORS(LOAD) \
-  for (; col + CONV_TP <= in_w; col += CONV_TP) \
-    conv_vstorep (LOAD (xrow + col), 0, row + pad_left + col)
+  for (; col < in_w && in_w >= CONV_TP; col += CONV_TP) { \
+    const int at = min (col, in_w - CONV_TP); \
+    conv_store_private (LOAD (xrow + at), row + pad_left + at); \
+  }
 #elif DW_SW == 2
 /* the even and odd columns of x land in the phases of pad_left's and
  * pad_left + 1's parity */
@@ -1417,17 +1491,20 @@ name (__global const type *xrow, int in_w, int pad_left, float *row, \
   float *even = row + (pad_left & 1) * DW_PHASE_LEN + pad_left / 2; \
   float *odd = row + ((pad_left + 1) & 1) * DW_PHASE_LEN + \
       (pad_left + 1) / 2; \
-  for (; col + 2 * CONV_TP <= in_w; col += 2 * CONV_TP) { \
-    const conv_floatp a = LOAD (xrow + col); \
-    const conv_floatp b = LOAD (xrow + col + CONV_TP); \
-    conv_vstorep (shuffle2 (a, b, CONV_EVEN), 0, even + col / 2); \
-    conv_vstorep (shuffle2 (a, b, CONV_EVEN + 1), 0, odd + col / 2); \
-  }
+  for (; col + 1 < in_w && in_w >= 2 * CONV_TP; col += 2 * CONV_TP) { \
+    /* an even column, so that the phases stay those of the row */ \
+    const int at = min (col, (in_w - 2 * CONV_TP) & ~1); \
+    const conv_floatp a = LOAD (xrow + at); \
+    const conv_floatp b = LOAD (xrow + at + CONV_TP); \
+    conv_store_private (conv_even_lanes (a, b), even + at / 2); \
+    conv_store_private (conv_odd_lanes (a, b), odd + at / 2); \
+  } \
+  col = min (col, in_w & ~1)
 #else
 #define CONV_DEPTHWISE_FILL_VECTORS(LOAD) (void) 0
 #endif
 
-#define CONV_DEPTHWISE_FLOAT_LOAD(p) conv_vloadp (0, p)
+#define CONV_DEPTHWISE_FLOAT_LOAD(p) conv_load_global (p)
 #define CONV_DEPTHWISE_FLOAT_VALUE(e) (e)
 #define CONV_DEPTHWISE_INT_LOAD(p) \
   (conv_convert_floatp ((conv_convert_intp (conv_vloadp (0, p)) ^ x_sign) \
@@ -1458,39 +1535,40 @@ CONV_DEPTHWISE_FILL_ROW (conv_depthwise_fill_row_int, uchar,
   const int n = get_global_id (2); \
   if (oy0 >= out_h || oc >= out_c) \
     return; \
+  const int oy_end = min (out_h, oy0 + rows); \
   const int ic = oc / out_per_group; \
   __global const xtype *xc = x + ((size_t) n * in_c + ic) * in_h * in_w; \
   __global out_type *yc = y + ((size_t) n * out_c + oc) * out_h * out_w; \
   float wk[DW_KH * DW_KW]; \
-  float ring[DW_SPAN * DW_ROW_LEN]; \
+  float ring[DW_BUFFERED * DW_ROW_LEN] \
+      __attribute__ ((aligned (CONV_TP * sizeof (float)))); \
   /* the input row each buffer holds (-1: none yet) */ \
-  int held[DW_SPAN]; \
+  int held[DW_BUFFERED]; \
   _Pragma ("unroll") \
   for (int t = 0; t < DW_KH * DW_KW; t++) \
     wk[t] = WEIGHT (t); \
-  for (int i = 0; i < DW_SPAN * DW_ROW_LEN; i += CONV_TP) \
+  for (int i = 0; i < DW_BUFFERED * DW_ROW_LEN; i += CONV_TP) \
     conv_vstorep ((conv_floatp) 0.0f, 0, ring + i); \
-  for (int r = 0; r < DW_SPAN; r++) \
+  for (int r = 0; r < DW_BUFFERED; r++) \
     held[r] = -1; \
-  for (int oy = oy0; oy < min (out_h, oy0 + rows); oy++) { \
+  for (int oy = oy0; oy < oy_end; oy += DW_OUT_ROWS) { \
     const int iy0 = oy * DW_SH - pad_top; \
-    __global out_type *yrow = yc + (size_t) oy * out_w; \
-    /* each tap row's buffer, NULL for a row of padding */ \
-    const float *tap_row[DW_KH]; \
+    /* the buffer of input row iy0 + r, NULL for a row of padding */ \
+    const float *tap_row[DW_BUFFERED]; \
     _Pragma ("unroll") \
-    for (int ky = 0; ky < DW_KH; ky++) { \
-      const int iy = iy0 + ky * DW_DH; \
-      tap_row[ky] = NULL; \
-      if (iy >= 0 && iy < in_h) { \
-        /* the DW_SPAN rows of one output row are distinct modulo \
-         * DW_SPAN, and a row overwritten is older than them all */ \
-        const int slot = iy % DW_SPAN; \
+    for (int r = 0; r < DW_BUFFERED; r++) { \
+      const int iy = iy0 + r; \
+      tap_row[r] = NULL; \
+      if (iy >= 0 && iy < in_h && dw_row_used (r)) { \
+        /* the DW_BUFFERED rows from iy0 are distinct modulo \
+         * DW_BUFFERED, and a row overwritten is older than them all */ \
+        const int slot = iy % DW_BUFFERED; \
         float *row = ring + slot * DW_ROW_LEN; \
         if (held[slot] != iy) { \
           fill (xc + (size_t) iy * in_w, in_w, pad_left, row, x_sign, zp); \
           held[slot] = iy; \
         } \
-        tap_row[ky] = row; \
+        tap_row[r] = row; \
       } \
     } \
     for (int ox_tile = 0; ox_tile < out_w; ox_tile += CONV_TP) { \
@@ -1499,30 +1577,49 @@ CONV_DEPTHWISE_FILL_ROW (conv_depthwise_fill_row_int, uchar,
        * same values */ \
       const int ox0 = out_w >= CONV_TP ? min (ox_tile, out_w - CONV_TP) : \
           ox_tile; \
-      /* one sum per kernel row: independent chains of fused \
-       * multiply-adds rather than one chain as long as the kernel */ \
-      conv_floatp row_acc[DW_KH]; \
-      conv_floatp acc = 0.0f; \
+      /* one sum per output row and kernel row: independent chains of \
+       * fused multiply-adds rather than one chain as long as the \
+       * kernel; each tap vector loaded once for every output row */ \
+      conv_floatp row_acc[DW_OUT_ROWS][DW_KH]; \
       _Pragma ("unroll") \
-      for (int ky = 0; ky < DW_KH; ky++) { \
-        row_acc[ky] = 0.0f; \
-        if (tap_row[ky] == NULL) \
+      for (int j = 0; j < DW_OUT_ROWS; j++) \
+        _Pragma ("unroll") \
+        for (int ky = 0; ky < DW_KH; ky++) \
+          row_acc[j][ky] = 0.0f; \
+      _Pragma ("unroll") \
+      for (int r = 0; r < DW_BUFFERED; r++) { \
+        if (!dw_row_used (r) || tap_row[r] == NULL) \
           continue; \
         _Pragma ("unroll") \
         for (int kx = 0; kx < DW_KW; kx++) { \
           /* padded column ox0 * DW_SW + kx * DW_DW */ \
-          const float *p = tap_row[ky] + (kx * DW_DW % DW_SW) * \
-              DW_PHASE_LEN + kx * DW_DW / DW_SW + ox0; \
-          row_acc[ky] = fma (conv_vloadp (0, p), \
-              (conv_floatp) wk[ky * DW_KW + kx], row_acc[ky]); \
+          const conv_floatp v = conv_load_private (tap_row[r] + \
+              (kx * DW_DW % DW_SW) * DW_PHASE_LEN + kx * DW_DW / DW_SW + \
+              ox0); \
+          _Pragma ("unroll") \
+          for (int j = 0; j < DW_OUT_ROWS; j++) { \
+            /* kernel row ky of output row oy + j reads input row r */ \
+            const int ky = (r - j * DW_SH) / DW_DH; \
+            if (r >= j * DW_SH && (r - j * DW_SH) % DW_DH == 0 && \
+                ky < DW_KH) \
+              row_acc[j][ky] = fma (v, (conv_floatp) wk[ky * DW_KW + kx], \
+                  row_acc[j][ky]); \
+          } \
         } \
       } \
       _Pragma ("unroll") \
-      for (int ky = 0; ky < DW_KH; ky++) \
-        acc += row_acc[ky]; \
-      const CONV_VEC (out_type) out = RESULT (acc); \
-      TAKE (out, out_w - ox0); \
-      CONV_STORE_TILE (out_type, out, yrow + ox0, out_w - ox0); \
+      for (int j = 0; j < DW_OUT_ROWS; j++) { \
+        conv_floatp acc = 0.0f; \
+        _Pragma ("unroll") \
+        for (int ky = 0; ky < DW_KH; ky++) \
+          acc += row_acc[j][ky]; \
+        if (j == 0 || oy + j < oy_end) { \
+          __global out_type *yrow = yc + (size_t) (oy + j) * out_w; \
+          const CONV_VEC (out_type) out = RESULT (acc); \
+          TAKE (out, out_w - ox0); \
+          CONV_STORE_TILE (out_type, out, yrow + ox0, out_w - ox0); \
+        } \
+      } \
     } \
   }
 
