@@ -1439,16 +1439,24 @@ lens_conv2d_vnni_integer (__global const void *xp, int direct, int channels,
 #endif
 #define DW_BUFFERED (DW_SPAN + (DW_OUT_ROWS - 1) * DW_SH)
 
-/* Whether buffered row @r (from the first output row's first input row)
- * is read by some kernel row of some output row: with dilation or a
- * stride past the kernel, not all of them are. */
-#define dw_row_used(r) dw_row_used_by ((r), DW_OUT_ROWS)
-inline bool
-dw_row_used_by (int r, int out_rows)
+/* The kernel row of output row @j (of those a work-item computes
+ * together) that reads buffered row @r (from the first output row's
+ * first input row), or -1 where none does. */
+inline int
+dw_kernel_row (int r, int j)
 {
-  for (int j = 0; j < out_rows; j++)
-    if (r >= j * DW_SH && (r - j * DW_SH) % DW_DH == 0
-        && (r - j * DW_SH) / DW_DH < DW_KH)
+  const int d = r - j * DW_SH;
+
+  return d >= 0 && d % DW_DH == 0 && d / DW_DH < DW_KH ? d / DW_DH : -1;
+}
+
+/* Whether some output row reads buffered row @r: with dilation or a
+ * stride past the kernel, not all of them are. */
+inline bool
+dw_row_used (int r)
+{
+  for (int j = 0; j < DW_OUT_ROWS; j++)
+    if (dw_kernel_row (r, j) >= 0)
       return true;
   return false;
 }
@@ -1598,10 +1606,8 @@ CONV_DEPTHWISE_FILL_ROW (conv_depthwise_fill_row_int, uchar,
               ox0); \
           _Pragma ("unroll") \
           for (int j = 0; j < DW_OUT_ROWS; j++) { \
-            /* kernel row ky of output row oy + j reads input row r */ \
-            const int ky = (r - j * DW_SH) / DW_DH; \
-            if (r >= j * DW_SH && (r - j * DW_SH) % DW_DH == 0 && \
-                ky < DW_KH) \
+            const int ky = dw_kernel_row (r, j); \
+            if (ky >= 0) \
               row_acc[j][ky] = fma (v, (conv_floatp) wk[ky * DW_KW + kx], \
                   row_acc[j][ky]); \
           } \

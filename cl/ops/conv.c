@@ -736,12 +736,15 @@ conv_options (LensContext * ctx, LensActivationKind act, EpilogueForm form,
     gboolean range, gboolean residual, int tile_oc, int tile_px, int vectors,
     int rows)
 {
+  /* a CPU device's compiler is clang: prefetch and under-aligned vector
+   * types (see kernels/conv.cl) */
+  gboolean cpu = !lens_context_is_gpu (ctx);
+
   return g_strdup_printf ("-DACT=%d -DCONV_TM=%d -DCONV_TP=%d -DCONV_PV=%d "
       "-DCONV_PR=%d -DCONV_STAGE=%d -DCONV_STAGE_FLOATS=%d "
       "-DCONV_PREFETCH=%d -DCONV_UNALIGNED_VECTORS=%d%s%s%s%s", (int) act,
       tile_oc, tile_px, vectors, rows, stage_channels (ctx),
-      CONV_STAGE_FLOATS, !lens_context_is_gpu (ctx),
-      !lens_context_is_gpu (ctx),
+      CONV_STAGE_FLOATS, cpu, cpu,
       form != EPILOGUE_FORM_NONE ? " -DCONV_INT_FUSED=1" : "",
       form == EPILOGUE_FORM_SCALES ? " -DCONV_INT_SCALES=1" : "",
       range ? " -DCONV_INT_RANGE=1" : "",
