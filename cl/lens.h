@@ -157,13 +157,15 @@ double lens_context_build_ms (LensContext *ctx);
 /* Kernel profiling, off by default (and then free of cost). On, every
  * launch keeps its OpenCL event under the tag last set (-1 after turning
  * it on); collect waits for the queue, adds each launch's device time
- * (CL_PROFILING_COMMAND_END - START, in ms) to ms[tag] and counts it in
- * launches[tag] (either may be NULL; tags outside 0..n_tags-1 are
- * dropped), then releases the events. Turning it off drops pending ones. */
+ * (CL_PROFILING_COMMAND_END - START, in ms) to ms[tag], the time the
+ * device sat idle before it since the previous collected launch ended to
+ * idle_ms[tag], and counts it in launches[tag] (any may be NULL; tags
+ * outside 0..n_tags-1 are dropped), then releases the events. Turning it
+ * off drops pending ones. */
 void lens_context_set_profiling (LensContext *ctx, gboolean on);
 void lens_context_set_profile_tag (LensContext *ctx, int tag);
 LensStatus lens_context_profile_collect (LensContext *ctx, int n_tags,
-    double *ms, int *launches, LensError *err);
+    double *ms, double *idle_ms, int *launches, LensError *err);
 
 /* ---- tensors ------------------------------------------------------------- */
 
@@ -530,6 +532,8 @@ typedef struct
                                  * lens_model_tensor_shape */
   double device_ms;             /* its kernels' execution time on the device
                                  * (OpenCL event profiling), summed */
+  double idle_ms;               /* the device idle before each of them,
+                                 * since the launch before ended, summed */
   int kernels;                  /* kernels it launched */
   double flops;                 /* as counted by lens_model_flops */
 } LensNodeProfile;

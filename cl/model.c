@@ -1983,20 +1983,23 @@ lens_exec_run (LensExec * e, LensError *err)
           e->host_outputs[i]->host, lens_tensor_numel (e->host_staging[i]));
   if (e->profiling) {
     double *ms = g_new0 (double, MAX (e->n_nodes, 1));
+    double *idle_ms = g_new0 (double, MAX (e->n_nodes, 1));
     int *launches = g_new0 (int, MAX (e->n_nodes, 1));
     /* after a failure too: the events of the launches made are released */
     LensStatus pst = lens_context_profile_collect (e->ctx, e->n_nodes, ms,
-        launches, st == LENS_OK ? err : NULL);
+        idle_ms, launches, st == LENS_OK ? err : NULL);
 
     lens_context_set_profile_tag (e->ctx, -1);
     if (st == LENS_OK)
       st = pst;
     for (int n = 0; n < e->n_nodes && st == LENS_OK; n++) {
       e->profile[n].device_ms = ms[n];
+      e->profile[n].idle_ms = idle_ms[n];
       e->profile[n].kernels = launches[n];
     }
     e->profiled = st == LENS_OK;
     g_free (ms);
+    g_free (idle_ms);
     g_free (launches);
   }
   if (st != LENS_OK)

@@ -886,9 +886,10 @@ lens_context_set_profile_tag (LensContext * ctx, int tag)
 
 LensStatus
 lens_context_profile_collect (LensContext * ctx, int n_tags, double *ms,
-    int *launches, LensError *err)
+    double *idle_ms, int *launches, LensError *err)
 {
   LensStatus st = LENS_OK;
+  cl_ulong prev_end = 0;
   cl_int rc;
 
   if (ctx->launches == NULL || ctx->launches->len == 0)
@@ -912,10 +913,18 @@ lens_context_profile_collect (LensContext * ctx, int n_tags, double *ms,
           lens_cl_error_name (rc));
       break;
     }
+    /* the in-order queue ran them one after another: the time between
+     * two is the device waiting for its next launch */
+    gboolean waited = i > 0 && start > prev_end;
+    cl_ulong idle = waited ? start - prev_end : 0;
+
+    prev_end = end;
     if (l->tag < 0 || l->tag >= n_tags)
       continue;
     if (ms != NULL && end > start)
       ms[l->tag] += (end - start) / 1e6;
+    if (idle_ms != NULL)
+      idle_ms[l->tag] += idle / 1e6;
     if (launches != NULL)
       launches[l->tag]++;
   }

@@ -286,7 +286,7 @@ START_TEST (test_profiling_counts_launches)
   LensTensor *t = lens_tensor_new (LENS_DTYPE_UINT32, 1, shape);
   cl_uint value = 7, n = 97;
   size_t global = 97;
-  double ms[2] = { 0, 0 };
+  double ms[2] = { 0, 0 }, idle_ms[2] = { 0, 0 };
   int launches[2] = { 0, 0 };
   guint64 before;
   cl_kernel k;
@@ -303,17 +303,25 @@ START_TEST (test_profiling_counts_launches)
   for (int i = 0; i < 2; i++)
     ck_assert (lens_context_enqueue (lens_check_ctx, k, 1, &global, NULL,
             &err) == LENS_OK);
+  /* the device waits for the host: at least these 20 ms idle before the
+   * launch under tag 1 */
+  ck_assert (clFinish (lens_context_get_queue (lens_check_ctx)) ==
+      CL_SUCCESS);
+  g_usleep (20000);
   lens_context_set_profile_tag (lens_check_ctx, 1);
   ck_assert (lens_context_enqueue (lens_check_ctx, k, 1, &global, NULL,
           &err) == LENS_OK);
   ck_assert_msg (lens_context_profile_collect (lens_check_ctx, 2, ms,
-          launches, &err) == LENS_OK, "%s", err.message);
+          idle_ms, launches, &err) == LENS_OK, "%s", err.message);
   lens_context_set_profiling (lens_check_ctx, FALSE);
   ck_assert_msg (launches[0] == 2 && launches[1] == 1,
       "expected 2 launches under tag 0 and 1 under tag 1, got %d and %d",
       launches[0], launches[1]);
   ck_assert_msg (ms[0] >= 0 && ms[1] >= 0, "device times must not be "
       "negative: %g, %g", ms[0], ms[1]);
+  ck_assert_msg (idle_ms[0] >= 0 && idle_ms[1] >= 15, "expected the 20 ms "
+      "the host slept counted as idle before the launch under tag 1 (and "
+      "no negative idle), got %g and %g ms", idle_ms[0], idle_ms[1]);
   ck_assert_msg (lens_context_enqueue_count (lens_check_ctx) - before == 3,
       "expected 3 counted launches, got %" G_GUINT64_FORMAT,
       lens_context_enqueue_count (lens_check_ctx) - before);

@@ -36,7 +36,10 @@
  * runs (separate from the timed ones: profiling slows a run a little),
  * the device time per node (its median over those runs; the --top
  * costliest, default 15) and per op type (sums of those), sorted by cost,
- * against the profiled runs' median latency. --json prints one JSON
+ * against the profiled runs' median latency, and how long the device sat
+ * idle between launches (per node the median of the gaps before its
+ * kernels, summed: on PoCL the hand-over from one kernel to the next,
+ * 5-10 us where both threads ran the last one). --json prints one JSON
  * object instead of text (with --profile, every node). */
 #include "lens.h"
 
@@ -415,6 +418,7 @@ run_profile (LensExec * exec, LensTensor ** inputs, int n_inputs,
   GHashTable *by_op = g_hash_table_new (g_str_hash, g_str_equal);
   GArray *ops = g_array_new (FALSE, TRUE, sizeof (OpTotal));
   double *times = NULL;         /* [node][run] */
+  double *idle = NULL;          /* [node][run] */
   double *wall = g_new0 (double, iters);
   LensStatus st = LENS_OK;
   int n_nodes = 0;
@@ -434,18 +438,24 @@ run_profile (LensExec * exec, LensTensor ** inputs, int n_inputs,
       nodes = g_memdup2 (p, sizeof (LensNodeProfile) * MAX (n, 1));
       n_nodes = n;
       times = g_new0 (double, (gsize) MAX (n, 1) * iters);
+      idle = g_new0 (double, (gsize) MAX (n, 1) * iters);
     }
-    for (int k = 0; k < n; k++)
+    for (int k = 0; k < n; k++) {
       times[(gsize) k * iters + it] = p[k].device_ms;
+      idle[(gsize) k * iters + it] = p[k].idle_ms;
+    }
   }
   lens_exec_set_profiling (exec, FALSE);
   if (st == LENS_OK) {
-    for (int k = 0; k < n_nodes; k++)
+    for (int k = 0; k < n_nodes; k++) {
       nodes[k].device_ms = stats_of (times + (gsize) k * iters,
           iters).median;
+      nodes[k].idle_ms = stats_of (idle + (gsize) k * iters, iters).median;
+    }
     *wall_ms = stats_of (wall, iters).median;
   }
   g_free (times);
+  g_free (idle);
   g_free (wall);
   if (st != LENS_OK) {
     g_free (nodes);
@@ -501,7 +511,7 @@ main (int argc, char **argv)
   int ndim = 0;
   double *samples = NULL;
   double t0, load_ms, first_ms, build_cold = NAN, build_warm = NAN,
-      compile_cold = NAN, compile_warm = NAN, flops, prof_total = 0,
+      compile_cold = NAN, compile_warm = NAN, flops, prof_total = 0, prof_idle = 0,
       prof_wall = 0;
   guint64 launches;
   Stats st_lat;
@@ -596,8 +606,10 @@ main (int argc, char **argv)
             &n_prof_nodes, &prof_ops, &n_prof_ops, &prof_wall,
             &err) != LENS_OK)
       goto error;
-    for (int k = 0; k < n_prof_nodes; k++)
+    for (int k = 0; k < n_prof_nodes; k++) {
       prof_total += prof_nodes[k].device_ms;
+      prof_idle += prof_nodes[k].idle_ms;
+    }
   }
 
   if (!o.no_build) {
@@ -666,6 +678,8 @@ main (int argc, char **argv)
       if (o.profile) {
         g_string_append (s, ", \"profile\": {\"device_ms\": ");
         json_number (s, prof_total);
+        g_string_append (s, ", \"idle_ms\": ");
+        json_number (s, prof_idle);
         g_string_append (s, ", \"wall_ms\": ");
         json_number (s, prof_wall);
         g_string_append (s, ", \"nodes\": [");
@@ -679,6 +693,8 @@ main (int argc, char **argv)
                   sizeof shape_buf));
           g_string_append (s, ", \"ms\": ");
           json_number (s, prof_nodes[k].device_ms);
+          g_string_append (s, ", \"idle_ms\": ");
+          json_number (s, prof_nodes[k].idle_ms);
           g_string_append_printf (s, ", \"kernels\": %d, \"gflop\": ",
               prof_nodes[k].kernels);
           json_number (s, prof_nodes[k].flops / 1e9);
@@ -731,6 +747,9 @@ main (int argc, char **argv)
             "events, per node the median of %d runs) of %.2f ms (their "
             "median latency): the rest is launches, transfers and host "
             "work\n", prof_total, o.iters, prof_wall);
+        printf ("idle         %.2f ms per inference between launches (the "
+            "device done with one kernel, not yet running the next; per "
+            "node the median)\n", prof_idle);
         printf ("\n%d costliest of %d nodes:\n", shown, n_prof_nodes);
         printf ("%9s %6s %6s %8s %9s  %-21s %-16s %s\n", "ms", "%", "cum%",
             "kernels", "GFLOP/s", "op", "output", "node");
