@@ -181,26 +181,55 @@ lens_max_pool_sep (__global const T * x, __global T * y,
 /* Outputs per span (vector) of the vector kernels. */
 #define POOL_VEC 8
 
-/* The common head of the vector pooling kernels: this item's plane and
- * its chunk of the row's outputs [first, last); reach is how many
- * elements a span reads from its first tap (at stride 2 the last column
- * of an odd window comes from the odd lanes of a load one column
- * earlier), and the spans inside the row start in [first_inside,
- * last_inside]. */
-#define POOL_VEC_BEGIN \
+/* The common head of the vector pooling kernels, for spans of @vec
+ * outputs: this item's plane and its chunk of the row's outputs [first,
+ * last); reach is how many elements a span reads from its first tap (at
+ * stride 2 the last column of an odd window comes from the odd lanes of a
+ * load one column earlier), and the spans inside the row start in
+ * [first_inside, last_inside]. */
+#define POOL_SPAN_BEGIN(vec) \
   const int chunk = get_global_id (0); \
   __global const T *plane = x + (long) get_global_id (2) * in_h * in_w; \
   if (chunk >= chunks || (int) get_global_id (2) * out_h >= rows) \
     return; \
-  const int spans = (out_w + POOL_VEC - 1) / POOL_VEC; \
+  const int spans = (out_w + (vec) - 1) / (vec); \
   const int per_chunk = (spans + chunks - 1) / chunks; \
-  const int first = chunk * per_chunk * POOL_VEC; \
-  const int last = min (first + per_chunk * POOL_VEC, out_w); \
-  const int reach = s_w == 1 ? POOL_VEC + k_w - 1 : \
-      2 * POOL_VEC + max (k_w, 2) - 2; \
+  const int first = chunk * per_chunk * (vec); \
+  const int last = min (first + per_chunk * (vec), out_w); \
+  const int reach = s_w == 1 ? (vec) + k_w - 1 : \
+      2 * (vec) + max (k_w, 2) - 2; \
   const int first_inside = (p_w + s_w - 1) >> (s_w - 1); \
   const int last_inside = in_w - reach + p_w < 0 ? -1 : \
-      min (out_w - POOL_VEC, (in_w - reach + p_w) >> (s_w - 1))
+      min (out_w - (vec), (in_w - reach + p_w) >> (s_w - 1))
+#define POOL_VEC_BEGIN POOL_SPAN_BEGIN (POOL_VEC)
+
+/* -DPOOL_UNALIGNED_VECTORS=1 (CPU devices, whose compiler is clang, as
+ * CONV_UNALIGNED_VECTORS in conv.cl): lens_max_pool_vec takes spans of
+ * POOL_CPU_VEC outputs through vector types aligned to their elements,
+ * one load or store instruction each where PoCL's vload16 made four
+ * 128-bit pieces, and splits stride-2 pairs of columns with
+ * __builtin_shufflevector, which PoCL's .even/.odd did lane by lane.
+ * Elsewhere vloadn/vstoren of POOL_VEC, as OpenCL C defines them. */
+#ifndef POOL_UNALIGNED_VECTORS
+#define POOL_UNALIGNED_VECTORS 0
+#endif
+#if POOL_UNALIGNED_VECTORS
+#define POOL_CPU_VEC 16
+typedef T pool_span
+    __attribute__ ((ext_vector_type (16), aligned (sizeof (T))));
+typedef T pool_pair
+    __attribute__ ((ext_vector_type (32), aligned (sizeof (T))));
+#define pool_load_span(p) (*(__global const pool_span *) (p))
+#define pool_load_pair(p) (*(__global const pool_pair *) (p))
+#define pool_store_span(v, p) (*(__global pool_span *) (p) = (v))
+/* VEC_MAX_OF for any width (the builtins stop at 16 lanes): the same
+ * choice, NaN in @v never winning */
+#define POOL_MAX_LANES(best, v) ((v) > (best) ? (v) : (best))
+#define pool_even_lanes(v) __builtin_shufflevector (v, v, 0, 2, 4, 6, 8, \
+    10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define pool_odd_lanes(v) __builtin_shufflevector (v, v, 1, 3, 5, 7, 9, \
+    11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#endif
 
 /* MaxPool with dilations 1 and a column stride of 1 or 2 on rows of at
  * least two spans (downsamplers, wide stride-1 windows). A row's spans of
@@ -214,6 +243,107 @@ lens_max_pool_sep (__global const T * x, __global T * y,
  * the window reaches) and rows too narrow for a span take max_value.
  * NDRange chunks x row groups x planes (no index divisions), an item
  * taking rows oy, oy + row groups... */
+#if POOL_UNALIGNED_VECTORS
+/* The CPU form: spans of POOL_CPU_VEC outputs, and at stride 2 each pair
+ * of window columns takes the maximum over the window's rows of one load
+ * of 2 x POOL_CPU_VEC elements before splitting it into even and odd
+ * lanes (k_w shuffles a span instead of k_h x k_w). The 2 x 2 and 3 x 3
+ * stride-2 downsamplers have loops of their own, without the tap loops
+ * (whose overhead was most of the time). An item takes a block of
+ * consecutive rows, which share input rows and read on sequentially. */
+__kernel void
+lens_max_pool_vec (__global const T * x, __global T * y,
+    POOL_GEOMETRY_ARGS)
+{
+  POOL_SPAN_BEGIN (POOL_CPU_VEC);
+  const int block = (out_h + get_global_size (1) - 1) / get_global_size (1);
+  const int oy_end = min (out_h, (int) (get_global_id (1) + 1) * block);
+  for (int oy = get_global_id (1) * block; oy < oy_end; oy++) {
+    const int row = get_global_id (2) * out_h + oy;
+    const int y0 = oy * s_h - p_h;
+    __global T *out = y + (long) row * out_w;
+    int ky0, ky1;
+
+    if (last_inside < first_inside) {
+      for (int o = first; o < last; o++)
+        out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+            p_w, 1, 1);
+      continue;
+    }
+    for (int o = first; o < min (first_inside, last); o++)
+      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+          p_w, 1, 1);
+    for (int o = max (last_inside + POOL_CPU_VEC, first); o < last; o++)
+      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
+          p_w, 1, 1);
+    tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+
+    /* the window's rows inside the input, from its first column */
+    const int taps = ky1 - ky0;
+    const int top = (y0 + ky0) * in_w - p_w;
+
+    if (s_w == 2 && k_w == 2 && taps == 2) {
+      for (int ox0 = first; ox0 < last; ox0 += POOL_CPU_VEC) {
+        const int start = clamp (ox0, first_inside, last_inside);
+        __global const T *p = plane + top + 2 * start;
+        pool_pair pair = POOL_MAX_LANES (pool_load_pair (p),
+            pool_load_pair (p + in_w));
+
+        pool_store_span (POOL_MAX_LANES (pool_even_lanes (pair),
+                pool_odd_lanes (pair)), out + start);
+      }
+    } else if (s_w == 2 && k_w == 3 && taps == 3) {
+      for (int ox0 = first; ox0 < last; ox0 += POOL_CPU_VEC) {
+        const int start = clamp (ox0, first_inside, last_inside);
+        __global const T *p = plane + top + 2 * start;
+        /* columns 0 and 1 of each window, then 2 (the odd lanes of the
+         * pair one column on) */
+        pool_pair pair = POOL_MAX_LANES (pool_load_pair (p),
+            POOL_MAX_LANES (pool_load_pair (p + in_w),
+                pool_load_pair (p + 2 * in_w)));
+        pool_pair next = POOL_MAX_LANES (pool_load_pair (p + 1),
+            POOL_MAX_LANES (pool_load_pair (p + in_w + 1),
+                pool_load_pair (p + 2 * in_w + 1)));
+        pool_span best = POOL_MAX_LANES (pool_even_lanes (pair),
+            pool_odd_lanes (pair));
+
+        pool_store_span (POOL_MAX_LANES (best, pool_odd_lanes (next)),
+            out + start);
+      }
+    } else {
+      for (int ox0 = first; ox0 < last; ox0 += POOL_CPU_VEC) {
+        const int start = clamp (ox0, first_inside, last_inside);
+        __global const T *p = plane + top + start * s_w;
+        pool_span best = (pool_span) (T_LOWEST);
+
+        if (s_w == 1) {
+          for (int ky = 0; ky < taps; ky++)
+            for (int kx = 0; kx < k_w; kx++)
+              best = POOL_MAX_LANES (best, pool_load_span (p + ky * in_w +
+                      kx));
+        } else {
+          for (int kx = 0; kx < k_w; kx += 2) {
+            /* the last column of an odd window: the odd lanes of the
+             * pair one column earlier (a one-column window: the even
+             * lanes) */
+            const int col = kx + 1 < k_w || kx == 0 ? kx : kx - 1;
+            pool_pair pair = (pool_pair) (T_LOWEST);
+
+            for (int ky = 0; ky < taps; ky++)
+              pair = POOL_MAX_LANES (pair, pool_load_pair (p + ky * in_w +
+                      col));
+            if (kx + 1 < k_w || kx == 0)
+              best = POOL_MAX_LANES (best, pool_even_lanes (pair));
+            if (kx + 1 < k_w || kx > 0)
+              best = POOL_MAX_LANES (best, pool_odd_lanes (pair));
+          }
+        }
+        pool_store_span (best, out + start);
+      }
+    }
+  }
+}
+#else
 __kernel void
 lens_max_pool_vec (__global const T * x, __global T * y,
     POOL_GEOMETRY_ARGS)
@@ -265,6 +395,7 @@ lens_max_pool_vec (__global const T * x, __global T * y,
     }
   }
 }
+#endif
 
 /* Widest input row of lens_max_pool_rows, and its widest padding a side. */
 #define POOL_ROWS_MAX_W 64

@@ -51,13 +51,17 @@ static const LensDType float_dtypes[] = {
 #define POOL_S1_SPAN 16
 #define POOL_S1_MAX_K 17
 /* Must match POOL_VEC in kernels/pool.cl: outputs per span of the vector
- * kernels. */
+ * kernels (lens_max_pool_vec takes spans of 16 on a CPU device, where
+ * chunks is 1 and a row of 16 to 31 outputs moves its spans inwards). */
 #define POOL_VEC 8
 /* Must match POOL_ROWS_MAX_W and POOL_ROWS_PAD in kernels/pool.cl: the
  * row MaxPool's widest input row and padding a side. */
 #define POOL_ROWS_MAX_W 64
 #define POOL_ROWS_PAD 16
-/* Output rows per work-item of those kernels on a CPU device. */
+/* Output rows per work-item of those kernels on a CPU device: 16 stays
+ * for lens_max_pool_vec's CPU form (4, 8, 16, 32 swept single-threaded:
+ * 64x80x80 2x2 stride 2 36, 31, 28, 37 us; 24x176x176 3x3 112, 108, 106,
+ * 118 us). */
 #define POOL_CPU_ROWS 16
 /* Must match POOL_MAX_GROUP in kernels/pool.cl. */
 #define POOL_MAX_GROUP 256
@@ -65,17 +69,26 @@ static const LensDType float_dtypes[] = {
 /* ---- shared ----------------------------------------------------------------- */
 
 /* The -D options of kernels/pool.cl for @dtype; one program per dtype is
- * shared by all three ops. */
+ * shared by all three ops. A CPU device's compiler is clang: element-aligned
+ * vector types and spans of 16 in lens_max_pool_vec (single-threaded
+ * 16x160x160 2x2 stride 2 61 -> 28 us, 64x80x80 68 -> 29 us, 24x176x176
+ * 3x3 stride 2 pad 1 176 -> 106 us). */
 static const char *
-pool_options (LensDType dtype)
+pool_options (LensContext * ctx, LensDType dtype)
 {
+  gboolean cpu = !lens_context_is_gpu (ctx);
+
   switch (dtype) {
     case LENS_DTYPE_UINT8:
-      return "-DT=uchar -DT_LOWEST=0";
+      return cpu ? "-DT=uchar -DT_LOWEST=0 -DPOOL_UNALIGNED_VECTORS=1" :
+          "-DT=uchar -DT_LOWEST=0";
     case LENS_DTYPE_INT8:
-      return "-DT=char -DT_LOWEST=-128";
+      return cpu ? "-DT=char -DT_LOWEST=-128 -DPOOL_UNALIGNED_VECTORS=1" :
+          "-DT=char -DT_LOWEST=-128";
     default:
-      return "-DT=float -DT_IS_FLOAT -DT_LOWEST=-INFINITY";
+      return cpu ? "-DT=float -DT_IS_FLOAT -DT_LOWEST=-INFINITY "
+          "-DPOOL_UNALIGNED_VECTORS=1" :
+          "-DT=float -DT_IS_FLOAT -DT_LOWEST=-INFINITY";
   }
 }
 
@@ -447,8 +460,8 @@ max_pool_run (LensContext * ctx, LensNode * node, LensError *err)
     return st;
   kernel_geometry (&s->geometry, geometry);
   kernel = max_pool_kernel (&s->geometry, geometry, indices != NULL);
-  st = lens_node_kernel (ctx, node, kernel, "pool", pool_options (x->dtype),
-      max_pool_kernel_names[kernel], &k, err);
+  st = lens_node_kernel (ctx, node, kernel, "pool", pool_options (ctx,
+          x->dtype), max_pool_kernel_names[kernel], &k, err);
   if (st != LENS_OK)
     return st;
   row_split (y, geometry, &rows, &chunks);
@@ -639,8 +652,9 @@ average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st == LENS_OK)
     st = lens_node_require_dense (node, y, "output Y", err);
   if (st == LENS_OK)
-    st = lens_node_kernel (ctx, node, vector, "pool", pool_options (x->dtype),
-        vector ? "lens_average_pool_vec" : "lens_average_pool", &k, err);
+    st = lens_node_kernel (ctx, node, vector, "pool", pool_options (ctx,
+            x->dtype), vector ? "lens_average_pool_vec" : "lens_average_pool",
+        &k, err);
   if (st != LENS_OK)
     return st;
   /* the divisor counts taps in [lo, hi) per axis (h, then w) */
@@ -775,8 +789,8 @@ global_average_pool_run (LensContext * ctx, LensNode * node, LensError *err)
   if (st == LENS_OK)
     st = lens_node_require_dense (node, y, "output Y", err);
   if (st == LENS_OK)
-    st = lens_node_kernel (ctx, node, 0, "pool", pool_options (x->dtype),
-        "lens_global_average_pool", &k, err);
+    st = lens_node_kernel (ctx, node, 0, "pool", pool_options (ctx,
+            x->dtype), "lens_global_average_pool", &k, err);
   if (st == LENS_OK)
     st = lens_kernel_set_args (k, err, 4, LENS_ARG (x->buffer),
         LENS_ARG (y->buffer), LENS_ARG (planes), LENS_ARG (plane_size));
