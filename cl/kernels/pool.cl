@@ -203,6 +203,25 @@ lens_max_pool_sep (__global const T * x, __global T * y,
       min (out_w - (vec), (in_w - reach + p_w) >> (s_w - 1))
 #define POOL_VEC_BEGIN POOL_SPAN_BEGIN (POOL_VEC)
 
+/* In the row loop of the vector MaxPool kernels, for output row oy of
+ * @vec-output spans: the outputs no span inside the row covers, one by
+ * one (the whole row, and on to the next, where no span fits), then the
+ * window's rows inside the input in [ky0, ky1). */
+#define POOL_ROW_EDGES(vec) \
+  if (last_inside < first_inside) { \
+    for (int o = first; o < last; o++) \
+      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, \
+          p_h, p_w, 1, 1); \
+    continue; \
+  } \
+  for (int o = first; o < min (first_inside, last); o++) \
+    out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h, \
+        p_w, 1, 1); \
+  for (int o = max (last_inside + (vec), first); o < last; o++) \
+    out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h, \
+        p_w, 1, 1); \
+  tap_range (y0, 1, k_h, in_h, &ky0, &ky1)
+
 /* -DPOOL_UNALIGNED_VECTORS=1 (CPU devices, whose compiler is clang, as
  * CONV_UNALIGNED_VECTORS in conv.cl): lens_max_pool_vec takes spans of
  * POOL_CPU_VEC outputs through vector types aligned to their elements,
@@ -264,19 +283,7 @@ lens_max_pool_vec (__global const T * x, __global T * y,
     __global T *out = y + (long) row * out_w;
     int ky0, ky1;
 
-    if (last_inside < first_inside) {
-      for (int o = first; o < last; o++)
-        out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
-            p_w, 1, 1);
-      continue;
-    }
-    for (int o = first; o < min (first_inside, last); o++)
-      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
-          p_w, 1, 1);
-    for (int o = max (last_inside + POOL_CPU_VEC, first); o < last; o++)
-      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
-          p_w, 1, 1);
-    tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+    POOL_ROW_EDGES (POOL_CPU_VEC);
 
     /* the window's rows inside the input, from its first column */
     const int taps = ky1 - ky0;
@@ -355,19 +362,7 @@ lens_max_pool_vec (__global const T * x, __global T * y,
     __global T *out = y + (long) row * out_w;
     int ky0, ky1;
 
-    if (last_inside < first_inside) {
-      for (int o = first; o < last; o++)
-        out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
-            p_w, 1, 1);
-      continue;
-    }
-    for (int o = first; o < min (first_inside, last); o++)
-      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
-          p_w, 1, 1);
-    for (int o = max (last_inside + POOL_VEC, first); o < last; o++)
-      out[o] = max_value (plane, oy, o, in_h, in_w, k_h, k_w, s_h, s_w, p_h,
-          p_w, 1, 1);
-    tap_range (y0, 1, k_h, in_h, &ky0, &ky1);
+    POOL_ROW_EDGES (POOL_VEC);
     for (int ox0 = first; ox0 < last; ox0 += POOL_VEC) {
       const int start = clamp (ox0, first_inside, last_inside);
       T8 best = (T8) (T_LOWEST);
