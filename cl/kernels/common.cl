@@ -92,6 +92,16 @@ lens_range_flip (int bits)
   return bits ^ ((bits >> 31) & 0x7fffffff);
 }
 
+/* The even and the odd lanes of the 32 lanes of @a then @b (16 each, or
+ * one vector of 32 as both): the stride-2 phases of a row, one
+ * two-register permute on a CPU device (clang), where OpenCL's
+ * shuffle2 and .even/.odd went lane by lane. Used only under the CPU
+ * flags of conv.cl and pool.cl. */
+#define LENS_EVEN_LANES_32(a, b) __builtin_shufflevector (a, b, 0, 2, 4, 6, \
+    8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define LENS_ODD_LANES_32(a, b) __builtin_shufflevector (a, b, 1, 3, 5, 7, \
+    9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+
 /* round half to even, as ONNX QuantizeLinear specifies (rint uses the
  * default round-to-nearest-even mode) */
 inline float

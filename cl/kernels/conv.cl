@@ -160,10 +160,8 @@ typedef float conv_ufloatp
 
 /* The even and the odd lanes of the pair of tiles (@a, @b) */
 #if CONV_UNALIGNED_VECTORS && CONV_TP == 16
-#define conv_even_lanes(a, b) __builtin_shufflevector (a, b, 0, 2, 4, 6, \
-    8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
-#define conv_odd_lanes(a, b) __builtin_shufflevector (a, b, 1, 3, 5, 7, \
-    9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#define conv_even_lanes(a, b) LENS_EVEN_LANES_32 (a, b)
+#define conv_odd_lanes(a, b) LENS_ODD_LANES_32 (a, b)
 #elif CONV_UNALIGNED_VECTORS
 #define conv_even_lanes(a, b) __builtin_shufflevector (a, b, 0, 2, 4, 6, \
     8, 10, 12, 14)

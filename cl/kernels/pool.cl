@@ -244,10 +244,8 @@ typedef T pool_pair
 /* VEC_MAX_OF for any width (the builtins stop at 16 lanes): the same
  * choice, NaN in @v never winning */
 #define POOL_MAX_LANES(best, v) ((v) > (best) ? (v) : (best))
-#define pool_even_lanes(v) __builtin_shufflevector (v, v, 0, 2, 4, 6, 8, \
-    10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
-#define pool_odd_lanes(v) __builtin_shufflevector (v, v, 1, 3, 5, 7, 9, \
-    11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#define pool_even_lanes(v) LENS_EVEN_LANES_32 (v, v)
+#define pool_odd_lanes(v) LENS_ODD_LANES_32 (v, v)
 #endif
 
 /* MaxPool with dilations 1 and a column stride of 1 or 2 on rows of at

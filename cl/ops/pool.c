@@ -73,6 +73,11 @@ static const LensDType float_dtypes[] = {
  * vector types and spans of 16 in lens_max_pool_vec (single-threaded
  * 16x160x160 2x2 stride 2 61 -> 28 us, 64x80x80 68 -> 29 us, 24x176x176
  * 3x3 stride 2 pad 1 176 -> 106 us). */
+#define POOL_UINT8 "-DT=uchar -DT_LOWEST=0"
+#define POOL_INT8 "-DT=char -DT_LOWEST=-128"
+#define POOL_FLOAT "-DT=float -DT_IS_FLOAT -DT_LOWEST=-INFINITY"
+#define POOL_CPU " -DPOOL_UNALIGNED_VECTORS=1"
+
 static const char *
 pool_options (LensContext * ctx, LensDType dtype)
 {
@@ -80,15 +85,11 @@ pool_options (LensContext * ctx, LensDType dtype)
 
   switch (dtype) {
     case LENS_DTYPE_UINT8:
-      return cpu ? "-DT=uchar -DT_LOWEST=0 -DPOOL_UNALIGNED_VECTORS=1" :
-          "-DT=uchar -DT_LOWEST=0";
+      return cpu ? POOL_UINT8 POOL_CPU : POOL_UINT8;
     case LENS_DTYPE_INT8:
-      return cpu ? "-DT=char -DT_LOWEST=-128 -DPOOL_UNALIGNED_VECTORS=1" :
-          "-DT=char -DT_LOWEST=-128";
+      return cpu ? POOL_INT8 POOL_CPU : POOL_INT8;
     default:
-      return cpu ? "-DT=float -DT_IS_FLOAT -DT_LOWEST=-INFINITY "
-          "-DPOOL_UNALIGNED_VECTORS=1" :
-          "-DT=float -DT_IS_FLOAT -DT_LOWEST=-INFINITY";
+      return cpu ? POOL_FLOAT POOL_CPU : POOL_FLOAT;
   }
 }
 
