@@ -915,8 +915,7 @@ lens_context_profile_collect (LensContext * ctx, int n_tags, double *ms,
     }
     /* the in-order queue ran them one after another: the time between
      * two is the device waiting for its next launch */
-    gboolean waited = i > 0 && start > prev_end;
-    cl_ulong idle = waited ? start - prev_end : 0;
+    cl_ulong idle = i > 0 && start > prev_end ? start - prev_end : 0;
 
     prev_end = end;
     if (l->tag < 0 || l->tag >= n_tags)

@@ -2,6 +2,7 @@
  * Check suites (see lens-check.h). */
 #include "lens-check.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 LensContext *lens_check_ctx;
@@ -31,6 +32,17 @@ lens_check_run (Suite * suite)
   srunner_set_fork_status (sr, CK_NOFORK);
   srunner_run_all (sr, CK_NORMAL);
   failed = srunner_ntests_failed (sr);
+  if (failed > 0) {
+    /* again on stderr, after whatever the code under test logged there: a
+     * test log shown by its tail (meson --print-errorlogs) would otherwise
+     * lose Check's summary, printed on stdout before it */
+    TestResult **results = srunner_failures (sr);
+
+    for (int i = 0; i < failed; i++)
+      fprintf (stderr, "FAILED %s:%d (%s): %s\n", tr_lfile (results[i]),
+          tr_lno (results[i]), tr_tcname (results[i]), tr_msg (results[i]));
+    free (results);
+  }
   srunner_free (sr);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -14,7 +14,9 @@ void lens_check_setup (void);
 void lens_check_teardown (void);
 
 /* Runs @suite in this process (PoCL's compiled programs are then reused
- * across tests) and returns the exit status for main (). */
+ * across tests; fixtures may hold threads and sockets), prints every
+ * failure again on stderr at the end, and returns the exit status for
+ * main (). */
 int lens_check_run (Suite *suite);
 
 /* lens_check_shared_dir () is in lens-shared.h: GStreamer tests, which

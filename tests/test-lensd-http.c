@@ -7,12 +7,11 @@
  * the embedded web files. The daemon serves one stream, "ball", that
  * publishes frames continuously. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <check.h>
+#include "lens-check.h"
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
@@ -1476,25 +1475,6 @@ http_suite (void)
 int
 main (int argc, char **argv)
 {
-  SRunner *sr;
-  int failed;
-
   gst_init (&argc, &argv);
-  sr = srunner_create (http_suite ());
-  /* in this process: the fixtures hold threads and sockets */
-  srunner_set_fork_status (sr, CK_NOFORK);
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  if (failed > 0) {
-    /* again on stderr, after the daemon's messages: a test log shown by
-     * its tail (meson --print-errorlogs) would otherwise lose them */
-    TestResult **results = srunner_failures (sr);
-
-    for (int i = 0; i < failed; i++)
-      g_printerr ("FAILED %s:%d (%s): %s\n", tr_lfile (results[i]),
-          tr_lno (results[i]), tr_tcname (results[i]), tr_msg (results[i]));
-    free (results);
-  }
-  srunner_free (sr);
-  return failed == 0 ? 0 : 1;
+  return lens_check_run (http_suite ());
 }

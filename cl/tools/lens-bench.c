@@ -39,7 +39,7 @@
  * against the profiled runs' median latency, and how long the device sat
  * idle between launches (per node the median of the gaps before its
  * kernels, summed: on PoCL the hand-over from one kernel to the next,
- * 5-10 us where both threads ran the last one). --json prints one JSON
+ * 8-10 us where both threads ran the last one). --json prints one JSON
  * object instead of text (with --profile, every node). */
 #include "lens.h"
 
@@ -511,8 +511,8 @@ main (int argc, char **argv)
   int ndim = 0;
   double *samples = NULL;
   double t0, load_ms, first_ms, build_cold = NAN, build_warm = NAN,
-      compile_cold = NAN, compile_warm = NAN, flops, prof_total = 0, prof_idle = 0,
-      prof_wall = 0;
+      compile_cold = NAN, compile_warm = NAN, flops, prof_total = 0,
+      prof_idle = 0, prof_wall = 0;
   guint64 launches;
   Stats st_lat;
   GRand *rand = NULL;
