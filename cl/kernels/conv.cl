@@ -921,14 +921,12 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
       } \
       /* the rest of a row of x, or all of it at the tensor's ends */ \
       if (iy >= 0 && iy < in_h) { \
-        for (int j = i; j < row_len; j++) { \
-          const int phase = j / phase_len; \
-          const int k = j - phase * phase_len; \
-          if (k < i) \
-            continue; \
-          const int wc = k * stride_w + phase; \
-          dst[j] = wc >= in_lo && wc < in_hi ? VALUE (line[wc]) : 0.0f; \
-        } \
+        for (int phase = 0; phase < stride_w; phase++) \
+          for (int k = i; k < phase_len; k++) { \
+            const int wc = k * stride_w + phase; \
+            dst[phase * phase_len + k] = wc >= in_lo && wc < in_hi ? \
+                VALUE (line[wc]) : 0.0f; \
+          } \
       } \
     } \
   }
