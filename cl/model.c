@@ -1907,11 +1907,15 @@ lens_exec_set_input (LensExec * e, int i, const LensTensor * t,
   return LENS_OK;
 }
 
+/* Elements per work-item of lens_round_to_half (kernels/storage.cl: one
+ * float16 vector) */
+#define ROUND_HALF_SPAN 16
+
 static LensStatus
 round_input_to_half (LensExec * e, LensTensor * t, LensError *err)
 {
   cl_uint n = (cl_uint) lens_tensor_numel (t);
-  size_t global = n;
+  size_t global = (n + ROUND_HALF_SPAN - 1) / ROUND_HALF_SPAN;
   LensStatus st;
 
   if (e->round_half == NULL) {

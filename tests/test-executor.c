@@ -1055,6 +1055,72 @@ START_TEST (test_float16_input_rounded)
 }
 END_TEST
 
+/* The device's rounding of a float16 input, vector lanes and the tail
+ * past the last whole vector alike, matches lens_float_to_half on the
+ * awkward cases: ties either way, subnormals and their ties, the largest
+ * finite value and what overflows, infinities, NaN, signed zeros. A Cast
+ * to float32 hands the rounded values out as they are (a float16 output
+ * would be rounded again on the host, hiding a wrong first rounding). */
+START_TEST (test_float16_input_rounding_cases)
+{
+  static const float cases[] = {
+    1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 1.0f + 1.0f / 2048 + 1e-7f,
+    -2.5f - 1.0f / 1024, 0x1p-25f, 0x3p-25f, 0x1p-26f, 0x1.8p-24f,
+    0x1.0002p-25f, -0x1.0002p-25f,
+    0x1.ffcp-15f, 0x1.fffp-15f, 0x1p-14f, 0x1.0028p-14f, 65504.0f, 65519.0f,
+    65520.0f, -65520.0f, 1e10f, 1e-10f, 0.0f, -0.0f, 0.1f, -0.3f, 1234.567f,
+    7.0f / 3,
+  };
+  enum
+  { N = 53 };                   /* three float16 vectors and a tail of 5 */
+  int64_t shape[1] = { N };
+  float x[N];
+  LensError err = LENS_ERROR_INIT;
+  Builder *b = builder_new (13);
+  LensTensor *out;
+  LensModel *model;
+  LensExec *exec;
+  char *path;
+
+  for (int i = 0; i < N; i++)
+    x[i] = cases[i % G_N_ELEMENTS (cases)];
+  x[7] = x[N - 3] = INFINITY;
+  x[8] = x[N - 2] = NAN;
+  x[N - 4] = -INFINITY;         /* x[N - 1], 1 + 2^-11, rounds to 1 */
+  g_ptr_array_add (b->inputs, value_info (b, "x", LENS_DTYPE_FLOAT16, 1,
+          shape, NULL));
+  add_attr_int (b, add_node (b, "Cast", "x", "y"), "to", LENS_DTYPE_FLOAT);
+  g_ptr_array_add (b->outputs, value_info (b, "y", LENS_DTYPE_FLOAT, 1,
+          shape, NULL));
+  path = builder_save (b);
+  builder_free (b);
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+          &err) == LENS_OK, "%s", err.message);
+  ck_assert (lens_exec_new (model, &exec, &err) == LENS_OK);
+  ck_assert (clEnqueueWriteBuffer (lens_context_get_queue
+          (lens_exec_get_context (exec)), lens_exec_input (exec, 0)->buffer,
+          CL_TRUE, 0, sizeof x, x, 0, NULL, NULL) == CL_SUCCESS);
+  ck_assert_msg (lens_exec_run (exec, &err) == LENS_OK, "%s", err.message);
+  ck_assert (lens_exec_get_output (exec, 0, &out, &err) == LENS_OK);
+  for (int i = 0; i < N; i++) {
+    float got = ((float *) out->host)[i];
+    float want = lens_half_to_float (lens_float_to_half (x[i]));
+
+    if (isnan (x[i]))
+      ck_assert_msg (isnan (got), "element %d: expected NaN, got %a", i, got);
+    else
+      ck_assert_msg (memcmp (&got, &want, sizeof got) == 0, "element %d: "
+          "x = %a: expected x rounded to float16, %a, got %a", i, x[i], want,
+          got);
+  }
+  lens_tensor_free (out);
+  lens_exec_free (exec);
+  lens_model_free (model);
+  g_unlink (path);
+  g_free (path);
+}
+END_TEST
+
 /* lens_exec_run leaves every output on the host, fresh after each run:
  * a computed one, a float16 one and one folded to a constant at load */
 START_TEST (test_outputs_on_host_after_run)
@@ -1659,6 +1725,7 @@ executor_suite (void)
   tcase_add_test (tc_run, test_quantizer_ranges_reset);
   tcase_add_test (tc_run, test_input_view_keeps_input);
   tcase_add_test (tc_run, test_float16_input_rounded);
+  tcase_add_test (tc_run, test_float16_input_rounding_cases);
   tcase_add_test (tc_run, test_outputs_on_host_after_run);
   suite_add_tcase (s, tc_run);
 
