@@ -7,8 +7,8 @@
  *
  * Both ops run as a direct convolution in three steps (two for a flat
  * 1x1, whose kernels lens_conv2d_1x1 and lens_conv2d_1x1_integer read x
- * itself, and for the staged kernels of CPU devices, see
- * lens_conv2d_staged):
+ * itself, and for the staged and stem kernels of CPU devices, see
+ * lens_conv2d_staged and lens_conv2d_stem):
  *
  * lens_conv_pack_input copies x into a float scratch buffer with the
  * padding written out as zeros and every row long enough for whole
@@ -63,7 +63,8 @@
  * vectors per tile of the flat 1x1 kernels),
  * -DCONV_STAGE_FLOATS (the staged kernels' window), -DCONV_PREFETCH
  * (software prefetch in the packed kernels), -DDW_* (the
- * depthwise kernel's shape, see below). */
+ * depthwise kernel's shape, see below), -DSTEM_KH and -DSTEM_KW (the
+ * stem kernel's, which only their programs hold). */
 
 #ifndef CONV_TM
 #define CONV_TM 8
@@ -669,6 +670,101 @@ lens_conv2d_packed (__global const float *xp, __global const float *wp,
 
   CONV_PACKED_STORE;
 }
+
+/* lens_conv2d_stem: a float convolution over a few input channels at
+ * column stride 2 with no dilation (a detector's first layer on the RGB
+ * image: 3x3 with pad 1, YOLOv5's 6x6 with pad 2), straight from x. The
+ * packed path spent more on packing x than on the convolution (yunet's
+ * 3 -> 16 stem: 122 us packing, 196 us computing), and the staged
+ * kernels stage too much for the few products of a channel.
+ *
+ * A work-item computes CONV_TP output pixels of one row times CONV_TM
+ * channels. For each input channel and kernel row it loads the input
+ * columns its taps read as vector pairs at 2s and 2s + CONV_TP from the
+ * window's first column: their even lanes are the tile's pixels for tap
+ * 2s, their odd lanes those for tap 2s + 1. A window inside the row loads
+ * straight from x; one crossing an end (the first and last tiles of a
+ * row) is copied into a zero-padded private row first. Rows of padding
+ * are skipped. The kernel's width and height are build options
+ * (-DSTEM_KW, -DSTEM_KH) so that the taps unroll. A work-item takes a
+ * whole output row, tile after tile (a work-item per tile measured the
+ * same, with ten times the work-groups). The multiply-adds set the pace:
+ * on yunet's stem the loop is 48 of them, 3 loads and 3 permutes per
+ * kernel row. NDRange (out_h, oc_tiles, batch); the weights are packed
+ * as for lens_conv2d_packed. */
+#ifdef STEM_KW
+
+/* vector pairs per kernel row, and the columns they span */
+#define STEM_PAIRS ((STEM_KW + 1) / 2)
+#define STEM_WINDOW (2 * CONV_TP + 2 * (STEM_PAIRS - 1))
+
+/* The taps of one kernel row from the window at @row (x or the private
+ * copy, loaded with @LOAD) into acc; wt advances past them. */
+#define CONV_STEM_ROW(row, LOAD) \
+  _Pragma ("unroll") \
+  for (int s = 0; s < STEM_PAIRS; s++) { \
+    const conv_floatp a_ = LOAD ((row) + 2 * s); \
+    const conv_floatp b_ = LOAD ((row) + 2 * s + CONV_TP); \
+    CONV_TAP (conv_even_lanes (a_, b_)); \
+    if (2 * s + 1 < STEM_KW) \
+      CONV_TAP (conv_odd_lanes (a_, b_)); \
+  }
+
+__kernel void
+lens_conv2d_stem (__global const float *x, __global const float *wp,
+    __global const float *bias, __global float *y, int has_bias,
+    CONV_GEOMETRY_ARGS, int oc_tiles, int ow_tiles, float act_alpha,
+    float act_beta)
+{
+  const int oy = get_global_id (0);
+  const int mt = get_global_id (1);
+  const int n = get_global_id (2);
+  if (oy >= out_h || mt >= oc_tiles)
+    return;
+  const int m0 = mt * CONV_TM;
+  const int oc0 = m0;
+  const int m_count = min (CONV_TM, out_c - m0);
+  __global const float *wg = wp + (size_t) mt * in_c * STEM_KH * STEM_KW *
+      CONV_TM;
+  float window[STEM_WINDOW];
+
+  for (int ox0 = 0; ox0 < out_w; ox0 += CONV_TP) {
+    /* the window's first column, and whether the window lies in the row */
+    const int first = ox0 * 2 - pad_left;
+    const bool inside = first >= 0 && first + STEM_WINDOW <= in_w;
+    __global const float *wt = wg;
+    conv_floatp acc[CONV_TM];
+
+    _Pragma ("unroll")
+    for (int m = 0; m < CONV_TM; m++)
+      acc[m] = 0.0f;
+    for (int ic = 0; ic < in_c; ic++) {
+      __global const float *xc = x + ((size_t) n * in_c + ic) * in_h * in_w;
+      _Pragma ("unroll")
+      for (int ky = 0; ky < STEM_KH; ky++) {
+        const int iy = oy * stride_h - pad_top + ky;
+        if (iy < 0 || iy >= in_h) {
+          wt += STEM_KW * CONV_TM;
+          continue;
+        }
+        __global const float *xrow = xc + (size_t) iy * in_w;
+        if (inside) {
+          CONV_STEM_ROW (xrow + first, conv_load_global);
+        } else {
+          for (int i = 0; i < STEM_WINDOW; i++) {
+            const int c = first + i;
+            window[i] = c >= 0 && c < in_w ? xrow[c] : 0.0f;
+          }
+          CONV_STEM_ROW (window, conv_load_private);
+        }
+      }
+    }
+
+    CONV_PACKED_STORE;
+  }
+}
+
+#endif /* STEM_KW */
 
 /* The flat 1x1 kernels (lens_conv2d_1x1, lens_conv2d_1x1_integer): a 1x1,
  * stride-1, unpadded convolution straight from x, in the packed geometry

@@ -32,9 +32,11 @@
  * lens_conv2d_1x1_integer converting the bytes as it loads them), and on
  * a CPU device every other one with a column stride of 1 or 2 and at
  * least CONV_STAGED_MIN_CHANNELS input channels per group
- * (lens_conv2d_staged*, each work-item staging its own input window).
- * The rest (GPUs, larger strides, stems) pack x (padded, as floats) into
- * a scratch buffer and run the vector-tiled packed kernel. The
+ * (lens_conv2d_staged*, each work-item staging its own input window), as
+ * does a float stem on a few channels at column stride 2
+ * (lens_conv2d_stem, see CONV_STEM_MAX_CHANNELS). The rest (GPUs, larger
+ * strides) pack x (padded, as floats) into a scratch buffer and run the
+ * vector-tiled packed kernel. The
  * channel tile shrinks to the group for groups narrower than
  * CONV_TILE_OC. The references are in cl/ref/conv.c. 3-D convolutions
  * are refused. */
@@ -129,6 +131,14 @@
  * 24 stem: 0.50 ms packed, 0.65 ms staged). */
 #define CONV_STAGED_MIN_CHANNELS 8
 
+/* lens_conv2d_stem (CPU devices) takes float convolutions of at most
+ * this many input channels, one group, column stride 2, no dilation and
+ * kernels at most CONV_STEM_MAX_KERNEL wide and high (its taps unroll):
+ * the stems on RGB images, which the packed path spent more time packing
+ * than computing. */
+#define CONV_STEM_MAX_CHANNELS 4
+#define CONV_STEM_MAX_KERNEL 7
+
 /* Work-items per work-group of the convolution kernels (at most). */
 #define CONV_GROUP_SIZE 64
 
@@ -149,6 +159,8 @@ enum
   SLOT_DIRECT,
   SLOT_VNNI_PACK_INPUT,
   SLOT_VNNI,
+  /* a stem never runs the packed kernel (LENS_NODE_MAX_KERNELS slots) */
+  SLOT_STEM = SLOT_PACKED,
 };
 
 /* node->priv: the parameters first (the references read them as
@@ -636,6 +648,17 @@ is_staged (LensContext * ctx, const LensConvParams * p)
       && p->in_per_group >= CONV_STAGED_MIN_CHANNELS;
 }
 
+/* Whether the float convolution @p runs lens_conv2d_stem (see
+ * CONV_STEM_MAX_CHANNELS). */
+static gboolean
+is_stem (LensContext * ctx, const LensConvParams * p)
+{
+  return !lens_context_is_gpu (ctx) && p->group == 1
+      && p->in_c <= CONV_STEM_MAX_CHANNELS && !is_depthwise (p, FALSE)
+      && p->stride_w == 2 && p->dil_h == 1 && p->dil_w == 1
+      && p->k_h <= CONV_STEM_MAX_KERNEL && p->k_w <= CONV_STEM_MAX_KERNEL;
+}
+
 /* Floats a staged kernel holds per input channel for a tile of @rows
  * output rows of @tile_px pixels (as CONV_STAGED_BEGIN in
  * kernels/conv.cl): the window's rows, each split by column phase. */
@@ -779,6 +802,7 @@ typedef struct
   int rows, oh_tiles;           /* output rows per tile, tiles a column */
   gboolean flat;                /* the 1-D case above */
   gboolean vnni;                /* the kernels of -DCONV_VNNI */
+  gboolean stem;                /* lens_conv2d_stem (-DSTEM_KH, -DSTEM_KW) */
 } PackedGeometry;
 
 /* @vectors, @rows: from tile_vectors and tile_rows */
@@ -790,6 +814,7 @@ packed_geometry (LensContext * ctx, const LensConvParams * p, int vectors,
 
   pg->flat = flat;
   pg->vnni = FALSE;
+  pg->stem = FALSE;
   pg->in_h = flat ? 1 : p->in_h;
   pg->in_w = flat ? p->in_h * p->in_w : p->in_w;
   pg->out_h = flat ? 1 : p->out_h;
@@ -835,6 +860,14 @@ get_kernel (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
 
     g_free (options);
     options = vnni;
+  }
+  if (pg->stem) {
+    const LensConvParams *p = node->priv;
+    char *stem = g_strdup_printf ("%s -DSTEM_KH=%d -DSTEM_KW=%d", options,
+        p->k_h, p->k_w);
+
+    g_free (options);
+    options = stem;
   }
   st = lens_node_kernel (ctx, node, slot, "conv", options, name, k, err);
   g_free (options);
@@ -1107,7 +1140,9 @@ enqueue_packed (LensContext * ctx, cl_kernel k, const LensConvParams * p,
 {
   size_t global[3], local[3] = { 1, 1, 1 };
 
-  global[0] = (size_t) pg->oh_tiles * pg->ow_tiles;
+  /* the stem kernel's work-items take whole rows */
+  global[0] = pg->stem ? (size_t) pg->out_h :
+      (size_t) pg->oh_tiles * pg->ow_tiles;
   global[1] = (size_t) p->group *
       ((pg->oc_tiles + tiles_per_item - 1) / tiles_per_item);
   global[2] = p->batch;
@@ -1251,19 +1286,23 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
 
   packed_geometry (ctx, p, tile_vectors (ctx, p), tile_rows (ctx, p), &pg);
   /* a flat 1x1 convolution's packed input would be a copy of x: the
-   * direct kernel reads x itself; so do the staged kernels */
+   * direct kernel reads x itself; so do the staged and stem kernels */
   direct = pg.flat;
-  stage = staged_channels (ctx, p, &pg);
-  st = pack_inputs (ctx, node, &pg, !direct && stage == 0, x, w, NULL, NULL,
-      err);
-  if (st == LENS_OK)
+  pg.stem = !direct && is_stem (ctx, p);
+  stage = pg.stem ? 0 : staged_channels (ctx, p, &pg);
+  st = pack_inputs (ctx, node, &pg, !direct && !pg.stem && stage == 0, x, w,
+      NULL, NULL, err);
+  if (st == LENS_OK && pg.stem)
+    st = get_kernel (ctx, node, &pg, p->act.kind, EPILOGUE_FORM_NONE,
+        SLOT_STEM, "lens_conv2d_stem", &k, err);
+  else if (st == LENS_OK)
     st = get_kernel (ctx, node, &pg, p->act.kind, EPILOGUE_FORM_NONE,
         direct ? SLOT_DIRECT : stage ? SLOT_STAGED : SLOT_PACKED,
         direct ? "lens_conv2d_1x1" : stage ? "lens_conv2d_staged" :
         "lens_conv2d_packed", &k, err);
   if (st != LENS_OK)
     return st;
-  x_in = direct || stage ? x->buffer : state->x_packed->buffer;
+  x_in = direct || stage || pg.stem ? x->buffer : state->x_packed->buffer;
   /* x has exactly in_w (the plane) columns per channel */
   if (direct)
     pg.w_p = pg.in_w;
@@ -1277,7 +1316,7 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
       LENS_ARG (state->w_packed->buffer),
       LENS_ARG (bias), LENS_ARG (y->buffer), LENS_ARG (has_bias));
   if (st == LENS_OK)
-    st = stage ? set_staged_args (k, 5, p, &pg, &next, err) :
+    st = stage || pg.stem ? set_staged_args (k, 5, p, &pg, &next, err) :
         set_packed_args (k, 5, p, &pg, &next, err);
   if (st == LENS_OK)
     st = lens_kernel_set_arg (k, next++, sizeof (cl_float), &alpha, err);
@@ -1701,6 +1740,15 @@ static const ConvCase conv_cases[] = {
   /* staged with tiles of 3 output rows (CPU), stride 2, the last tile's
    * rows partly past the end (25 rows) */
   { 2, 1, 9, 20, 1, 3, 3, 50, 40, 2, 1, {1, 1, 1, 1}, NULL, "SiLU", TRUE },
+  /* stems (lens_conv2d_stem on a CPU): one input channel, 7x7, a partial
+   * channel tile and a partial pixel tile, asymmetric pads, no bias,
+   * batch 2; four channels, 2x5 on rows narrower than a vector; 1x1 over
+   * two channel tiles; rows of many tiles, the last of one pixel */
+  { 2, 2, 1, 9, 1, 7, 7, 19, 41, 2, 1, {3, 0, 2, 3}, NULL, "SiLU", FALSE },
+  { 2, 1, 4, 16, 1, 2, 5, 7, 5, 2, 1, {0, 2, 1, 1}, NULL, "Relu", TRUE },
+  { 2, 1, 3, 20, 1, 1, 1, 13, 97, 2, 1, {0}, NULL, NULL, TRUE },
+  { 2, 1, 3, 16, 1, 3, 3, 9, 130, 2, 1, {1, 1, 1, 1}, NULL, "HardSwish",
+      TRUE },
   /* depthwise, channel multiplier 5: a group's channels in one tile of 8
    * (on a GPU too, whose tiles are of one channel) */
   { 2, 1, 3, 15, 3, 3, 3, 7, 13, 1, 1, {1, 1, 1, 1}, NULL, "SiLU", TRUE },
