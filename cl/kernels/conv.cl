@@ -788,9 +788,8 @@ lens_conv2d_stem (__global const float *x, __global const float *wp,
  * channels a tile: 24 accumulators in the 32 vector registers of
  * AVX-512). NDRange (pixel tiles, groups x blocks of tiles_per_item
  * channel tiles, batch). */
-#if CONV_STAGE > 256
-#error "CONV_STAGE must be at most 256 (ConvInteger's exact float sums)"
-#endif
+/* (ConvInteger's programs have a CONV_STAGE of at most 256, whose float
+ * sums stay exact: see CONV_STAGE_CPU_INTEGER in cl/ops/conv.c) */
 
 /* The head of the flat and staged kernels: which output rows (@tile_rows
  * from oy) and pixel tile ox0 (of @tile_px pixels) this work-item
