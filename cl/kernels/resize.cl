@@ -43,6 +43,36 @@ NAME (__global const TYPE * x, __global TYPE * y, \
   } \
 }
 
+/* Nearest doubling of the last two axes, 4-byte elements: a work-item
+ * copies input row r of the [rows, in_w] planes to output rows 2r and
+ * 2r + 1, each element twice, 8 input elements a vector (the table
+ * kernel looked every element up, at about 2 ns each on a CPU). */
+__kernel void
+lens_resize_nearest_double_4 (__global const uint *x, __global uint *y,
+    int rows, int in_w)
+{
+  int r = get_global_id (0);
+  int i = 0;
+  __global const uint *src;
+  __global uint *top, *bottom;
+
+  if (r >= rows)
+    return;
+  src = x + (long) r * in_w;
+  top = y + (long) r * 4 * in_w;
+  bottom = top + 2 * in_w;
+  for (; i + 8 <= in_w; i += 8) {
+    uint16 twice = shuffle (vload8 (0, src + i),
+        (uint16) (0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    vstore16 (twice, 0, top + 2 * i);
+    vstore16 (twice, 0, bottom + 2 * i);
+  }
+  for (; i < in_w; i++) {
+    uint v = src[i];
+    top[2 * i] = top[2 * i + 1] = bottom[2 * i] = bottom[2 * i + 1] = v;
+  }
+}
+
 #define RESIZE_NEAREST_ND(NAME, TYPE) \
 __kernel void \
 NAME (__global const TYPE * x, __global TYPE * y, \

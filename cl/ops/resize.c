@@ -9,7 +9,9 @@
  * reshape maps every output coordinate of every axis back to the input
  * once, in double precision with the formulas of ref/resize.c, into a
  * small int table; run uploads it (only when it changed) and the kernels
- * of kernels/resize.cl gather or blend. */
+ * of kernels/resize.cl gather or blend. A nearest doubling of the plane
+ * (the FPN upsampling of detectors), which the table shows whatever the
+ * modes that made it, takes a kernel of its own that needs no table. */
 #include "ref/resize.h"
 
 #include <math.h>
@@ -25,6 +27,9 @@ typedef struct
   LensResizeGeometry geometry;
   /* every leading axis maps each index to itself: the plane kernels */
   gboolean plane_path;
+  /* ... and output pixel (oy, ox) reads input pixel (oy / 2, ox / 2): the
+   * doubling kernel, for 4-byte elements */
+  gboolean doubling;
   int64_t in_h, in_w, out_h, out_w;    /* of the plane kernels */
   /* the table (see kernels/resize.cl) and its device copy */
   gint32 *table;
@@ -332,6 +337,10 @@ build_table (ResizeState * s)
         table[offset++] = (gint32) lens_ref_resize_nearest (g, d, x);
     }
   }
+  s->doubling = s->plane_path && g->mode == LENS_RESIZE_NEAREST
+      && s->out_h == 2 * s->in_h && s->out_w == 2 * s->in_w;
+  for (int64_t i = 0; s->doubling && i < s->out_h + s->out_w; i++)
+    s->doubling = table[3 * i] == (i < s->out_h ? i : i - s->out_h) / 2;
   /* sticky until run uploads it: two reshapes may come before a run */
   s->table_changed = s->table_changed || s->table == NULL ||
       len != s->table_len ||
@@ -469,6 +478,29 @@ upload_table (LensContext * ctx, ResizeState * s, LensError *err)
   return LENS_OK;
 }
 
+/* Runs lens_resize_nearest_double_4 (see ResizeState.doubling). */
+static LensStatus
+resize_double (LensContext * ctx, LensNode * node, LensError *err)
+{
+  ResizeState *s = node->priv;
+  LensTensor *x = node->inputs[0], *y = node->outputs[0];
+  cl_int rows = (cl_int) (lens_tensor_numel (x) / s->in_w);
+  cl_int in_w = (cl_int) s->in_w;
+  size_t global = rows, local;
+  cl_kernel k;
+  LensStatus st;
+
+  st = lens_node_kernel (ctx, node, 2, "resize", "",
+      "lens_resize_nearest_double_4", &k, err);
+  if (st == LENS_OK)
+    st = lens_kernel_set_args (k, err, 4, LENS_ARG (x->buffer),
+        LENS_ARG (y->buffer), LENS_ARG (rows), LENS_ARG (in_w));
+  if (st != LENS_OK)
+    return st;
+  local = MIN ((size_t) RESIZE_GROUP, lens_kernel_max_work_group (ctx, k));
+  return lens_context_enqueue (ctx, k, 1, &global, &local, err);
+}
+
 static LensStatus
 resize_run (LensContext * ctx, LensNode * node, LensError *err)
 {
@@ -502,6 +534,8 @@ resize_run (LensContext * ctx, LensNode * node, LensError *err)
     return lens_error_set (err, LENS_ERROR_UNSUPPORTED,
         "Resize: input X and output Y must start at offset 0 of their "
         "buffers");
+  if (s->doubling && elem == 4)
+    return resize_double (ctx, node, err);
   st = upload_table (ctx, s, err);
   if (st != LENS_OK)
     return st;
@@ -566,6 +600,36 @@ constant_input (LensDType dtype, int64_t n, const void *data)
  * 14-23 linear on the last one or two axes. Scales or sizes at random,
  * upsampling and downsampling; case 13 is opset 10 and case 12 passes
  * the opset-11 empty scales. */
+/* Cases 24-26: nearest doublings of the last two axes (the doubling
+ * kernel): rows of one element, of whole vectors and a tail, of several
+ * planes; float, int32 and (the table kernel) float16 elements. */
+static LensNode *
+doubling_case (int index, GRand * rand)
+{
+  static const int64_t shapes[3][4] = {
+    {1, 1, 7, 1}, {1, 3, 5, 13}, {2, 7, 3, 97},
+  };
+  static const LensDType dtypes[3] = {
+    LENS_DTYPE_FLOAT, LENS_DTYPE_INT32, LENS_DTYPE_FLOAT16,
+  };
+  const float scales[4] = { 1, 1, 2, 2 };
+  int i = index - 24;
+  LensTensor *inputs[3] = { NULL, NULL, NULL };
+  LensNode *node;
+
+  if (i >= 3)
+    return NULL;
+  inputs[0] = lens_tensor_new_random (dtypes[i], 4, shapes[i], rand, -100,
+      100);
+  inputs[2] = constant_input (LENS_DTYPE_FLOAT, 4, scales);
+  node = lens_case_node_new ("Resize", 13, 3, inputs, 1);
+  lens_node_set_attr_string (node, "mode", "nearest");
+  /* both give pixel ox / 2 */
+  lens_node_set_attr_string (node, "coordinate_transformation_mode",
+      i == 1 ? "half_pixel" : "asymmetric");
+  return node;
+}
+
 static LensNode *
 resize_case (int index, GRand * rand)
 {
@@ -586,7 +650,7 @@ resize_case (int index, GRand * rand)
   LensNode *node;
 
   if (index >= 24)
-    return NULL;
+    return doubling_case (index, rand);
   if (opset == 10)
     coordinates = LENS_RESIZE_ASYMMETRIC;
   /* tf_half_pixel_for_nn moves even unscaled axes: linear keeps it to
