@@ -2,7 +2,9 @@
  * ONNX protobuf layer: results against the C reference run node by node,
  * constant and shape folding, float16 weights, the rewrites (Conv +
  * activation fusion, ConvInteger + dequantization epilogue fusion, Identity
- * and no-op Reshape removal), the memory plan,
+ * and no-op Reshape removal, YOLOX's Focus stem as one 6x6 stride-2 Conv,
+ * a Pad of zeros folded into an AveragePool),
+ * the memory plan,
  * several execution contexts on one model, every kind of bad input
  * (missing file, not ONNX, truncated, unsupported op, wrong input rank or
  * type, symbolic dimensions without a shape), and the loader's limits
@@ -217,6 +219,19 @@ add_node (Builder * b, const char *op_type, const char *inputs,
   return n;
 }
 
+/* Adds @a to the attributes of @n. */
+static void
+append_attr (Builder * b, Onnx__NodeProto * n, Onnx__AttributeProto * a)
+{
+  Onnx__AttributeProto **attrs = keep (b, g_new (Onnx__AttributeProto *,
+          n->n_attribute + 1), NULL);
+
+  if (n->n_attribute > 0)
+    memcpy (attrs, n->attribute, n->n_attribute * sizeof (*attrs));
+  attrs[n->n_attribute++] = a;
+  n->attribute = attrs;
+}
+
 static void
 add_attr_ints (Builder * b, Onnx__NodeProto * n, const char *name, int count,
     const int64_t *values)
@@ -229,9 +244,7 @@ add_attr_ints (Builder * b, Onnx__NodeProto * n, const char *name, int count,
   a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
   a->n_ints = count;
   a->ints = keep (b, g_memdup2 (values, sizeof (int64_t) * count), NULL);
-  n->attribute = keep (b, g_renew (Onnx__AttributeProto *, NULL, 1), NULL);
-  n->attribute[0] = a;
-  n->n_attribute = 1;
+  append_attr (b, n, a);
 }
 
 static void
@@ -246,9 +259,7 @@ add_attr_int (Builder * b, Onnx__NodeProto * n, const char *name,
   a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
   a->has_i = TRUE;
   a->i = value;
-  n->attribute = keep (b, g_renew (Onnx__AttributeProto *, NULL, 1), NULL);
-  n->attribute[0] = a;
-  n->n_attribute = 1;
+  append_attr (b, n, a);
 }
 
 /* Serializes the model to a temporary file; returns its path. */
@@ -861,6 +872,191 @@ START_TEST (test_slices_as_views)
    * y copies c1 and c2. The first Split, the Gather and the aligned Slice
    * are views: with copies they would add four. */
   check_runs (path, random_input (2, shape), 11, "3 steps as views");
+}
+END_TEST
+
+typedef enum
+{
+  FOCUS_SLICES,                 /* one Slice per phase, axes 2, 3 */
+  FOCUS_CHAINS,                 /* two per phase, as YOLOX exports them */
+  FOCUS_PHASE_TWICE             /* (0, 0) twice, (1, 1) never */
+} FocusGraph;
+
+/* YOLOX's Focus stem on x [1, 3, 14, 10]: the four phases (dy, dx) of
+ * every second row and column, joined on the channels in YOLOX's order
+ * (0, 0), (1, 0), (0, 1), (1, 1), then a 3x3 pad-1 Conv 12 -> 5 with a
+ * bias and a SiLU. FOCUS_SLICES slices both axes at once, up to ends equal
+ * to the dimensions; FOCUS_CHAINS, with float16 weights, rows then
+ * columns, axes -2 and -1, ends INT64_MAX. */
+static char *
+build_focus_model (FocusGraph graph)
+{
+  static const int64_t x_shape[4] = { 1, 3, 14, 10 };
+  static const int64_t w[4] = { 5, 12, 3, 3 }, bias[1] = { 5 };
+  static const int64_t pads[4] = { 1, 1, 1, 1 };
+  static const int64_t hw_axes[2] = { 2, 3 }, hw_ends[2] = { 14, 10 };
+  static const int64_t hw_steps[2] = { 2, 2 };
+  static const int64_t h_axis[1] = { -2 }, w_axis[1] = { -1 };
+  static const int64_t end[1] = { G_MAXINT64 }, two[1] = { 2 };
+  static const int64_t phases[4][2] = { {0, 0}, {1, 0}, {0, 1}, {1, 1} };
+  Builder *b = builder_new (13);
+  Onnx__NodeProto *n;
+  char *path;
+
+  add_input (b, "x", 4, x_shape, NULL);
+  add_init (b, "w", 4, w, graph == FOCUS_CHAINS, 0.5f);
+  add_init (b, "b", 1, bias, graph == FOCUS_CHAINS, 0.1f);
+  add_init_ints (b, "hw_axes", 2, hw_axes);
+  add_init_ints (b, "hw_ends", 2, hw_ends);
+  add_init_ints (b, "hw_steps", 2, hw_steps);
+  add_init_ints (b, "h_axis", 1, h_axis);
+  add_init_ints (b, "w_axis", 1, w_axis);
+  add_init_ints (b, "end", 1, end);
+  add_init_ints (b, "two", 1, two);
+  for (int k = 0; k < 4; k++) {
+    gboolean twice = graph == FOCUS_PHASE_TWICE && k == 3;
+    int64_t dy = twice ? 0 : phases[k][0], dx = twice ? 0 : phases[k][1];
+    int64_t start[2] = { dy, dx };
+    char *start_name = g_strdup_printf ("start%d", k);
+    char *dy_name = g_strdup_printf ("dy%d", k);
+    char *dx_name = g_strdup_printf ("dx%d", k);
+    char *rows = g_strdup_printf ("rows%d", k);
+    char *part = g_strdup_printf ("p%d", k);
+    char *inputs;
+
+    add_init_ints (b, start_name, 2, start);
+    add_init_ints (b, dy_name, 1, &dy);
+    add_init_ints (b, dx_name, 1, &dx);
+    if (graph == FOCUS_CHAINS) {
+      inputs = g_strdup_printf ("x,%s,end,h_axis,two", dy_name);
+      add_node (b, "Slice", inputs, rows);
+      g_free (inputs);
+      inputs = g_strdup_printf ("%s,%s,end,w_axis,two", rows, dx_name);
+    } else {
+      inputs = g_strdup_printf ("x,%s,hw_ends,hw_axes,hw_steps", start_name);
+    }
+    add_node (b, "Slice", inputs, part);
+    g_free (inputs);
+    g_free (start_name);
+    g_free (dy_name);
+    g_free (dx_name);
+    g_free (rows);
+    g_free (part);
+  }
+  n = add_node (b, "Concat", "p0,p1,p2,p3", "cat");
+  add_attr_int (b, n, "axis", 1);
+  n = add_node (b, "Conv", "cat,w,b", "c");
+  add_attr_ints (b, n, "pads", 4, pads);
+  add_node (b, "Sigmoid", "c", "s");
+  add_node (b, "Mul", "c,s", "y");
+  add_output (b, "y");
+  path = builder_save (b);
+  builder_free (b);
+  return path;
+}
+
+/* Loads @graph, expects @n_nodes steps left to run and compares the
+ * result with the node-by-node reference, which slices and concatenates:
+ * the 6x6 Conv's weights must be W3's taps at their phases (the sums are
+ * the same, in another order). */
+static void
+check_focus (FocusGraph graph, int n_nodes, const char *what)
+{
+  static const int64_t x_shape[4] = { 1, 3, 14, 10 };
+  LensError err = LENS_ERROR_INIT;
+  char *path = build_focus_model (graph);
+  LensModel *model;
+
+  ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+          &err) == LENS_OK, "%s: %s", what, err.message);
+  ck_assert_msg (lens_model_n_nodes (model) == n_nodes,
+      "%s: expected %d nodes after the rewrites, got %d", what, n_nodes,
+      lens_model_n_nodes (model));
+  check_against_reference (model, path, random_input (4, x_shape), 1e-5,
+      what);
+}
+
+/* The Focus stem becomes one 6x6 stride-2 Conv with the SiLU fused (its
+ * Slices and Concat gone); not where a phase repeats, which the Conv on x
+ * could not express. */
+START_TEST (test_focus_as_one_conv)
+{
+  check_focus (FOCUS_SLICES, 1, "four Slices of both axes");
+  check_focus (FOCUS_CHAINS, 1, "four chains of a row and a column Slice");
+  /* 4 Slices, the Concat and the Conv (the SiLU fused) */
+  check_focus (FOCUS_PHASE_TWICE, 6, "a phase twice");
+}
+END_TEST
+
+typedef enum
+{
+  PAD_ZEROS,                    /* no constant_value: zeros */
+  PAD_EXPLICIT_ZERO,            /* constant_value 0 */
+  PAD_NONZERO,                  /* constant_value sin (0.3) */
+  PAD_CHANNELS                  /* zeros, also on the channel axis */
+} PadGraph;
+
+/* x [1, 5, 13, 9] padded (rows 1 before, 3 after; columns 2 before,
+ * none after; for PAD_CHANNELS one channel after too), then a 3x3
+ * stride-2 AveragePool. */
+static char *
+build_pad_pool_model (PadGraph graph)
+{
+  static const int64_t x_shape[4] = { 1, 5, 13, 9 };
+  static const int64_t kernel[2] = { 3, 3 }, strides[2] = { 2, 2 };
+  int64_t pads[8] = { 0, 0, 1, 2, 0, 0, 3, 0 };
+  Builder *b = builder_new (13);
+  Onnx__NodeProto *n;
+  char *path;
+
+  if (graph == PAD_CHANNELS)
+    pads[5] = 1;
+  add_input (b, "x", 4, x_shape, NULL);
+  add_init_ints (b, "pads", 8, pads);
+  if (graph == PAD_EXPLICIT_ZERO || graph == PAD_NONZERO)
+    add_init (b, "value", 0, NULL, FALSE, graph == PAD_NONZERO ? 1.0f : 0.0f);
+  add_node (b, "Pad", graph == PAD_EXPLICIT_ZERO || graph == PAD_NONZERO ?
+      "x,pads,value" : "x,pads", "p");
+  n = add_node (b, "AveragePool", "p", "y");
+  add_attr_ints (b, n, "kernel_shape", 2, kernel);
+  add_attr_ints (b, n, "strides", 2, strides);
+  add_output (b, "y");
+  path = builder_save (b);
+  builder_free (b);
+  return path;
+}
+
+/* A Pad of zeros on the rows and columns folds into the AveragePool that
+ * reads it (its pads, counted in the divisor); a Pad of another value,
+ * or of the channels, stays. Each against the node-by-node reference. */
+START_TEST (test_pad_into_average_pool)
+{
+  static const struct
+  {
+    PadGraph graph;
+    int n_nodes;
+    const char *what;
+  } cases[] = {
+    {PAD_ZEROS, 1, "a Pad of zeros"},
+    {PAD_EXPLICIT_ZERO, 1, "a Pad of an explicit 0"},
+    {PAD_NONZERO, 2, "a Pad of another value"},
+    {PAD_CHANNELS, 2, "a Pad of the channels too"},
+  };
+  static const int64_t x_shape[4] = { 1, 5, 13, 9 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    LensError err = LENS_ERROR_INIT;
+    char *path = build_pad_pool_model (cases[i].graph);
+    LensModel *model;
+
+    ck_assert_msg (lens_model_load (lens_check_ctx, path, 0, NULL, &model,
+            &err) == LENS_OK, "%s: %s", cases[i].what, err.message);
+    ck_assert_msg (lens_model_n_nodes (model) == cases[i].n_nodes,
+        "%s: expected %d nodes after the rewrites, got %d", cases[i].what,
+        cases[i].n_nodes, lens_model_n_nodes (model));
+    check_against_reference (model, path, random_input (4, x_shape), 1e-5,
+        cases[i].what);
+  }
 }
 END_TEST
 
@@ -1721,6 +1917,8 @@ executor_suite (void)
   tcase_add_test (tc_run, test_concat_in_place);
   tcase_add_test (tc_run, test_slices_as_views);
   tcase_add_test (tc_run, test_activation_through_views);
+  tcase_add_test (tc_run, test_focus_as_one_conv);
+  tcase_add_test (tc_run, test_pad_into_average_pool);
   tcase_add_test (tc_run, test_quantizer_range_from_producers);
   tcase_add_test (tc_run, test_quantizer_ranges_reset);
   tcase_add_test (tc_run, test_input_view_keeps_input);
