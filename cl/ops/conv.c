@@ -143,6 +143,8 @@
  * than computing. */
 #define CONV_STEM_MAX_CHANNELS 4
 #define CONV_STEM_MAX_KERNEL 7
+/* so that no convolution is both a stem and staged */
+G_STATIC_ASSERT (CONV_STEM_MAX_CHANNELS < CONV_STAGED_MIN_CHANNELS);
 
 /* Work-items per work-group of the convolution kernels (at most). */
 #define CONV_GROUP_SIZE 64
@@ -654,7 +656,7 @@ is_staged (LensContext * ctx, const LensConvParams * p)
 }
 
 /* Whether the float convolution @p runs lens_conv2d_stem (see
- * CONV_STEM_MAX_CHANNELS). */
+ * CONV_STEM_MAX_CHANNELS); never a flat 1x1, whose column stride is 1. */
 static gboolean
 is_stem (LensContext * ctx, const LensConvParams * p)
 {
@@ -1301,8 +1303,8 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
   /* a flat 1x1 convolution's packed input would be a copy of x: the
    * direct kernel reads x itself; so do the staged and stem kernels */
   direct = pg.flat;
-  pg.stem = !direct && is_stem (ctx, p);
-  stage = pg.stem ? 0 : staged_channels (ctx, p, &pg);
+  pg.stem = is_stem (ctx, p);
+  stage = staged_channels (ctx, p, &pg);
   st = pack_inputs (ctx, node, &pg, !direct && !pg.stem && stage == 0, x, w,
       NULL, NULL, err);
   if (st == LENS_OK && pg.stem)

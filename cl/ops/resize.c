@@ -595,11 +595,6 @@ constant_input (LensDType dtype, int64_t n, const void *data)
   return t;
 }
 
-/* Cases 0-13 are nearest (every coordinate mode with every nearest_mode
- * over the cycle, several dtypes, leading axes resized on every third),
- * 14-23 linear on the last one or two axes. Scales or sizes at random,
- * upsampling and downsampling; case 13 is opset 10 and case 12 passes
- * the opset-11 empty scales. */
 /* Cases 24-26: nearest doublings of the last two axes (the doubling
  * kernel): rows of one element, of whole vectors and a tail, of several
  * planes; float, int32 and (the table kernel) float16 elements. */
@@ -630,6 +625,11 @@ doubling_case (int index, GRand * rand)
   return node;
 }
 
+/* Cases 0-13 are nearest (every coordinate mode with every nearest_mode
+ * over the cycle, several dtypes, leading axes resized on every third),
+ * 14-23 linear on the last one or two axes. Scales or sizes at random,
+ * upsampling and downsampling; case 13 is opset 10 and case 12 passes
+ * the opset-11 empty scales. */
 static LensNode *
 resize_case (int index, GRand * rand)
 {
