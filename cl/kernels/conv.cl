@@ -950,13 +950,34 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
 #define CONV_STAGED_ARGS \
     CONV_GEOMETRY_ARGS, int oc_tiles, int ow_tiles
 
+/* -DCONV_ROW_PAIRS=1 (float Conv on rows of at most 8 pixels, see
+ * is_row_paired in cl/ops/conv.c): a tile is CONV_TP / 2 pixels of two
+ * output rows, one vector whose low half is the first row and high half
+ * the second. On AVX-512 a vector of 8 floats fills half a register, so
+ * 8-pixel rows ran at half the multiply-add rate (YOLOv5n's 8x8 layers).
+ * Float only: without lens_conv2d_staged_integer. */
+#ifndef CONV_ROW_PAIRS
+#define CONV_ROW_PAIRS 0
+#endif
+#if CONV_ROW_PAIRS
+#if CONV_TP != 16 || CONV_PR != 1
+#error "CONV_ROW_PAIRS wants CONV_TP 16 and CONV_PR 1"
+#endif
+#define CONV_STAGED_PX 8
+#define CONV_STAGED_ROWS 2
+#else
+#define CONV_STAGED_PX CONV_TP
+#define CONV_STAGED_ROWS CONV_PR
+#endif
+
 #define CONV_STAGED_BEGIN(type) \
-  CONV_ITEM_BEGIN (CONV_TP, CONV_PR); \
+  CONV_ITEM_BEGIN (CONV_STAGED_PX, CONV_STAGED_ROWS); \
   /* columns per phase, per row and per channel of the staged window, \
-   * and its rows (those of CONV_PR output rows) */ \
-  const int phase_len = CONV_TP + (k_w - 1) * dil_w / stride_w; \
+   * and its rows (those of CONV_STAGED_ROWS output rows) */ \
+  const int phase_len = CONV_STAGED_PX + (k_w - 1) * dil_w / stride_w; \
   const int row_len = stride_w * phase_len; \
-  const int win_h = (CONV_PR - 1) * stride_h + (k_h - 1) * dil_h + 1; \
+  const int win_h = (CONV_STAGED_ROWS - 1) * stride_h + \
+      (k_h - 1) * dil_h + 1; \
   const int ch_len = win_h * row_len; \
   const int stage = min (in_per_group, CONV_STAGE_FLOATS / ch_len); \
   const int ix0 = ox0 * stride_w - pad_left; \
@@ -1041,18 +1062,41 @@ lens_conv2d_1x1 (__global const float *xp, __global const float *wp,
         conv_floatp xv[CONV_PR]; \
         _Pragma ("unroll") \
         for (int r = 0; r < CONV_PR; r++) \
-          xv[r] = conv_load_private (xt + r * stride_h * row_len); \
+          xv[r] = CONV_STAGED_TAP_VECTOR (xt + r * stride_h * row_len); \
         CONV_TAP_VECTORS (xv, CONV_PR); \
       } \
       row_end; \
     } \
   }
+#if CONV_ROW_PAIRS
+#define CONV_STAGED_TAP_VECTOR(xt) \
+  (float16) (vload8 (0, xt), vload8 (0, (xt) + stride_h * row_len))
+#else
+#define CONV_STAGED_TAP_VECTOR(xt) conv_load_private (xt)
+#endif
 #define CONV_STAGED_LOOP(stage_chunk, tile_begin, row_end, tile_end) \
   CONV_TILES_LOOP (k_h * k_w, CONV_PR, stage, stage_chunk, tile_begin, \
       CONV_STAGED_TAPS (row_end), (void) 0, tile_end)
 
 #define CONV_STAGED_FLOAT_LOAD(p) conv_load_global (p)
 #define CONV_STAGED_FLOAT_VALUE(e) (e)
+
+#if CONV_ROW_PAIRS
+/* @count (at most 8) pixels of @v at @p, the end of an output row */
+inline void
+conv_store_row_half (float8 v, __global float *p, int count)
+{
+  float lanes[8];
+
+  if (count >= 8) {
+    vstore8 (v, 0, p);
+    return;
+  }
+  vstore8 (v, 0, lanes);
+  for (int i = 0; i < count; i++)
+    p[i] = lanes[i];
+}
+#endif
 
 __kernel void
 lens_conv2d_staged (__global const float *x, __global const float *wp,
@@ -1062,10 +1106,27 @@ lens_conv2d_staged (__global const float *x, __global const float *wp,
 #define CONV_STAGED_TYPE float
   CONV_STAGED_BEGIN (float);
 
+#if CONV_ROW_PAIRS
+#define CONV_STAGED_STORE \
+  _Pragma ("unroll") \
+  for (int m = 0; m < CONV_TM; m++) { \
+    if (m < m_count) { \
+      const int oc = oc0 + m; \
+      const float16 v = conv_activate (acc[m][0] + \
+          (has_bias ? bias[oc] : 0.0f), act_alpha, act_beta); \
+      __global float *row = y + \
+          (((size_t) n * out_c + oc) * out_h + oy) * out_w + ox0; \
+      conv_store_row_half (v.lo, row, out_w - ox0); \
+      if (oy + 1 < out_h) \
+        conv_store_row_half (v.hi, row + out_w, out_w - ox0); \
+    } \
+  }
+#else
 #define CONV_STAGED_STORE \
   CONV_FLOAT_STORE_TILES (CONV_PR, \
       (((size_t) n * out_c + oc) * out_h + oy + j) * out_w + ox0, \
       oy + j < out_h ? out_w - ox0 : 0)
+#endif
   CONV_STAGED_LOOP (CONV_STAGED_STAGE (CONV_STAGED_FLOAT_LOAD,
           CONV_STAGED_FLOAT_VALUE), (void) 0, (void) 0, CONV_STAGED_STORE);
 #undef CONV_STAGED_STORE
@@ -1238,6 +1299,7 @@ lens_conv2d_1x1_integer (CONV_INTEGER_ARGS (xp), CONV_PACKED_ARGS,
 #define CONV_STAGED_INT_VALUE(e) \
   ((float) conv_int8_value ((e), x_sign) - zp)
 
+#if !CONV_ROW_PAIRS
 __kernel void
 lens_conv2d_staged_integer (CONV_INTEGER_ARGS (x), CONV_STAGED_ARGS,
     int rows_per_chunk, int tiles_per_item CONV_RANGE_ARG
@@ -1279,6 +1341,7 @@ lens_conv2d_staged_integer (CONV_INTEGER_ARGS (x), CONV_STAGED_ARGS,
 #undef CONV_STAGED_INT_CHUNK_BEGIN
 #undef CONV_STAGED_TYPE
 }
+#endif /* !CONV_ROW_PAIRS */
 
 /* -DCONV_VNNI=1 (the host sets it only on a CPU device whose processor
  * has AVX-512 VNNI, see cl/ops/conv.c): ConvInteger in integers, four

@@ -51,8 +51,9 @@
  * and 16 lanes there (one register either way), so rows longer than 8
  * pixels take 16 (fewer vectors per row: on YOLOv5n, YOLOX-nano and
  * YOLO11n 10 to 40 % less time per node) and rows of 8 or fewer take 8
- * (16 was slower on YOLOv5n's 8x8 layers). Flattened 1x1 rows are whole
- * planes. */
+ * (16 was slower on YOLOv5n's 8x8 layers; the staged Conv kernel puts two
+ * such rows in one vector, see is_row_paired). Flattened 1x1 rows are
+ * whole planes. */
 #define CONV_TILE_OC 16
 #define CONV_TILE_PX 16
 #define CONV_TILE_PX_SHORT 8
@@ -666,6 +667,18 @@ is_stem (LensContext * ctx, const LensConvParams * p)
       && p->k_h <= CONV_STEM_MAX_KERNEL && p->k_w <= CONV_STEM_MAX_KERNEL;
 }
 
+/* Whether the float convolution @p runs the staged kernel on row pairs
+ * (see CONV_ROW_PAIRS in kernels/conv.cl): staged, on rows of at most
+ * CONV_TILE_PX_SHORT pixels, at least two of them. Single-threaded on
+ * YOLOv5n's 3x3 layers at 8x8 (Intel Xeon, AVX-512): 128 -> 256 channels
+ * at stride 2 1158 -> 677 us, 128 -> 128 at stride 1 587 -> 338 us. */
+static gboolean
+is_row_paired (LensContext * ctx, const LensConvParams * p)
+{
+  return is_staged (ctx, p) && tile_px (ctx, p) == CONV_TILE_PX_SHORT
+      && p->out_h >= 2;
+}
+
 /* Floats a staged kernel holds per input channel for a tile of @rows
  * output rows of @tile_px pixels (as CONV_STAGED_BEGIN in
  * kernels/conv.cl): the window's rows, each split by column phase. */
@@ -815,6 +828,8 @@ typedef struct
   gboolean flat;                /* the 1-D case above */
   gboolean vnni;                /* the kernels of -DCONV_VNNI */
   gboolean stem;                /* lens_conv2d_stem (-DSTEM_KH, -DSTEM_KW) */
+  gboolean pairs;               /* row pairs (-DCONV_ROW_PAIRS, see
+                                 * is_row_paired): 2 rows of tile_px */
 } PackedGeometry;
 
 /* @vectors, @rows: from tile_vectors and tile_rows */
@@ -827,6 +842,7 @@ packed_geometry (LensContext * ctx, const LensConvParams * p, int vectors,
   pg->flat = flat;
   pg->vnni = FALSE;
   pg->stem = FALSE;
+  pg->pairs = FALSE;
   pg->in_h = flat ? 1 : p->in_h;
   pg->in_w = flat ? p->in_h * p->in_w : p->in_w;
   pg->out_h = flat ? 1 : p->out_h;
@@ -863,16 +879,24 @@ get_kernel (LensContext * ctx, LensNode * node, const PackedGeometry * pg,
   *k = lens_node_built_kernel (node, slot);
   if (*k != NULL)
     return LENS_OK;
-  /* a node's kernels share one program: the tiles of its geometry */
+  /* a node's kernels share one program: the tiles of its geometry (row
+   * pairs: one vector of both rows' pixels) */
   options = conv_options (ctx, node->inputs[0]->dtype != LENS_DTYPE_FLOAT,
       act, form, lens_node_output (node, 1) != NULL,
-      lens_node_input (node, 7) != NULL, pg->tile_oc, pg->tile_px,
-      pg->vectors, pg->rows);
+      lens_node_input (node, 7) != NULL, pg->tile_oc,
+      pg->pairs ? 2 * pg->tile_px : pg->tile_px, pg->vectors,
+      pg->pairs ? 1 : pg->rows);
   if (pg->vnni) {
     char *vnni = g_strconcat (options, " -DCONV_VNNI=1", NULL);
 
     g_free (options);
     options = vnni;
+  }
+  if (pg->pairs) {
+    char *pairs = g_strconcat (options, " -DCONV_ROW_PAIRS=1", NULL);
+
+    g_free (options);
+    options = pairs;
   }
   if (pg->stem) {
     const LensConvParams *p = node->priv;
@@ -1300,6 +1324,13 @@ conv_run (LensContext * ctx, LensNode * node, LensError *err)
 
   packed_geometry (ctx, p, tile_vectors (ctx, p, FALSE), tile_rows (ctx, p),
       &pg);
+  if (is_row_paired (ctx, p)) {
+    /* tile_rows gave 1 row (8-lane vectors): the channel tile stays
+     * CONV_TILE_OC wide */
+    pg.pairs = TRUE;
+    pg.rows = 2;
+    pg.oh_tiles = (pg.out_h + 1) / 2;
+  }
   /* a flat 1x1 convolution's packed input would be a copy of x: the
    * direct kernel reads x itself; so do the staged and stem kernels */
   direct = pg.flat;
@@ -1768,6 +1799,13 @@ static const ConvCase conv_cases[] = {
   /* depthwise, channel multiplier 5: a group's channels in one tile of 8
    * (on a GPU too, whose tiles are of one channel) */
   { 2, 1, 3, 15, 3, 3, 3, 7, 13, 1, 1, {1, 1, 1, 1}, NULL, "SiLU", TRUE },
+  /* staged on row pairs (CPU, Conv: rows of at most 8 pixels, two to a
+   * vector): 3x3 stride 2 to 8x8 over more input channels than one stage
+   * holds, a partial channel tile, batch 2; an odd number of rows, 5
+   * pixels wide, no bias; two groups, dilation 2 */
+  { 2, 2, 300, 19, 1, 3, 3, 15, 15, 2, 1, {1, 1, 1, 1}, NULL, "SiLU", TRUE },
+  { 2, 1, 9, 16, 1, 3, 3, 7, 5, 1, 1, {1, 1, 1, 1}, NULL, "Relu", FALSE },
+  { 2, 1, 24, 10, 2, 3, 3, 9, 6, 1, 2, {2, 2, 2, 2}, NULL, NULL, TRUE },
 };
 
 /* Makes the X, W (and optional B) tensors of @c with random values and sets
