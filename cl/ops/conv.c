@@ -82,11 +82,15 @@
  * of the loads and were slower: 24x88x88 3x3 38 -> 43-54 us). */
 #define CONV_DEPTHWISE_CPU_OUT_ROWS 4
 
-/* Pixels per vector of the depthwise kernel: 16 on rows at least this
- * long that 16-lane tiles cover with no more columns than 8-lane ones
- * (measured on yunet's 80- and 160-wide rows: 10-20% faster; shorter
- * rows are slower). */
-#define CONV_DEPTHWISE_WIDE_ROW 64
+/* Pixels per vector of the depthwise kernel: 16 on rows longer than
+ * CONV_DEPTHWISE_WIDE_ROW whose 16-lane tiles cover at most a quarter
+ * more columns than 8-lane ones, else 8 (half the vectors for nearly the
+ * same columns. Single-threaded minimums, Intel Xeon: YOLOX-nano's 52-,
+ * 104- and 26-wide rows 190 -> 167, 164 -> 136 and 62 -> 49 us, yunet's
+ * 40-wide 61 -> 47 us; its 80- and 160-wide rows took 16 already. Rows of
+ * 16 or fewer stay at 8: YOLOX-nano's 13-wide 87 -> 132 us and yunet's
+ * 10-wide 12 -> 15 us with 16). */
+#define CONV_DEPTHWISE_WIDE_ROW 16
 
 /* Columns of the packed input per work-item of lens_conv_pack_input (as
  * in kernels/conv.cl). */
@@ -1191,8 +1195,8 @@ enqueue_packed (LensContext * ctx, cl_kernel k, const LensConvParams * p,
 static int
 depthwise_lanes (int out_w)
 {
-  return out_w >= CONV_DEPTHWISE_WIDE_ROW && (out_w + 15) / 16 * 16 ==
-      (out_w + 7) / 8 * 8 ? 16 : 8;
+  return out_w > CONV_DEPTHWISE_WIDE_ROW
+      && (out_w + 15) / 16 * 16 * 4 <= (out_w + 7) / 8 * 8 * 5 ? 16 : 8;
 }
 
 /* Runs lens_conv2d_depthwise, or for ConvInteger (@integer: inputs x, w,
